@@ -1,0 +1,16 @@
+//! Shared pieces of the compliance archive toolkit: the line types that the
+//! tools exchange on stdin/stdout, the exit codes, atomic file writes, retry
+//! with backoff, and the naming rules that keep derived paths inside a root.
+//!
+//! Everything else lives in the tool that uses it.
+
+pub mod atomic;
+pub mod exit;
+pub mod hash;
+pub mod io;
+pub mod lines;
+pub mod naming;
+pub mod retry;
+
+pub use exit::{Failure, Outcome};
+pub use lines::{FileLine, ObjectLine, ObjectStatus};
