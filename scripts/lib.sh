@@ -1,0 +1,70 @@
+# shellcheck shell=bash
+# Shared by the pipeline scripts: configuration files, locating the tools,
+# logging, running a stage pipeline and recording each stage's exit code.
+# Sourced, never run.
+
+# Exit codes of the scripts, on top of the tools' own (0-4, 130):
+#   75  another run holds the lock (nothing was done)
+EX_LOCKED=75
+
+log() { printf '%s %s: %s\n' "$(date -u +%FT%TZ)" "${JOB_NAME:-job}" "$*" >&2; }
+die() { local code=$1; shift; log "error: $*"; exit "$code"; }
+
+# Load KEY=value lines (comments and blank lines allowed) into the
+# environment, without overriding variables already set by the caller,
+# so `VAR=x script --config f` still wins. Values are taken literally: the
+# file is parsed, never executed.
+load_config() {
+  local file=$1 line key value n=0
+  [[ -r $file ]] || die 2 "--config $file: cannot read the file"
+  while IFS= read -r line || [[ -n $line ]]; do
+    n=$((n + 1))
+    line=${line%$'\r'}
+    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+    if [[ ! $line =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
+      die 2 "--config $file:$n: expected KEY=value, got: $line"
+    fi
+    key=${BASH_REMATCH[2]}
+    value=${BASH_REMATCH[3]}
+    # Strip one level of matching quotes.
+    if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then value=${BASH_REMATCH[1]}; fi
+    if [[ -z ${!key+x} ]]; then export "$key=$value"; fi
+  done < "$file"
+}
+
+# Find the tools: $BIN_DIR if set, else next to a built workspace
+# (target/release, then target/debug), else $PATH.
+find_tools() {
+  local root; root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  if [[ -z ${BIN_DIR:-} ]]; then
+    for d in "$root/target/release" "$root/target/debug"; do
+      if [[ -x $d/fetch && -x $d/partition && -x $d/manifest && -x $d/ship && -x $d/parquetize ]]; then BIN_DIR=$d; break; fi
+    done
+  fi
+  local t
+  for t in fetch partition parquetize manifest ship; do
+    local path
+    if [[ -n ${BIN_DIR:-} ]]; then path=$BIN_DIR/$t; else path=$(command -v "$t" || true); fi
+    [[ -n $path && -x $path ]] || die 2 "tool '$t' not found: build the workspace (cargo build --release) or set BIN_DIR"
+    printf -v "TOOL_${t^^}" '%s' "$path"
+  done
+}
+
+# Take the job's lock or exit 75: two cron runs must never overlap.
+take_lock() {
+  local lock=$1
+  mkdir -p "$(dirname "$lock")"
+  exec {LOCK_FD}>"$lock"
+  flock -n "$LOCK_FD" || die "$EX_LOCKED" "another run holds the lock $lock; not starting"
+}
+
+# JSON field of a summary file, or a default when the file is missing.
+summary_field() {
+  local file=$1 field=$2 default=${3:-0}
+  if [[ -s $file ]]; then jq -r --arg d "$default" "(.$field // \$d)" "$file" 2>/dev/null || echo "$default"; else echo "$default"; fi
+}
+
+is_s3() { [[ $1 == s3://* ]]; }
+
+# Join a destination and a sub-path: s3://b/p + x -> s3://b/p/x, dir + x -> dir/x.
+dest_join() { local d=${1%/}; echo "$d/$2"; }
