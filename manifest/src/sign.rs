@@ -1,0 +1,113 @@
+//! Detached signatures over the manifests: checksums prove fixity, a
+//! signature proves who wrote them. minisign (verify with `minisign -V`) or
+//! an OpenSSH key (verify with `ssh-keygen -Y verify -n file`).
+
+use anyhow::{bail, Context, Result};
+use archive_core::Failure;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub enum Signer {
+    Minisign(Box<minisign::SecretKey>),
+    Ssh(PathBuf),
+}
+
+impl Signer {
+    /// Load the key named by `--sign`; the kind is recognised by its text.
+    pub fn load(path: &Path) -> Result<Signer> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading signing key {}", path.display()))
+            .map_err(|e| Failure::usage(format!("{e:#}")))?;
+        if text.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----") {
+            return Ok(Signer::Ssh(path.to_path_buf()));
+        }
+        // Always pass a password: with None the crate prompts on the terminal.
+        let password = std::env::var("MINISIGN_PASSWORD").unwrap_or_default();
+        let sk = minisign::SecretKey::from_box(minisign::SecretKeyBox::from_string(&text)
+            .map_err(|e| Failure::usage(format!("{}: not a minisign secret key: {e}", path.display())))?, Some(password))
+            .map_err(|e| {
+                Failure::usage(format!(
+                    "{}: cannot open the minisign secret key (set MINISIGN_PASSWORD for an encrypted key): {e}",
+                    path.display()
+                ))
+            })?;
+        Ok(Signer::Minisign(Box::new(sk)))
+    }
+
+    /// Suffix of the signature file next to the signed file.
+    pub fn suffix(&self) -> &'static str {
+        match self {
+            Signer::Minisign(_) => crate::tree::MINISIG_SUFFIX,
+            Signer::Ssh(_) => ".sig",
+        }
+    }
+
+    /// The signature file's content for `data`, signed as file `name`.
+    pub fn sign(&self, name: &str, data: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            Signer::Minisign(sk) => {
+                let trusted = format!(
+                    "timestamp:{}\tfile:{name}\thashed",
+                    chrono::Utc::now().timestamp()
+                );
+                let sig =
+                    minisign::sign(None, sk, std::io::Cursor::new(data), Some(&trusted), None)
+                        .map_err(|e| anyhow::anyhow!("minisign signing {name}: {e}"))?;
+                Ok(sig.into_string().into_bytes())
+            }
+            Signer::Ssh(key) => ssh_sign(key, name, data),
+        }
+    }
+}
+
+fn ssh_sign(key: &Path, name: &str, data: &[u8]) -> Result<Vec<u8>> {
+    let tmp = std::env::temp_dir().join(format!(
+        "manifest-sign-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&tmp)?;
+    let file = tmp.join(name);
+    let result = (|| {
+        std::fs::write(&file, data)?;
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-Y", "sign", "-n", "file", "-f"])
+            .arg(key)
+            .arg(&file)
+            .output()
+            .context("running ssh-keygen -Y sign")?;
+        if !out.status.success() {
+            bail!(
+                "ssh-keygen -Y sign failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let mut sig = file.clone().into_os_string();
+        sig.push(".sig");
+        Ok(std::fs::read(PathBuf::from(sig))?)
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Check a minisign signature over `data` with a public key file.
+pub fn verify_minisign(public_key: &Path, sig_text: &str, data: &[u8]) -> Result<()> {
+    let pk = minisign::PublicKey::from_file(public_key).map_err(|e| {
+        Failure::usage(format!(
+            "{}: not a minisign public key: {e}",
+            public_key.display()
+        ))
+    })?;
+    let sig = minisign::SignatureBox::from_string(sig_text)
+        .map_err(|e| anyhow::anyhow!("not a minisign signature: {e}"))?;
+    minisign::verify(&pk, &sig, std::io::Cursor::new(data), true, false, false)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
