@@ -1,0 +1,230 @@
+//! Paths and file contents: the path template, part names for rotation,
+//! the seed's wrapped JSON and NDJSON, and compression. Records are written
+//! as the bytes they arrived as.
+
+use crate::config::{Compression, Format};
+use anyhow::{Context, Result};
+use archive_core::naming::sanitize_segment;
+use archive_core::Failure;
+use chrono::{Datelike, NaiveDate};
+use std::io::{Read, Write};
+
+const PLACEHOLDERS: [&str; 6] = ["{user}", "{yyyy}", "{mm}", "{dd}", "{date}", "{yyyymmdd}"];
+
+/// Directory names this tool writes itself; a user with such a name gets a
+/// hash suffix so its files never mix with them.
+const RESERVED: [&str; 2] = ["_daily_summaries", "_quarantine"];
+
+/// Refuse templates that are absolute, climb out of the root, or use an
+/// unknown placeholder.
+pub fn check_template(t: &str) -> Result<()> {
+    let mut rest = t.to_owned();
+    for p in PLACEHOLDERS {
+        rest = rest.replace(p, "x");
+    }
+    if rest.contains('{') || rest.contains('}') {
+        return Err(Failure::usage(format!(
+            "--path {t:?}: unknown placeholder; known: {}",
+            PLACEHOLDERS.join(" ")
+        )));
+    }
+    archive_core::lines::check_relative(&rest)
+        .map_err(|e| Failure::usage(format!("--path {t:?}: {e:#}")))?;
+    if RESERVED.iter().any(|r| rest.split('/').next() == Some(*r)) {
+        return Err(Failure::usage(format!(
+            "--path {t:?}: {} is reserved for partition's own files",
+            rest.split('/').next().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+/// True when the template puts each user in its own file.
+pub fn has_user(t: &str) -> bool {
+    t.contains("{user}")
+}
+
+/// A user id as a path segment: sanitised, and never one of our own names.
+pub fn user_segment(user: &str) -> String {
+    let seg = sanitize_segment(user);
+    if RESERVED.contains(&seg.as_str()) {
+        let h = archive_core::hash::sha256_hex(user.as_bytes());
+        return format!("{seg}~{}", &h[..10]);
+    }
+    seg
+}
+
+/// The file path (relative to the root, before rotation and compression
+/// suffixes) of a record of `user` on `date`.
+pub fn path_for(t: &str, user: &str, date: NaiveDate) -> String {
+    let (y, m, d) = (date.year(), date.month(), date.day());
+    let mut s = t.to_owned();
+    if s.contains("{user}") {
+        s = s.replace("{user}", &user_segment(user));
+    }
+    s.replace("{yyyy}", &format!("{y:04}"))
+        .replace("{mm}", &format!("{m:02}"))
+        .replace("{dd}", &format!("{d:02}"))
+        .replace("{date}", &format!("{y:04}-{m:02}-{d:02}"))
+        .replace("{yyyymmdd}", &format!("{y:04}{m:02}{d:02}"))
+}
+
+/// `dir/audit_20260128.jsonl` → `dir/audit_20260128_001.jsonl`: the part
+/// number goes before the first dot of the file name.
+pub fn part_name(rel: &str, part: usize) -> String {
+    let (dir, file) = match rel.rfind('/') {
+        Some(i) => (&rel[..=i], &rel[i + 1..]),
+        None => ("", rel),
+    };
+    let (stem, ext) = match file.find('.') {
+        Some(i) => (&file[..i], &file[i..]),
+        None => (file, ""),
+    };
+    format!("{dir}{stem}_{part:03}{ext}")
+}
+
+/// If `name` (a file name) is a part of `rel`'s file, its part number.
+pub fn part_number(rel: &str, name: &str) -> Option<usize> {
+    let probe = part_name(rel, 0);
+    let file = probe.rsplit('/').next().unwrap_or(&probe);
+    let (prefix, suffix) = file.split_once("_000")?;
+    let digits = name
+        .strip_prefix(prefix)?
+        .strip_prefix('_')?
+        .strip_suffix(suffix)?;
+    if digits.len() >= 3 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// What goes around the records of a json-format file.
+pub struct Wrapper<'a> {
+    pub date: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub list_key: &'a str,
+    pub count_key: &'a str,
+    /// The backup_timestamp as JSON text (kept from the existing file when
+    /// nothing else changed).
+    pub backup_timestamp: &'a str,
+    pub source: &'a str,
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+fn opt_str(s: Option<&str>) -> String {
+    s.map(json_str).unwrap_or_else(|| "null".into())
+}
+
+/// The uncompressed bytes of one file.
+pub fn content(format: Format, wrapper: &Wrapper<'_>, records: &[&[u8]]) -> Vec<u8> {
+    let body: usize = records.iter().map(|r| r.len() + 1).sum();
+    let mut out = Vec::with_capacity(body + 256);
+    match format {
+        Format::Ndjson => {
+            for r in records {
+                out.extend_from_slice(r);
+                out.push(b'\n');
+            }
+        }
+        Format::Json => {
+            write!(
+                out,
+                "{{\"date\":{},\"user_id\":{},{}:{},{}:[",
+                opt_str(wrapper.date),
+                opt_str(wrapper.user),
+                json_str(wrapper.count_key),
+                records.len(),
+                json_str(wrapper.list_key)
+            )
+            .unwrap();
+            for (i, r) in records.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(r);
+            }
+            writeln!(
+                out,
+                "],\"metadata\":{{\"backup_timestamp\":{},\"source\":{}}}}}",
+                wrapper.backup_timestamp,
+                json_str(wrapper.source)
+            )
+            .unwrap();
+        }
+    }
+    out
+}
+
+/// Compress deterministically (no name or time in the gzip header).
+pub fn compress(c: Option<Compression>, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    match c {
+        None => Ok(bytes),
+        Some(Compression::Gzip) => {
+            let mut e = flate2::GzBuilder::new()
+                .mtime(0)
+                .write(Vec::new(), flate2::Compression::default());
+            e.write_all(&bytes)?;
+            Ok(e.finish()?)
+        }
+        Some(Compression::Zstd) => Ok(zstd::bulk::compress(&bytes, 3)?),
+    }
+}
+
+/// Decompress by magic bytes (gzip, zstd), or return the bytes as they are.
+pub fn decompress(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .with_context(|| format!("decompressing {what} (gzip)"))?;
+        Ok(out)
+    } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd::stream::decode_all(bytes).with_context(|| format!("decompressing {what} (zstd)"))
+    } else {
+        Ok(bytes.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_parts() {
+        let d = NaiveDate::from_ymd_opt(2026, 1, 28).unwrap();
+        assert_eq!(
+            path_for("{user}/{yyyy}/{mm}/{dd}/c.json", "u/../x", d),
+            format!("{}/2026/01/28/c.json", sanitize_segment("u/../x"))
+        );
+        assert_eq!(
+            path_for("audit_{yyyymmdd}.jsonl", "u", d),
+            "audit_20260128.jsonl"
+        );
+        assert_eq!(
+            part_name("a/audit_20260128.jsonl.gz", 2),
+            "a/audit_20260128_002.jsonl.gz"
+        );
+        assert_eq!(
+            part_number("a/audit_20260128.jsonl.gz", "audit_20260128_017.jsonl.gz"),
+            Some(17)
+        );
+        assert_eq!(
+            part_number("a/audit_20260128.jsonl.gz", "audit_20260128.jsonl.gz"),
+            None
+        );
+        assert_eq!(
+            part_number("a/audit_20260128.jsonl", "audit_20260128_01.jsonl"),
+            None
+        );
+        assert!(user_segment("_quarantine").starts_with("_quarantine~"));
+        assert!(check_template("../{user}.json").is_err());
+        assert!(check_template("/abs/{user}.json").is_err());
+        assert!(check_template("{owner}/x.json").is_err());
+        assert!(check_template("_quarantine/{user}.json").is_err());
+        assert!(check_template("{user}/{date}.ndjson").is_ok());
+    }
+}

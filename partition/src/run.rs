@@ -1,0 +1,374 @@
+//! The run: route every input line into the spiller (or the quarantine),
+//! then merge group by group, write, and report.
+
+use crate::commit::Committer;
+use crate::config::Config;
+use crate::group::{self, GroupCtx};
+use crate::progress::Progress;
+use crate::quarantine::Quarantine;
+use crate::route::{rfc3339, Extractor};
+use crate::spill::{decode, encoded_len, RecRef, Spiller};
+use crate::summary::{self, Day, UserStat};
+use crate::{hashonly, render, Args};
+use anyhow::{Context, Result};
+use archive_core::{Failure, FileLine, Outcome};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::BufRead;
+use std::time::Instant;
+
+/// What `--summary FILE` receives (and the stderr summary line says).
+#[derive(Debug, Default, Serialize)]
+struct RunSummary {
+    tool: &'static str,
+    input: String,
+    out: String,
+    dry_run: bool,
+    lines: u64,
+    bytes_read: u64,
+    records: u64,
+    quarantined: u64,
+    duplicates_dropped: u64,
+    groups: u64,
+    groups_failed: u64,
+    files: u64,
+    files_changed: u64,
+    files_unchanged: u64,
+    files_removed: u64,
+    bytes_written: u64,
+    spill_runs: u64,
+    spilled_bytes: u64,
+    seconds: f64,
+    exit_code: i32,
+}
+
+pub fn run(args: Args) -> Result<Outcome> {
+    let cfg = Config::from_args(args)?;
+    let started = Instant::now();
+    let now_json = serde_json::to_string(
+        &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )?;
+    if cfg.dry_run {
+        if cfg.out.exists() && !cfg.out.is_dir() {
+            return Err(Failure::usage(format!(
+                "--out {}: not a directory",
+                cfg.out.display()
+            )));
+        }
+    } else {
+        fs::create_dir_all(&cfg.out)
+            .with_context(|| format!("creating {}", cfg.out.display()))
+            .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    }
+    let ex = Extractor::new(
+        cfg.user.clone(),
+        cfg.time.clone(),
+        cfg.id.clone(),
+        cfg.version.clone(),
+        cfg.daily_summaries,
+        cfg.time_unit,
+        cfg.tz,
+    );
+    let source = archive_core::io::input_name(cfg.input.as_deref());
+    let mut input = archive_core::io::open_input(cfg.input.as_deref())
+        .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    let spill_base = match (&cfg.spill_dir, cfg.dry_run) {
+        (Some(d), _) => d.clone(),
+        (None, true) => std::env::temp_dir(),
+        (None, false) => cfg.out.clone(),
+    };
+    let spill_dir = spill_base.join(format!(".partition.tmp-{}", std::process::id()));
+    let mut spiller = Spiller::new(spill_dir, cfg.max_open_files, (cfg.memory / 2) as usize);
+    let mut quarantine = Quarantine::new(cfg.out.clone(), source.clone(), cfg.dry_run);
+    let with_user = render::has_user(&cfg.template);
+    let progress = Progress::new();
+    let mut s = RunSummary {
+        tool: "partition",
+        input: source.clone(),
+        out: cfg.root_label.clone(),
+        dry_run: cfg.dry_run,
+        ..RunSummary::default()
+    };
+
+    // Phase 1: route.
+    let mut line = Vec::with_capacity(64 * 1024);
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        let n = input
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading {source} after line {line_no}"))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        s.bytes_read += n as u64;
+        let l = line.trim_ascii();
+        if l.is_empty() {
+            continue;
+        }
+        s.lines += 1;
+        let meta = match ex.meta(l) {
+            Ok(m) => m,
+            Err(reason) => {
+                quarantine.add(line_no, &reason, l)?;
+                continue;
+            }
+        };
+        let hashed;
+        let raw: &[u8] = if cfg.hash_only.is_empty() {
+            l
+        } else {
+            match hashonly::apply(l, &cfg.hash_only) {
+                Ok(h) => {
+                    hashed = h;
+                    &hashed
+                }
+                Err(reason) => {
+                    quarantine.add(line_no, &reason, l)?;
+                    continue;
+                }
+            }
+        };
+        let date = meta.date.to_string();
+        let rel = render::path_for(&cfg.template, &meta.user, meta.date);
+        let key = if cfg.daily_summaries {
+            // Day first, so each day's groups arrive together and its
+            // summary can be finished before the next day starts.
+            format!("{date}\0{rel}")
+        } else {
+            rel
+        };
+        let rec = RecRef {
+            key: key.as_bytes(),
+            user: &meta.user,
+            date: &date,
+            id: meta.id.as_deref(),
+            time: meta.time,
+            version: meta.version,
+            messages: meta.messages,
+            line: line_no,
+            raw,
+        };
+        if !spiller.arena.has_room(encoded_len(&rec)) && !spiller.arena.is_empty() {
+            spiller.spill()?;
+        }
+        spiller.arena.push(&rec);
+        s.records += 1;
+        if s.records.is_multiple_of(65536) {
+            progress.reading(s.records, s.bytes_read);
+        }
+    }
+    drop(input);
+    s.spill_runs = spiller.runs_written();
+    s.spilled_bytes = spiller.spilled_bytes;
+
+    // Phase 2: merge group by group.
+    let mut merge = spiller.into_merge()?;
+    let mut committer = Committer::new(cfg.out.clone(), cfg.dry_run);
+    let ctx = GroupCtx {
+        cfg: &cfg,
+        ex: &ex,
+        now_json: now_json.clone(),
+    };
+    let mut day: Option<Day> = None;
+    while let Some(first) = merge.next_record()? {
+        let key = decode(&first).key.to_vec();
+        let mut bodies = vec![first];
+        while let Some(b) = merge.next_in_group(&key)? {
+            bodies.push(b);
+        }
+        let head = decode(&bodies[0]);
+        let user = head.user.to_owned();
+        let rel = String::from_utf8_lossy(match key.iter().position(|&b| b == 0) {
+            Some(i) => &key[i + 1..],
+            None => &key,
+        })
+        .into_owned();
+        if cfg.daily_summaries && day.as_ref().is_some_and(|d| d.date != head.date) {
+            finish_day(&cfg, &mut committer, day.take().unwrap(), &now_json, &mut s)?;
+        }
+        if cfg.daily_summaries && day.is_none() {
+            day = Some(Day {
+                date: head.date.to_owned(),
+                users: BTreeMap::new(),
+            });
+        }
+        s.groups += 1;
+        match group::process(&ctx, &rel, with_user.then_some(user.as_str()), &bodies) {
+            Ok(out) => {
+                s.duplicates_dropped += out.duplicates;
+                for f in &out.files {
+                    if let Some(bytes) = &f.write {
+                        committer.stage(&cfg.out.join(&f.rel), bytes)?;
+                        s.bytes_written += bytes.len() as u64;
+                    }
+                    let mut extra = Map::new();
+                    extra.insert("records".into(), json!(f.records));
+                    if with_user {
+                        extra.insert("user_id".into(), json!(user));
+                    }
+                    if let Some(d) = &out.date {
+                        extra.insert("date".into(), json!(d));
+                    }
+                    if let Some(t) = f.min_time {
+                        extra.insert("min_time".into(), json!(rfc3339(t)));
+                    }
+                    if let Some(t) = f.max_time {
+                        extra.insert("max_time".into(), json!(rfc3339(t)));
+                    }
+                    extra.insert("kind".into(), json!("records"));
+                    let changed = f.write.is_some();
+                    record_file(&mut s, changed);
+                    committer.line(file_line(&cfg, &f.rel, f.bytes, &f.sha256, extra, changed));
+                }
+                for p in out.stale {
+                    eprintln!(
+                        "partition: removing {} (no longer needed after re-rotation)",
+                        p.display()
+                    );
+                    committer.remove(p);
+                }
+                if let Some(d) = day.as_mut() {
+                    d.users.insert(
+                        user,
+                        UserStat {
+                            conversation_count: out.records as u64,
+                            total_messages: out.messages,
+                        },
+                    );
+                }
+            }
+            Err(e) => {
+                s.groups_failed += 1;
+                let reason = format!("not written: {}: {e:#}", rel);
+                eprintln!("partition: {reason}");
+                for b in &bodies {
+                    let r = decode(b);
+                    quarantine.add(r.line, &reason, r.raw)?;
+                }
+            }
+        }
+        committer.maybe_flush()?;
+        if s.groups.is_multiple_of(1024) {
+            progress.writing(s.groups, s.files_changed);
+        }
+    }
+    drop(merge);
+    if let Some(d) = day.take() {
+        finish_day(&cfg, &mut committer, d, &now_json, &mut s)?;
+    }
+    s.quarantined = quarantine.count;
+    if let Some(q) = quarantine.finish(&mut committer)? {
+        let mut extra = Map::new();
+        extra.insert("records".into(), json!(q.records));
+        extra.insert("kind".into(), json!("quarantine"));
+        record_file(&mut s, q.changed);
+        if q.changed {
+            s.bytes_written += q.bytes;
+        }
+        committer.line(file_line(
+            &cfg, &q.rel, q.bytes, &q.sha256, extra, q.changed,
+        ));
+    }
+    committer.flush()?;
+    s.files_removed = committer.files_removed;
+    progress.finish();
+
+    let partial = s.quarantined > 0 || s.groups_failed > 0;
+    s.exit_code = match (partial, cfg.strict) {
+        (false, _) => 0,
+        (true, false) => archive_core::exit::PARTIAL,
+        (true, true) => archive_core::exit::DATA,
+    };
+    s.seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "partition: {} records from {} ({} quarantined, {} duplicates dropped) into {} files ({} changed, {} unchanged) under {} in {:.1}s{}",
+        s.records,
+        s.input,
+        s.quarantined,
+        s.duplicates_dropped,
+        s.files,
+        s.files_changed,
+        s.files_unchanged,
+        s.out,
+        s.seconds,
+        if cfg.dry_run { " (dry run: nothing written)" } else { "" }
+    );
+    if let Some(path) = &cfg.summary {
+        let text = serde_json::to_string_pretty(&s)? + "\n";
+        archive_core::atomic::write_file(path, text.as_bytes())
+            .with_context(|| format!("writing summary {}", path.display()))?;
+    }
+    match s.exit_code {
+        0 => Ok(Outcome::Complete),
+        archive_core::exit::DATA => Err(Failure::data(format!(
+            "{} lines quarantined under {}/_quarantine (--strict)",
+            s.quarantined, s.out
+        ))),
+        _ => Ok(Outcome::Partial),
+    }
+}
+
+fn record_file(s: &mut RunSummary, changed: bool) {
+    s.files += 1;
+    if changed {
+        s.files_changed += 1;
+    } else {
+        s.files_unchanged += 1;
+    }
+}
+
+fn file_line(
+    cfg: &Config,
+    rel: &str,
+    bytes: u64,
+    sha256: &str,
+    mut extra: Map<String, Value>,
+    changed: bool,
+) -> String {
+    extra.insert("changed".into(), json!(changed));
+    if cfg.dry_run {
+        extra.insert("status".into(), json!("planned"));
+    }
+    FileLine {
+        root: cfg.root_label.clone(),
+        path: rel.to_owned(),
+        bytes,
+        sha256: sha256.to_owned(),
+        extra,
+    }
+    .to_json()
+}
+
+fn finish_day(
+    cfg: &Config,
+    committer: &mut Committer,
+    day: Day,
+    now_json: &str,
+    s: &mut RunSummary,
+) -> Result<()> {
+    let date = day.date.clone();
+    let out = summary::finish_day(&cfg.out, day, now_json)?;
+    if let Some(bytes) = &out.write {
+        committer.stage(&cfg.out.join(&out.rel), bytes)?;
+        s.bytes_written += bytes.len() as u64;
+    }
+    let mut extra = Map::new();
+    extra.insert("records".into(), json!(out.total_conversations));
+    extra.insert("date".into(), json!(date));
+    extra.insert("kind".into(), json!("daily_summary"));
+    let changed = out.write.is_some();
+    record_file(s, changed);
+    committer.line(file_line(
+        cfg,
+        &out.rel,
+        out.bytes,
+        &out.sha256,
+        extra,
+        changed,
+    ));
+    Ok(())
+}
