@@ -1,0 +1,230 @@
+//! Command-line flags. Every stream subcommand shares [`Common`].
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  # Conversation content from the Compliance Logs Platform, incrementally:
+  export OPENAI_API_KEY=... WORKSPACE_ID=11bf645e-d5e8-4478-a70e-e5742ded2436
+  fetch logs --event-type CONVERSATION_MESSAGE > events.ndjson && fetch commit
+
+  # Every log event type the server lists, first load from a date:
+  fetch logs --event-type all --since 2025-07-02 | partition --out archive/logs --preset log-events
+
+  # Legacy conversations of two users over the last week, titles only:
+  fetch conversations --users user-abc,user-def --since 7d --no-resume | jq -r .title
+
+  # A long first load in windows of 200 pages, committing as it goes:
+  while :; do
+    fetch conversations --max-pages 200 --summary run.json | partition --out archive/conversations --preset conversations || break
+    fetch commit; jq -e .more run.json >/dev/null || break
+  done
+
+  # Organisation audit logs (admin key), only API key events:
+  OPENAI_ADMIN_KEY=sk-admin-... fetch audit-logs --event-types api_key.created,api_key.deleted
+
+  # What would run, and are the credentials good? (one request)
+  fetch conversations --dry-run
+
+  # Where every stream's bookmark stands:
+  fetch status | jq -c '{stream, state, time, cursor}'
+
+Environment:
+  OPENAI_API_KEY        key for the Compliance API (logs, conversations, users, gpts, projects, memories)
+  OPENAI_ADMIN_KEY      organisation admin key for audit-logs
+  WORKSPACE_ID          default for --workspace-id
+  COMPLIANCE_BASE_URL   default for --base-url of compliance streams (https://api.chatgpt.com/v1)
+  OPENAI_BASE_URL       default for --base-url of audit-logs (https://api.openai.com/v1)
+  FETCH_STATE_DIR       default for --state-dir
+  FETCH_LOG=debug       log every request to stderr (as -v does); keys are never logged
+";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fetch",
+    version,
+    about = "Pull ChatGPT Enterprise Compliance API, Compliance Logs and OpenAI audit-log records to stdout as NDJSON, one API object per line, untouched",
+    long_about = "Pull ChatGPT Enterprise Compliance API, Compliance Logs and OpenAI audit-log records to stdout as NDJSON, one API object per line, untouched.\n\nRuns are incremental: a run starts from the COMMITTED bookmark (minus --overlap), writes the bookmark it reached to a PENDING file, and `fetch commit` promotes it once the rest of the pipeline has stored the records. Requests are paced per endpoint (--rate-limit), 429/5xx/timeouts are retried with full-jitter backoff and Retry-After, 401/403/404 fail at once with a hint."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Compliance Logs Platform: log files of the given event types, each
+    /// checked against file_size/file_sha256, events de-duplicated on event_id
+    Logs(LogsArgs),
+    /// Legacy conversations (since_timestamp, users filter, nested messages completed, newest version once)
+    Conversations(Common),
+    /// Workspace users (a full listing)
+    Users(Common),
+    /// Custom GPTs (a full listing)
+    Gpts(Common),
+    /// Projects (a full listing)
+    Projects(Common),
+    /// Memories, one record per user (a full listing)
+    Memories(Common),
+    /// OpenAI organisation audit logs (admin key, bracketed filters)
+    AuditLogs(AuditArgs),
+    /// Promote every pending bookmark in the state dir to committed; run it
+    /// only after every downstream stage exited 0
+    Commit(StateArgs),
+    /// Print every bookmark in the state dir (committed and pending) as NDJSON
+    Status(StateArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StateArgs {
+    /// Directory of the bookmark files [default: $XDG_STATE_HOME/compliance-archive or ~/.local/state/compliance-archive]
+    #[arg(long, env = "FETCH_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Show what would be promoted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LogsArgs {
+    /// Event type(s): repeat or comma-separate (AUTH_LOG, AUDIT_LOG, CONVERSATION_MESSAGE, …); `all` = every type the server lists
+    #[arg(
+        long = "event-type",
+        value_name = "TYPE",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub event_types: Vec<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// Only these event types (event_types[]), repeat or comma-separate
+    #[arg(long = "event-types", value_name = "TYPE", value_delimiter = ',')]
+    pub event_types: Vec<String>,
+    /// Only these projects (project_ids[])
+    #[arg(long = "project-ids", value_name = "ID", value_delimiter = ',')]
+    pub project_ids: Vec<String>,
+    /// Only these actors (actor_ids[]); --users adds to this list
+    #[arg(long = "actor-ids", value_name = "ID", value_delimiter = ',')]
+    pub actor_ids: Vec<String>,
+    /// Only these actor emails (actor_emails[])
+    #[arg(long = "actor-emails", value_name = "EMAIL", value_delimiter = ',')]
+    pub actor_emails: Vec<String>,
+    /// Only these target resources (resource_ids[])
+    #[arg(long = "resource-ids", value_name = "ID", value_delimiter = ',')]
+    pub resource_ids: Vec<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Workspace id; an id starting with org- uses /organizations/ (logs only)
+    #[arg(long, env = "WORKSPACE_ID", value_name = "ID", help_heading = "Source")]
+    pub workspace_id: Option<String>,
+    /// API base URL [default: $COMPLIANCE_BASE_URL or https://api.chatgpt.com/v1; audit-logs: $OPENAI_BASE_URL or https://api.openai.com/v1]
+    #[arg(long, value_name = "URL", help_heading = "Source")]
+    pub base_url: Option<String>,
+    /// Read the API key from this file (else OPENAI_API_KEY, or OPENAI_ADMIN_KEY for audit-logs); never a plain flag
+    #[arg(long, value_name = "FILE", help_heading = "Source")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Start of the first load when there is no bookmark (or with --no-resume): RFC 3339, a date, Unix seconds or 7d/12h [default: 2025-07-02]
+    #[arg(long, value_name = "TIME", help_heading = "Window")]
+    pub since: Option<String>,
+    /// Stop at this time (exclusive); the summary says "more": true when newer data was left for the next run
+    #[arg(long, value_name = "TIME", help_heading = "Window")]
+    pub until: Option<String>,
+    /// Only these users (conversations: `users` filter, split 99 per request; audit-logs: actor_ids[])
+    #[arg(
+        long,
+        value_name = "ID,ID",
+        value_delimiter = ',',
+        help_heading = "Window"
+    )]
+    pub users: Vec<String>,
+    /// Stop after N list pages (per stream); the bookmark then records where to continue and "more" is true
+    #[arg(long, value_name = "N", help_heading = "Window")]
+    pub max_pages: Option<u64>,
+    /// Records per page (API maximum: conversations 500, logs and audit logs 100)
+    #[arg(long, value_name = "N", help_heading = "Window")]
+    pub limit: Option<u32>,
+
+    /// Directory of the bookmark files [default: $XDG_STATE_HOME/compliance-archive or ~/.local/state/compliance-archive]
+    #[arg(
+        long,
+        env = "FETCH_STATE_DIR",
+        value_name = "DIR",
+        help_heading = "Bookmarks"
+    )]
+    pub state_dir: Option<PathBuf>,
+    /// Ignore the committed bookmark and start from --since (still writes a pending one)
+    #[arg(long, help_heading = "Bookmarks")]
+    pub no_resume: bool,
+    /// Seconds to go back before the committed bookmark, so nothing on the boundary is missed (duplicates there are dropped)
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        help_heading = "Bookmarks"
+    )]
+    pub overlap: u64,
+
+    /// Requests per minute per endpoint, paced evenly (never more in any 60 s window)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 50,
+        help_heading = "Requests"
+    )]
+    pub rate_limit: u32,
+    /// Requests per minute for log file downloads [default: --rate-limit]
+    #[arg(long, value_name = "N", help_heading = "Requests")]
+    pub download_rate_limit: Option<u32>,
+    /// Attempts per request before giving up with exit 4 (429, 5xx, timeouts, resets)
+    #[arg(long, value_name = "N", default_value_t = 6, help_heading = "Requests")]
+    pub max_attempts: u32,
+    /// Longest wait for one retry, in seconds (caps Retry-After and backoff)
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 120,
+        help_heading = "Requests"
+    )]
+    pub max_wait: u64,
+    /// First backoff ceiling in milliseconds (doubles per attempt, full jitter)
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 500,
+        help_heading = "Requests"
+    )]
+    pub backoff_base: u64,
+    /// Seconds without a byte from the server before a request is retried
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        help_heading = "Requests"
+    )]
+    pub timeout: u64,
+
+    /// Print the first request that would be made (key redacted), check the credentials with one call, fetch nothing
+    #[arg(long, help_heading = "Output")]
+    pub dry_run: bool,
+    /// Write the run summary as JSON to FILE (atomically)
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub summary: Option<PathBuf>,
+    /// Log every request to stderr (also FETCH_LOG=debug)
+    #[arg(short, long, help_heading = "Output")]
+    pub verbose: bool,
+}
+
+/// The long help with the examples and the exit codes filled in.
+pub fn long_help_tail() -> String {
+    format!("{EXAMPLES}\n{}", archive_core::exit::EXIT_CODES_HELP)
+}

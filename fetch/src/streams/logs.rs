@@ -1,0 +1,376 @@
+//! Compliance Logs Platform: list log files per event type with the
+//! `last_end_time` cursor, download each through its 307, check it against
+//! `file_size` and `file_sha256` before a single line is written, and drop
+//! events already delivered (delivery is at least once) by `event_id`.
+//!
+//! `max_event_time` says how far the server has published; the bookmark
+//! never moves past it, and a run whose bookmark already reached it makes
+//! that one request and nothing else.
+
+use super::{env_str, get_json, get_page, has_more};
+use crate::bookmark::{Bookmark, Sweep};
+use crate::ctx::{Ctx, Query};
+use crate::http::{BodySink, Retryable};
+use crate::timeparse;
+use anyhow::{Context, Result};
+use archive_core::Failure;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+
+/// One entry of a /logs page.
+#[derive(Debug, Deserialize)]
+struct LogFile {
+    id: String,
+    end_time: Option<String>,
+    file_size: Option<u64>,
+    file_sha256: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EventId {
+    event_id: Option<String>,
+}
+
+fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `workspaces` or, for an `org-…` id, `organizations`.
+fn scope(ws: &str) -> &'static str {
+    if ws.starts_with("org-") {
+        "organizations"
+    } else {
+        "workspaces"
+    }
+}
+
+pub async fn logs(ctx: &mut Ctx, event_types: &[String]) -> Result<()> {
+    if !ctx.opts.users.is_empty() {
+        return Err(Failure::usage(
+            "--users filters conversations and audit-logs; the logs endpoint has no user filter",
+        ));
+    }
+    let ws = ctx.opts.workspace.clone();
+    let mut types: Vec<String> = Vec::new();
+    for t in event_types
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    {
+        if t.eq_ignore_ascii_case("all") {
+            let fresh = max_event_times(ctx, &ws, None).await?;
+            types.extend(fresh.keys().cloned());
+        } else {
+            types.push(t.to_string());
+        }
+    }
+    types.dedup();
+    if types.is_empty() {
+        return Err(Failure::usage(
+            "--event-type: no event types (the server listed none for `all`)",
+        ));
+    }
+    for t in types {
+        one_type(ctx, &ws, &t).await?;
+    }
+    Ok(())
+}
+
+/// GET max_event_time (for one type, or every type the server knows).
+async fn max_event_times(
+    ctx: &mut Ctx,
+    ws: &str,
+    event_type: Option<&str>,
+) -> Result<BTreeMap<String, Option<String>>> {
+    let mut q = Query::new();
+    if let Some(t) = event_type {
+        q.push("event_type", t);
+    }
+    let url = ctx
+        .opts
+        .url(&["compliance", scope(ws), ws, "max_event_time"], &q)?;
+    let v = get_json(ctx, "max_event_time", &url).await?;
+    let map = v
+        .get("max_event_time")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            Failure::remote(format!(
+                "GET {}: no max_event_time object in {}",
+                crate::http::redact_url(&url),
+                super::truncate(&v.to_string(), 200)
+            ))
+        })?;
+    Ok(map
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string)))
+        .collect())
+}
+
+async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
+    let key = format!("logs-{event_type}");
+    let limit = ctx.opts.limit.unwrap_or(100).clamp(1, 100);
+    let committed = if ctx.opts.no_resume {
+        None
+    } else {
+        ctx.store.committed(&key)?
+    };
+    let committed = committed.unwrap_or_default();
+    let overlap = chrono::Duration::milliseconds((ctx.opts.overlap * 1000.0) as i64);
+    let start: String = match (&committed.sweep, &committed.cursor) {
+        (Some(sw), _) => sw.after.clone(),
+        (None, Some(c)) => match parse_iso(c) {
+            Some(t) => timeparse::rfc3339(t - overlap),
+            None => c.clone(),
+        },
+        (None, None) => timeparse::rfc3339(ctx.opts.since_or_default()),
+    };
+    let before = ctx.opts.until.map(timeparse::rfc3339);
+    let list_url = |after: &str, ctx: &Ctx| {
+        let mut q = Query::new();
+        q.push("event_type", event_type).push("after", after);
+        if let Some(b) = &before {
+            q.push("before", b);
+        }
+        q.push("limit", limit);
+        ctx.opts.url(&["compliance", scope(ws), ws, "logs"], &q)
+    };
+    if ctx.opts.dry_run {
+        let url = list_url(&start, ctx)?;
+        return super::dry_run(ctx, "logs", &url).await;
+    }
+    ctx.store.clear_pending(&key)?;
+
+    // How far the server has published this type.
+    let published = max_event_times(ctx, ws, Some(event_type))
+        .await?
+        .get(event_type)
+        .cloned()
+        .flatten();
+    let published_t = published.as_deref().and_then(parse_iso);
+    let reached_t = committed.cursor.as_deref().and_then(parse_iso);
+    let nothing_new = committed.sweep.is_none()
+        && match (published_t, reached_t) {
+            (None, _) => published.is_none(),
+            (Some(p), Some(r)) => p <= r,
+            (Some(_), None) => false,
+        };
+    if nothing_new {
+        ctx.tick(committed.cursor.as_deref().unwrap_or(""));
+        let mut b = committed.clone();
+        b.stream = key.clone();
+        return super::save_pending(ctx, &key, b);
+    }
+
+    let mut after = start;
+    let mut pages = 0u64;
+    let mut unfinished = None;
+    let mut seen_events: HashSet<String> = HashSet::new();
+    let mut seen_files: BTreeMap<String, String> = BTreeMap::new();
+    let mut cursor = committed.cursor.clone();
+    loop {
+        let url = list_url(&after, ctx)?;
+        let mut files: Vec<LogFile> = Vec::new();
+        let env = get_page(&mut ctx.api, "logs", &url, &mut |e| {
+            let f: LogFile = serde_json::from_slice(e).map_err(|err| {
+                Failure::remote(format!(
+                    "GET {}: a log file entry has no id: {err}",
+                    crate::http::redact_url(&url)
+                ))
+            })?;
+            files.push(f);
+            Ok(())
+        })
+        .await?;
+        pages += 1;
+        ctx.stats.pages += 1;
+        for f in files {
+            let at_boundary = committed.boundary.contains_key(&f.id);
+            if at_boundary || seen_files.contains_key(&f.id) {
+                ctx.stats.duplicates_dropped += 1;
+                continue;
+            }
+            download(ctx, ws, &f, &mut seen_events).await?;
+            ctx.stats.files += 1;
+            if let Some(end) = &f.end_time {
+                seen_files.insert(f.id.clone(), end.clone());
+                if cursor.as_deref().and_then(parse_iso) < parse_iso(end) {
+                    cursor = Some(end.clone());
+                }
+            }
+        }
+        let next = env_str(&env, "last_end_time");
+        if let Some(n) = &next {
+            if cursor.as_deref().and_then(parse_iso) < parse_iso(n) {
+                cursor = Some(n.clone());
+            }
+        }
+        ctx.tick(cursor.as_deref().unwrap_or(""));
+        if !has_more(&env) {
+            break;
+        }
+        let Some(next) = next.filter(|n| *n != after) else {
+            return Err(Failure::remote(format!(
+                "GET {}: has_more is true but last_end_time does not move the cursor",
+                crate::http::redact_url(&url)
+            )));
+        };
+        if ctx.page_budget_spent(pages) {
+            unfinished = Some(Sweep {
+                after: next,
+                ..Default::default()
+            });
+            break;
+        }
+        after = next;
+    }
+
+    // Never past what the server has published.
+    if let (Some(c), Some(p)) = (cursor.as_deref().and_then(parse_iso), published_t) {
+        if c > p {
+            cursor = published.clone();
+        }
+    }
+    if unfinished.is_some() {
+        ctx.stats.more = true;
+    }
+    if let (Some(u), Some(p)) = (ctx.opts.until, published_t) {
+        if p >= u {
+            ctx.stats.more = true;
+        }
+    }
+    let edge = cursor.as_deref().and_then(parse_iso).map(|c| c - overlap);
+    let mut boundary: BTreeMap<String, Value> = BTreeMap::new();
+    let old = committed
+        .boundary
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k, s)));
+    for (id, end) in old.chain(seen_files.iter().map(|(k, v)| (k, v.as_str()))) {
+        if edge.is_some_and(|e| parse_iso(end).is_some_and(|t| t >= e)) {
+            boundary.insert(id.clone(), Value::String(end.to_string()));
+        }
+    }
+    let bookmark = Bookmark {
+        stream: key.clone(),
+        cursor,
+        boundary,
+        sweep: unfinished,
+        ..Default::default()
+    };
+    super::save_pending(ctx, &key, bookmark)
+}
+
+/// Checks a download against the listing's size and SHA-256 as it arrives,
+/// keeping it in an anonymous temporary file (log files can be large).
+struct DownloadSink {
+    file: File,
+    hasher: Sha256,
+    bytes: u64,
+    expect_size: Option<u64>,
+    expect_sha: Option<String>,
+    id: String,
+}
+
+impl BodySink for DownloadSink {
+    fn begin(&mut self) -> Result<()> {
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.hasher = Sha256::new();
+        self.bytes = 0;
+        Ok(())
+    }
+    fn chunk(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all(bytes)
+            .context("writing a log file to the temporary directory")?;
+        self.hasher.update(bytes);
+        self.bytes += bytes.len() as u64;
+        Ok(())
+    }
+    fn end(&mut self) -> Result<()> {
+        if let Some(n) = self.expect_size {
+            if n != self.bytes {
+                return Err(Retryable(format!(
+                    "log file {}: {} bytes received, file_size says {n}",
+                    self.id, self.bytes
+                ))
+                .into());
+            }
+        }
+        let got = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        if let Some(want) = &self.expect_sha {
+            if !want.eq_ignore_ascii_case(&got) {
+                return Err(Retryable(format!(
+                    "log file {}: SHA-256 {got} does not match file_sha256 {want}",
+                    self.id
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn download(
+    ctx: &mut Ctx,
+    ws: &str,
+    f: &LogFile,
+    seen_events: &mut HashSet<String>,
+) -> Result<()> {
+    let url = ctx
+        .opts
+        .url(&["compliance", scope(ws), ws, "logs", &f.id], &Query::new())?;
+    let mut sink = DownloadSink {
+        file: tempfile::tempfile().context("creating a temporary file for a log download")?,
+        hasher: Sha256::new(),
+        bytes: 0,
+        expect_size: f.file_size,
+        expect_sha: f.file_sha256.clone(),
+        id: f.id.clone(),
+    };
+    ctx.api.get("logs/download", &url, &mut sink).await?;
+    let mut file = sink.file;
+    file.seek(SeekFrom::Start(0))?;
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut line = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        line_no += 1;
+        let text = trim_line(&line);
+        if text.is_empty() {
+            continue;
+        }
+        let ev: EventId = serde_json::from_slice(text).map_err(|e| {
+            Failure::data(format!(
+                "log file {} line {line_no}: not a JSON object: {e}",
+                f.id
+            ))
+        })?;
+        if let Some(id) = ev.event_id {
+            if !seen_events.insert(id) {
+                ctx.stats.duplicates_dropped += 1;
+                continue;
+            }
+        }
+        ctx.emit(text)?;
+    }
+    Ok(())
+}
+
+fn trim_line(b: &[u8]) -> &[u8] {
+    let mut n = b.len();
+    while n > 0 && (b[n - 1] == b'\n' || b[n - 1] == b'\r' || b[n - 1] == b' ') {
+        n -= 1;
+    }
+    &b[..n]
+}
