@@ -1,0 +1,176 @@
+//! The writer thread: Arrow batches in, one Parquet file out. Encoding and
+//! compression run here while the main thread parses the next batch, so
+//! both cores work. The file is hashed as it is written, and committed
+//! (fsync + rename) only when the parser says the input ended cleanly;
+//! any other end drops the temporary file.
+
+use anyhow::{Context, Result};
+use archive_core::atomic::AtomicFile;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use crossbeam_channel::{Receiver, Sender};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use sha2::{Digest, Sha256};
+use std::io::{self, Write};
+use std::thread::JoinHandle;
+
+/// Output codec, chosen with `--compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Codec {
+    Zstd,
+    Gzip,
+    Snappy,
+    None,
+}
+
+impl Codec {
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Zstd => "zstd",
+            Codec::Gzip => "gzip",
+            Codec::Snappy => "snappy",
+            Codec::None => "none",
+        }
+    }
+
+    fn parquet(self, level: Option<i32>) -> Result<Compression> {
+        Ok(match self {
+            Codec::Zstd => Compression::ZSTD(match level {
+                Some(l) => ZstdLevel::try_new(l).context("--compression-level for zstd (1-22)")?,
+                None => ZstdLevel::default(),
+            }),
+            Codec::Gzip => Compression::GZIP(match level {
+                Some(l) => GzipLevel::try_new(l as u32).context("--compression-level for gzip (0-9)")?,
+                None => GzipLevel::default(),
+            }),
+            Codec::Snappy => Compression::SNAPPY,
+            Codec::None => Compression::UNCOMPRESSED,
+        })
+    }
+}
+
+pub struct WriteOptions {
+    pub codec: Codec,
+    pub level: Option<i32>,
+    pub row_group_rows: usize,
+    pub row_group_bytes: usize,
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Where the bytes go: the temporary file of the final path, or nowhere
+/// (`--dry-run`, which still encodes everything so it reports the real
+/// size and digest).
+pub enum Sink {
+    File(AtomicFile),
+    Discard,
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(buf),
+            Sink::Discard => Ok(buf.len()),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Discard => Ok(()),
+        }
+    }
+}
+
+/// Counts and hashes every byte on its way to the sink.
+struct Hashing {
+    inner: Sink,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+pub enum Msg {
+    Batch(RecordBatch),
+    /// The input ended cleanly after this many records: finish and commit.
+    Done { records: u64 },
+}
+
+/// What was written.
+pub struct Written {
+    pub bytes: u64,
+    pub sha256: String,
+    pub row_groups: usize,
+}
+
+pub fn properties(opts: &WriteOptions) -> Result<WriterProperties> {
+    let kv = opts
+        .metadata
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .collect();
+    Ok(WriterProperties::builder()
+        .set_compression(opts.codec.parquet(opts.level)?)
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)))
+        .set_max_row_group_bytes(Some(opts.row_group_bytes.max(1)))
+        .set_created_by(format!("parquetize {} (parquet-rs)", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(kv))
+        .build())
+}
+
+/// Start the writer thread. Batches are sent on the returned channel,
+/// which holds at most two, so memory stays bounded by the batch size.
+pub fn spawn(sink: Sink, schema: SchemaRef, props: WriterProperties) -> (Sender<Msg>, JoinHandle<Result<Written>>) {
+    let (tx, rx) = crossbeam_channel::bounded::<Msg>(2);
+    let handle = std::thread::Builder::new()
+        .name("parquet-writer".into())
+        .spawn(move || write_all(sink, schema, props, rx))
+        .expect("spawning the writer thread");
+    (tx, handle)
+}
+
+fn write_all(sink: Sink, schema: SchemaRef, props: WriterProperties, rx: Receiver<Msg>) -> Result<Written> {
+    let hashing = Hashing {
+        inner: sink,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let mut writer = ArrowWriter::try_new(hashing, schema, Some(props)).context("starting the Parquet writer")?;
+    let records = loop {
+        match rx.recv() {
+            Ok(Msg::Batch(b)) => writer.write(&b).context("encoding Parquet")?,
+            Ok(Msg::Done { records }) => break records,
+            // The parser stopped without finishing: drop the temporary file.
+            Err(_) => anyhow::bail!("input ended abnormally; no file written"),
+        }
+    };
+    writer.append_key_value_metadata(KeyValue::new("archive.records".into(), records.to_string()));
+    // into_inner writes the footer; finish() would write it a second time.
+    writer.flush().context("finishing the Parquet file")?;
+    let row_groups = writer.flushed_row_groups().len();
+    let hashing = writer.into_inner().context("finishing the Parquet file")?;
+    let Hashing { inner, hasher, bytes } = hashing;
+    if let Sink::File(f) = inner {
+        let dest = f.dest().display().to_string();
+        f.commit().with_context(|| format!("writing {dest}"))?;
+    }
+    Ok(Written {
+        bytes,
+        sha256: hex::encode(hasher.finalize()),
+        row_groups,
+    })
+}
