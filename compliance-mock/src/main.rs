@@ -1,1 +1,26 @@
-fn main() {}
+//! compliance-mock: the ChatGPT Enterprise Compliance API (legacy list
+//! endpoints and Logs Platform) and the OpenAI organisation audit-log API,
+//! served over real HTTP from generated or given data, with fault injection.
+
+// Handlers return `Result<Response, Response>`: a rejected request is just
+// another response, built once per request, so boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
+mod api;
+mod cli;
+mod datadir;
+mod faults;
+mod gen;
+mod http;
+mod logfiles;
+mod ratelimit;
+mod reqlog;
+mod rng;
+mod store;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Args::parse();
+    archive_core::exit::main_with("compliance-mock", || cli::run(args))
+}

@@ -1,0 +1,293 @@
+//! Command-line flags and start-up: build the data, bind, print the
+//! `{"listening": URL}` line, serve until killed.
+
+use crate::api::{self, ApiOptions, App};
+use crate::faults::Faults;
+use crate::gen::{self, GenOptions};
+use crate::ratelimit::RateLimiter;
+use crate::reqlog::RequestLog;
+use crate::store::{Store, StoreConfig};
+use anyhow::{Context, Result};
+use archive_core::{Failure, Outcome};
+use clap::Parser;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Generated data: 300 users over 30 days, a random free port
+  compliance-mock --port 0 --generate-users 300 --generate-days 30 --seed 7 --start 2026-10-01 > mock.out &
+  MOCK=$(head -1 mock.out | jq -r .listening)
+  curl -s -H 'Authorization: Bearer test-key' \\
+    \"$MOCK/v1/compliance/workspaces/11bf645e-d5e8-4478-a70e-e5742ded2436/conversations?limit=2\" | jq '.data[].title'
+
+  # Faults: the 3rd API request gets 429, then a burst of three 503s, and
+  # every log-file download URL handed out second is already expired
+  compliance-mock --faults '429@3,503x3@5,expired-download@2'
+
+  # Pacing tests: 50 requests per mock minute, a minute lasting one second
+  compliance-mock --rate-limit 50 --time-scale 60 --request-log requests.ndjson
+
+  # Ground truth and the request log, for tests
+  curl -s \"$MOCK/_mock/truth/conversations\" | jq -r .id | wc -l
+  curl -s -X POST \"$MOCK/_mock/advance?new=5&updated=3&seed=1\" | jq .
+  curl -s \"$MOCK/_mock/requests\" | jq -c '{path, query, status}'
+
+Fault spec (--faults), a comma-separated list of
+  KIND[=VALUE][xCOUNT](@N|%PCT)[:SCOPE]
+  @N      the N-th matching request (1-based), %PCT each with PCT% probability
+  xCOUNT  a burst: COUNT consecutive matching requests
+  :SCOPE  match requests whose path contains SCOPE (default: all under /v1/)
+  KIND    429 (Retry-After VALUE s, default 1) | 429-no-header |
+          429-date (Retry-After as HTTP date, VALUE s ahead, default 2) |
+          400..599 (OpenAI-style error body) | drop (half the body, then the
+          connection is cut) | stall (wait VALUE s, default 30) |
+          expired-download (N counts log-file 307s; the URL is already expired) |
+          bad-sha@K[:EVENT_TYPE] (K-th log file's bytes never match file_sha256) |
+          bad-sha-once@K[:EVENT_TYPE] (only its first download is corrupt)
+
+Control endpoints (no auth, not logged):
+  GET    /_mock/requests            the request log, NDJSON
+  DELETE /_mock/requests            clear it
+  POST   /_mock/advance?new=N&updated=M&seed=S
+  GET    /_mock/truth/<stream>      conversations|users|gpts|projects|memories|
+                                    audit_logs|logs/<EVENT_TYPE>
+";
+
+/// A mock ChatGPT Enterprise Compliance API and OpenAI audit-log API.
+///
+/// Prints one line, {"listening":"http://127.0.0.1:PORT"}, then serves until
+/// killed. Logs go to stderr.
+#[derive(Parser, Debug)]
+#[command(name = "compliance-mock", version, after_long_help = format!("{EXAMPLES}\n{}", archive_core::exit::EXIT_CODES_HELP))]
+pub struct Args {
+    /// TCP port to listen on; 0 picks a free one (see the listening line).
+    #[arg(long, default_value_t = 0, help_heading = "Server")]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1", help_heading = "Server")]
+    pub bind: String,
+    /// Append one NDJSON line per API request served to FILE:
+    /// {"t","method","path","query","status","auth"[,"fault"]}.
+    #[arg(long, value_name = "FILE", help_heading = "Server")]
+    pub request_log: Option<PathBuf>,
+
+    /// Serve NDJSON files from DIR instead of generated data.
+    #[arg(long, value_name = "DIR", help_heading = "Data", conflicts_with_all = ["generate_users", "generate_days", "huge_conversation_mb"])]
+    pub data: Option<PathBuf>,
+    /// Number of users to generate.
+    #[arg(long, default_value_t = 300, value_name = "N", help_heading = "Data")]
+    pub generate_users: usize,
+    /// Number of days of activity to generate.
+    #[arg(long, default_value_t = 30, value_name = "D", help_heading = "Data")]
+    pub generate_days: u32,
+    /// First UTC day of generated activity.
+    #[arg(
+        long,
+        default_value = "2025-07-02",
+        value_name = "YYYY-MM-DD",
+        help_heading = "Data"
+    )]
+    pub start: String,
+    /// Seed of the generated data (the same seed gives the same data).
+    #[arg(long, default_value_t = 1, help_heading = "Data")]
+    pub seed: u64,
+    /// Mean conversations per user per day.
+    #[arg(long, default_value_t = 0.3, value_name = "F", help_heading = "Data")]
+    pub conversations_per_user_day: f64,
+    /// Add one conversation of about N MB, listed whole (for memory benchmarks).
+    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Data")]
+    pub huge_conversation_mb: usize,
+    /// Workspace id served under /v1/compliance/workspaces/{id}/ (an org-… id
+    /// is served under /v1/compliance/organizations/{id}/logs instead).
+    #[arg(
+        long,
+        default_value = "11bf645e-d5e8-4478-a70e-e5742ded2436",
+        help_heading = "Data"
+    )]
+    pub workspace_id: String,
+    /// Also serve the Logs Platform under /v1/compliance/organizations/{ID}/.
+    #[arg(long, value_name = "ID", help_heading = "Data")]
+    pub org_id: Option<String>,
+
+    /// Bearer key of the Compliance API; the key `wrong-scope` gets 403.
+    #[arg(long, default_value = "test-key", help_heading = "Auth")]
+    pub api_key: String,
+    /// Bearer key of the audit-log API.
+    #[arg(long, default_value = "test-admin-key", help_heading = "Auth")]
+    pub admin_key: String,
+
+    /// Requests per minute per endpoint per key; excess gets 429 with
+    /// Retry-After. 0 means no limit.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "N",
+        help_heading = "Behaviour"
+    )]
+    pub rate_limit: usize,
+    /// Speed of the mock's clock: its minute lasts 60/F real seconds.
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "F",
+        help_heading = "Behaviour"
+    )]
+    pub time_scale: f64,
+    /// 400 when since_timestamp and after are both sent (the spec says
+    /// since_timestamp is then ignored, which is the default).
+    #[arg(long, help_heading = "Behaviour")]
+    pub strict: bool,
+    /// Percentage of conversation pages cut short while has_more stays true.
+    #[arg(
+        long,
+        default_value_t = 20.0,
+        value_name = "PCT",
+        help_heading = "Behaviour"
+    )]
+    pub short_pages: f64,
+    /// Percentage of follow-up conversation pages (with after=) that first
+    /// update a conversation already listed, so it is re-sent later, newer.
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "PCT",
+        help_heading = "Behaviour"
+    )]
+    pub resend_updated: f64,
+    /// Conversations with more messages are listed with this many and
+    /// messages.has_more true (page the rest via …/conversations/{id}/messages).
+    #[arg(
+        long,
+        default_value_t = 32,
+        value_name = "N",
+        help_heading = "Behaviour"
+    )]
+    pub nested_messages: usize,
+    /// Hours of events per generated log file.
+    #[arg(
+        long,
+        default_value_t = 6,
+        value_name = "H",
+        help_heading = "Behaviour"
+    )]
+    pub log_file_hours: i64,
+    /// Percentage of log events delivered again in the next file.
+    #[arg(
+        long,
+        default_value_t = 2.0,
+        value_name = "PCT",
+        help_heading = "Behaviour"
+    )]
+    pub log_duplicates: f64,
+    /// Lifetime of a log-file download URL, seconds.
+    #[arg(
+        long,
+        default_value_t = 300,
+        value_name = "SECS",
+        help_heading = "Behaviour"
+    )]
+    pub download_ttl: u64,
+    /// Fault injection; the syntax is below.
+    #[arg(
+        long,
+        default_value = "",
+        value_name = "SPEC",
+        help_heading = "Behaviour"
+    )]
+    pub faults: String,
+}
+
+pub fn run(a: Args) -> Result<Outcome> {
+    if a.time_scale <= 0.0 || !a.time_scale.is_finite() {
+        return Err(Failure::usage(format!(
+            "--time-scale {} must be a positive number",
+            a.time_scale
+        )));
+    }
+    if a.nested_messages == 0 {
+        return Err(Failure::usage("--nested-messages must be at least 1"));
+    }
+    let faults =
+        Faults::parse(&a.faults, a.seed).map_err(|e| Failure::usage(format!("--faults: {e:#}")))?;
+    let start = chrono::NaiveDate::parse_from_str(&a.start, "%Y-%m-%d")
+        .map_err(|e| Failure::usage(format!("--start {:?}: {e} (expected YYYY-MM-DD)", a.start)))?
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp();
+    let began = std::time::Instant::now();
+    let (dataset, generator, huge) = match &a.data {
+        Some(dir) => {
+            let (ds, g) = crate::datadir::load(dir, &a.workspace_id)
+                .map_err(|e| Failure::data(format!("{e:#}")))?;
+            (ds, g, None)
+        }
+        None => gen::generate(
+            &a.workspace_id,
+            &GenOptions {
+                seed: a.seed,
+                users: a.generate_users,
+                days: a.generate_days,
+                start,
+                conversations_per_user_day: a.conversations_per_user_day,
+                huge_conversation_mb: a.huge_conversation_mb,
+            },
+        ),
+    };
+    let cfg = StoreConfig {
+        seed: a.seed,
+        nested_messages: a.nested_messages,
+        log_window_secs: a.log_file_hours.max(1) * 3600,
+        log_duplicate_pct: a.log_duplicates,
+    };
+    let store =
+        Store::build(dataset, generator, huge, cfg).map_err(|e| Failure::data(format!("{e:#}")))?;
+    eprintln!(
+        "compliance-mock: {} conversations, {} users, {} log files, {} audit log entries, ready in {:.1}s",
+        store.conversations.len(),
+        store.users.len(),
+        store.logs.values().map(|s| s.files.len()).sum::<usize>(),
+        store.audit.len(),
+        began.elapsed().as_secs_f64()
+    );
+    let app = Arc::new(App {
+        store: RwLock::new(store),
+        faults,
+        limiter: RateLimiter::new(a.rate_limit, a.time_scale),
+        log: RequestLog::new(a.request_log.as_deref())
+            .map_err(|e| Failure::usage(format!("{e:#}")))?,
+        opts: ApiOptions {
+            api_key: a.api_key,
+            admin_key: a.admin_key,
+            strict: a.strict,
+            short_page_pct: a.short_pages,
+            resend_pct: a.resend_updated,
+            download_ttl: a.download_ttl,
+            org_id: a.org_id,
+            seed: a.seed,
+        },
+        base_url: OnceLock::new(),
+        downloads: Mutex::new(Default::default()),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((a.bind.as_str(), a.port))
+            .await
+            .map_err(|e| Failure::usage(format!("binding {}:{}: {e}", a.bind, a.port)))?;
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}");
+        app.base_url.set(url.clone()).ok();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::json!({ "listening": url }))?;
+        out.flush()?;
+        drop(out);
+        axum::serve(listener, api::router(app))
+            .await
+            .context("serving HTTP")?;
+        Ok(Outcome::Complete)
+    })
+}
