@@ -30,6 +30,11 @@ pub struct Bookmark {
     /// will see again and must drop as duplicates.
     #[serde(default)]
     pub boundary: BTreeMap<String, Value>,
+    /// Logs: event ids of the last files written. Delivery is at least
+    /// once and a repeated event comes in a later file, possibly in the
+    /// next run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_events: Vec<String>,
     /// A sweep that `--max-pages` cut short, to be continued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<Sweep>,

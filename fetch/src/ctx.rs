@@ -192,11 +192,9 @@ impl Ctx {
             debug,
         })?;
         let root = state_root(common.state_dir.clone())?;
+        // The host, not the port: a bookmark must survive a service (or
+        // the mock) coming back on another port.
         let host = base_url.host_str().unwrap_or("local").to_string();
-        let host = match base_url.port() {
-            Some(p) => format!("{host}_{p}"),
-            None => host,
-        };
         let scope = if workspace.is_empty() {
             "organization".to_string()
         } else {

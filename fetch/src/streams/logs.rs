@@ -18,7 +18,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+/// How many files' event ids a bookmark keeps for the next run's
+/// de-duplication: a re-delivered event comes in one of the next files.
+const RECENT_FILES: usize = 2;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 
@@ -171,7 +175,9 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
     let mut after = start;
     let mut pages = 0u64;
     let mut unfinished = None;
-    let mut seen_events: HashSet<String> = HashSet::new();
+    let mut seen_events: HashSet<String> = committed.recent_events.iter().cloned().collect();
+    // Event ids of the last files written, newest last.
+    let mut recent: VecDeque<Vec<String>> = VecDeque::new();
     let mut seen_files: BTreeMap<String, String> = BTreeMap::new();
     let mut cursor = committed.cursor.clone();
     loop {
@@ -196,7 +202,11 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
                 ctx.stats.duplicates_dropped += 1;
                 continue;
             }
-            download(ctx, ws, &f, &mut seen_events).await?;
+            let ids = download(ctx, ws, &f, &mut seen_events).await?;
+            recent.push_back(ids);
+            if recent.len() > RECENT_FILES {
+                recent.pop_front();
+            }
             ctx.stats.files += 1;
             if let Some(end) = &f.end_time {
                 seen_files.insert(f.id.clone(), end.clone());
@@ -256,10 +266,16 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
             boundary.insert(id.clone(), Value::String(end.to_string()));
         }
     }
+    let recent_events = if recent.is_empty() {
+        committed.recent_events.clone()
+    } else {
+        recent.into_iter().flatten().collect()
+    };
     let bookmark = Bookmark {
         stream: key.clone(),
         cursor,
         boundary,
+        recent_events,
         sweep: unfinished,
         ..Default::default()
     };
@@ -317,12 +333,13 @@ impl BodySink for DownloadSink {
     }
 }
 
+/// Download one file, check it, write its new events; returns every event id in it.
 async fn download(
     ctx: &mut Ctx,
     ws: &str,
     f: &LogFile,
     seen_events: &mut HashSet<String>,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let url = ctx
         .opts
         .url(&["compliance", scope(ws), ws, "logs", &f.id], &Query::new())?;
@@ -340,6 +357,7 @@ async fn download(
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let mut line = Vec::new();
     let mut line_no = 0u64;
+    let mut ids = Vec::new();
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line)? == 0 {
@@ -357,6 +375,7 @@ async fn download(
             ))
         })?;
         if let Some(id) = ev.event_id {
+            ids.push(id.clone());
             if !seen_events.insert(id) {
                 ctx.stats.duplicates_dropped += 1;
                 continue;
@@ -364,7 +383,7 @@ async fn download(
         }
         ctx.emit(text)?;
     }
-    Ok(())
+    Ok(ids)
 }
 
 fn trim_line(b: &[u8]) -> &[u8] {

@@ -170,6 +170,7 @@ pub fn save_pending(ctx: &mut Ctx, key: &str, mut b: crate::bookmark::Bookmark) 
     if let Some(o) = v.as_object_mut() {
         let n = b.boundary.len();
         o.remove("boundary");
+        o.remove("recent_events");
         o.insert("boundary_ids".into(), json!(n));
         o.insert("file".into(), json!(path.display().to_string()));
     }
