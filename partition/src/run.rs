@@ -105,6 +105,11 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
         line_no += 1;
         s.bytes_read += n as u64;
+        // The line as it came (without its line end) is what a quarantine keeps.
+        let exact = line
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .unwrap_or(&line);
         let l = line.trim_ascii();
         if l.is_empty() {
             continue;
@@ -113,7 +118,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         let meta = match ex.meta(l) {
             Ok(m) => m,
             Err(reason) => {
-                quarantine.add(line_no, &reason, l)?;
+                quarantine.add(line_no, &reason, exact)?;
                 continue;
             }
         };
@@ -127,7 +132,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                     &hashed
                 }
                 Err(reason) => {
-                    quarantine.add(line_no, &reason, l)?;
+                    quarantine.add(line_no, &reason, exact)?;
                     continue;
                 }
             }
