@@ -21,16 +21,12 @@ impl Signer {
         if text.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----") {
             return Ok(Signer::Ssh(path.to_path_buf()));
         }
-        // Always pass a password: with None the crate prompts on the terminal.
-        let password = std::env::var("MINISIGN_PASSWORD").unwrap_or_default();
-        let sk = minisign::SecretKey::from_box(minisign::SecretKeyBox::from_string(&text)
-            .map_err(|e| Failure::usage(format!("{}: not a minisign secret key: {e}", path.display())))?, Some(password))
-            .map_err(|e| {
-                Failure::usage(format!(
-                    "{}: cannot open the minisign secret key (set MINISIGN_PASSWORD for an encrypted key): {e}",
-                    path.display()
-                ))
-            })?;
+        let sk = load_minisign_key(&text).map_err(|e| {
+            Failure::usage(format!(
+                "{}: cannot open the minisign secret key (set MINISIGN_PASSWORD for an encrypted key): {e:#}",
+                path.display()
+            ))
+        })?;
         Ok(Signer::Minisign(Box::new(sk)))
     }
 
@@ -58,6 +54,31 @@ impl Signer {
             Signer::Ssh(key) => ssh_sign(key, name, data),
         }
     }
+}
+
+/// Open a minisign secret key file. Unencrypted keys (`minisign -G -W`,
+/// KDF algorithm zero) are read directly: the crate's checksum test rejects
+/// the ones minisign 0.11 writes. Encrypted keys go through the crate with
+/// the password from MINISIGN_PASSWORD; a password is always passed because
+/// with none the crate prompts on the terminal.
+fn load_minisign_key(text: &str) -> Result<minisign::SecretKey> {
+    use base64::Engine;
+    let encoded = text
+        .lines()
+        .nth(1)
+        .context("missing the key line after the comment")?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .context("the key line is not base64")?;
+    if raw.len() < 4 || &raw[..2] != b"Ed" {
+        bail!("not an Ed25519 minisign secret key");
+    }
+    if raw[2..4] == [0, 0] {
+        return minisign::SecretKey::from_bytes(&raw).map_err(|e| anyhow::anyhow!("{e}"));
+    }
+    let password = std::env::var("MINISIGN_PASSWORD").unwrap_or_default();
+    minisign::SecretKey::from_box(minisign::SecretKeyBox::from_string(text)?, Some(password))
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn ssh_sign(key: &Path, name: &str, data: &[u8]) -> Result<Vec<u8>> {

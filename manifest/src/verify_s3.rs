@@ -125,21 +125,20 @@ async fn verify_async(bucket: String, prefix: String, args: &VerifyArgs) -> Resu
     for rel in &extra_keys {
         checks.push((rel.clone(), None, None));
     }
-    let results: Vec<Checked> =
-        futures::stream::iter(checks)
-            .map(|(rel, sha, bytes)| {
-                let s3 = &s3;
-                let bucket = &bucket;
-                let key = key_of(&prefix, &rel);
-                let listed = &listing[&rel];
-                async move {
-                    let obs = observe(s3, bucket, &key, listed, args.download).await;
-                    (rel, sha, bytes, obs)
-                }
-            })
-            .buffer_unordered(args.jobs.max(1))
-            .collect()
-            .await;
+    let results: Vec<Checked> = futures::stream::iter(checks)
+        .map(|(rel, sha, bytes)| {
+            let s3 = &s3;
+            let bucket = &bucket;
+            let key = key_of(&prefix, &rel);
+            let listed = &listing[&rel];
+            async move {
+                let obs = observe(s3, bucket, &key, listed, args.download).await;
+                (rel, sha, bytes, obs)
+            }
+        })
+        .buffer_unordered(args.jobs.max(1))
+        .collect()
+        .await;
 
     let mut extra = Vec::new();
     for (rel, expected, bytes, obs) in results {
