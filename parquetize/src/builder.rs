@@ -4,13 +4,12 @@
 
 use crate::schema::{field_for, Storage};
 use crate::value;
+use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
     FixedSizeBinaryBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder,
-    Int64Builder, ListArray, StringBuilder, Time64MicrosecondBuilder,
-    TimestampMicrosecondBuilder,
+    Int64Builder, ListArray, StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::array::builder::NullBufferBuilder;
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use std::sync::Arc;
 
@@ -58,7 +57,9 @@ impl ColumnBuilder {
             Storage::NumericText | Storage::Text => {
                 ColumnBuilder::Text(StringBuilder::with_capacity(capacity, capacity * 16))
             }
-            Storage::Json => ColumnBuilder::Json(StringBuilder::with_capacity(capacity, capacity * 64)),
+            Storage::Json => {
+                ColumnBuilder::Json(StringBuilder::with_capacity(capacity, capacity * 64))
+            }
             Storage::UuidText => {
                 ColumnBuilder::UuidText(StringBuilder::with_capacity(capacity, capacity * 36))
             }
@@ -75,7 +76,10 @@ impl ColumnBuilder {
                 ColumnBuilder::Timestamp(b, *utc)
             }
             Storage::Time => ColumnBuilder::Time(Time64MicrosecondBuilder::with_capacity(capacity)),
-            Storage::Bytea => ColumnBuilder::Bytea(BinaryBuilder::with_capacity(capacity, capacity * 16), Vec::new()),
+            Storage::Bytea => ColumnBuilder::Bytea(
+                BinaryBuilder::with_capacity(capacity, capacity * 16),
+                Vec::new(),
+            ),
             Storage::List(inner) => {
                 let mut offsets = Vec::with_capacity(capacity + 1);
                 offsets.push(0);
@@ -97,8 +101,12 @@ impl ColumnBuilder {
             return Ok(());
         };
         match self {
-            ColumnBuilder::I16(b) => b.append_value(value::parse_int(t, i16::MIN as i64, i16::MAX as i64)? as i16),
-            ColumnBuilder::I32(b) => b.append_value(value::parse_int(t, i32::MIN as i64, i32::MAX as i64)? as i32),
+            ColumnBuilder::I16(b) => {
+                b.append_value(value::parse_int(t, i16::MIN as i64, i16::MAX as i64)? as i16)
+            }
+            ColumnBuilder::I32(b) => {
+                b.append_value(value::parse_int(t, i32::MIN as i64, i32::MAX as i64)? as i32)
+            }
             ColumnBuilder::I64(b) => b.append_value(value::parse_int(t, i64::MIN, i64::MAX)?),
             ColumnBuilder::Decimal(b, p, s) => b.append_value(value::parse_decimal(t, *p, *s)?),
             ColumnBuilder::F32(b) => b.append_value(value::parse_f32(t)?),
@@ -152,7 +160,9 @@ impl ColumnBuilder {
             ColumnBuilder::F32(b) => b.append_null(),
             ColumnBuilder::F64(b) => b.append_null(),
             ColumnBuilder::Bool(b) => b.append_null(),
-            ColumnBuilder::Text(b) | ColumnBuilder::Json(b) | ColumnBuilder::UuidText(b) => b.append_null(),
+            ColumnBuilder::Text(b) | ColumnBuilder::Json(b) | ColumnBuilder::UuidText(b) => {
+                b.append_null()
+            }
             ColumnBuilder::UuidFixed(b) => b.append_null(),
             ColumnBuilder::Date(b) => b.append_null(),
             ColumnBuilder::Timestamp(b, _) => b.append_null(),
@@ -176,7 +186,9 @@ impl ColumnBuilder {
             ColumnBuilder::F32(b) => Arc::new(b.finish()),
             ColumnBuilder::F64(b) => Arc::new(b.finish()),
             ColumnBuilder::Bool(b) => Arc::new(b.finish()),
-            ColumnBuilder::Text(b) | ColumnBuilder::Json(b) | ColumnBuilder::UuidText(b) => Arc::new(b.finish()),
+            ColumnBuilder::Text(b) | ColumnBuilder::Json(b) | ColumnBuilder::UuidText(b) => {
+                Arc::new(b.finish())
+            }
             ColumnBuilder::UuidFixed(b) => Arc::new(b.finish()),
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b, _) => Arc::new(b.finish()),

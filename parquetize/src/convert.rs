@@ -46,7 +46,10 @@ pub fn convert(
     mut progress: impl FnMut(u64),
 ) -> Result<u64> {
     let cap = limits.batch_rows.min(65_536);
-    let mut builders: Vec<ColumnBuilder> = storages.iter().map(|s| ColumnBuilder::new(s, cap)).collect();
+    let mut builders: Vec<ColumnBuilder> = storages
+        .iter()
+        .map(|s| ColumnBuilder::new(s, cap))
+        .collect();
     let mut rec = Record::default();
     let mut records = 0u64;
     let mut in_batch = 0usize;
@@ -62,7 +65,10 @@ pub fn convert(
         }
         for (i, (col, b)) in columns.iter().zip(builders.iter_mut()).enumerate() {
             let v = rec.field(i).map_err(|msg| {
-                Failure::data(format!("{input}:{}: column {} ({}): {msg}", rec.line, col.name, col.decl))
+                Failure::data(format!(
+                    "{input}:{}: column {} ({}): {msg}",
+                    rec.line, col.name, col.decl
+                ))
             })?;
             if v.is_none() && col.not_null {
                 return Err(Failure::data(format!(
@@ -106,5 +112,6 @@ fn send_batch(builders: &mut [ColumnBuilder], schema: &SchemaRef, tx: &Sender<Ms
         .map_err(|e| anyhow::anyhow!("assembling a batch: {e}"))?;
     // A closed channel means the writer failed; its error is reported by
     // the caller after joining it.
-    tx.send(Msg::Batch(batch)).map_err(|_| anyhow::anyhow!("the Parquet writer stopped"))
+    tx.send(Msg::Batch(batch))
+        .map_err(|_| anyhow::anyhow!("the Parquet writer stopped"))
 }

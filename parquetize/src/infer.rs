@@ -74,7 +74,9 @@ impl Guess {
         if self.can_uuid && value::parse_uuid(v).is_err() {
             self.can_uuid = false;
         }
-        if self.can_json && !((v.starts_with('{') || v.starts_with('[')) && value::check_json(v).is_ok()) {
+        if self.can_json
+            && !((v.starts_with('{') || v.starts_with('[')) && value::check_json(v).is_ok())
+        {
             self.can_json = false;
         }
     }
@@ -115,7 +117,11 @@ impl Guess {
         } else if self.can_int {
             "bigint".into()
         } else if self.can_numeric && self.int_digits + self.scale <= MAX_DECIMAL128_PRECISION {
-            format!("numeric({},{})", (self.int_digits + self.scale).max(1), self.scale)
+            format!(
+                "numeric({},{})",
+                (self.int_digits + self.scale).max(1),
+                self.scale
+            )
         } else if self.can_date {
             "date".into()
         } else if self.can_tstz {
@@ -134,12 +140,18 @@ impl Guess {
 
 /// `-12.3400` → (integer digits without leading zeros, fractional digits).
 fn plain_decimal_digits(v: &str) -> Option<(u32, u32)> {
-    let t = v.strip_prefix('-').or_else(|| v.strip_prefix('+')).unwrap_or(v);
+    let t = v
+        .strip_prefix('-')
+        .or_else(|| v.strip_prefix('+'))
+        .unwrap_or(v);
     let (i, f) = match t.split_once('.') {
         Some((i, f)) => (i, f),
         None => (t, ""),
     };
-    if (i.is_empty() && f.is_empty()) || !i.bytes().all(|c| c.is_ascii_digit()) || !f.bytes().all(|c| c.is_ascii_digit()) {
+    if (i.is_empty() && f.is_empty())
+        || !i.bytes().all(|c| c.is_ascii_digit())
+        || !f.bytes().all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     let int_digits = i.trim_start_matches('0').len() as u32;
@@ -163,7 +175,11 @@ fn columns_from(names: Vec<String>, guesses: &[Guess]) -> Vec<Column> {
 }
 
 /// Infer from delimited records (CSV or COPY text).
-pub fn infer_records(source: &mut dyn RecordSource, input: &str, names: Vec<String>) -> Result<Vec<Column>> {
+pub fn infer_records(
+    source: &mut dyn RecordSource,
+    input: &str,
+    names: Vec<String>,
+) -> Result<Vec<Column>> {
     let mut guesses: Vec<Guess> = vec![Guess::default(); names.len()];
     let mut names = names;
     let mut rec = Record::default();
@@ -182,16 +198,18 @@ pub fn infer_records(source: &mut dyn RecordSource, input: &str, names: Vec<Stri
             )));
         }
         for (i, g) in guesses.iter_mut().enumerate() {
-            let v = rec
-                .field(i)
-                .map_err(|msg| Failure::data(format!("{input}:{}: field {}: {msg}", rec.line, i + 1)))?;
+            let v = rec.field(i).map_err(|msg| {
+                Failure::data(format!("{input}:{}: field {}: {msg}", rec.line, i + 1))
+            })?;
             if let Some(v) = v {
                 g.observe(v);
             }
         }
     }
     if names.is_empty() {
-        return Err(Failure::data(format!("{input}: no records to infer a schema from")));
+        return Err(Failure::data(format!(
+            "{input}: no records to infer a schema from"
+        )));
     }
     Ok(columns_from(names, &guesses))
 }
@@ -231,7 +249,8 @@ pub fn infer_ndjson(mut input: Box<dyn BufRead + Send>, name: &str) -> Result<Ve
                 Some(b'n') => {}
                 Some(b'{') | Some(b'[') => guesses[idx].observe_structured(),
                 Some(b'"') => {
-                    let s: String = serde_json::from_str(text).map_err(|e| Failure::data(format!("{name}:{n}: {e}")))?;
+                    let s: String = serde_json::from_str(text)
+                        .map_err(|e| Failure::data(format!("{name}:{n}: {e}")))?;
                     guesses[idx].observe(&s);
                 }
                 _ => guesses[idx].observe(text),
@@ -239,7 +258,9 @@ pub fn infer_ndjson(mut input: Box<dyn BufRead + Send>, name: &str) -> Result<Ve
         }
     }
     if names.is_empty() {
-        return Err(Failure::data(format!("{name}: no records to infer a schema from")));
+        return Err(Failure::data(format!(
+            "{name}: no records to infer a schema from"
+        )));
     }
     Ok(columns_from(names, &guesses))
 }
@@ -290,8 +311,14 @@ mod tests {
         assert_eq!(decide(&["1", "2.50", "-123.1"]), "numeric(5,2)");
         assert_eq!(decide(&["t", "f"]), "boolean");
         assert_eq!(decide(&["2025-11-01", "2024-02-29"]), "date");
-        assert_eq!(decide(&["2025-11-01 00:00:00+00", "2025-11-01 00:00:00.5+05:30"]), "timestamp with time zone");
-        assert_eq!(decide(&["2025-11-01 00:00:00"]), "timestamp without time zone");
+        assert_eq!(
+            decide(&["2025-11-01 00:00:00+00", "2025-11-01 00:00:00.5+05:30"]),
+            "timestamp with time zone"
+        );
+        assert_eq!(
+            decide(&["2025-11-01 00:00:00"]),
+            "timestamp without time zone"
+        );
         assert_eq!(decide(&["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"]), "uuid");
         assert_eq!(decide(&["{\"a\":1}", "[1]"]), "jsonb");
         assert_eq!(decide(&["1", "x"]), "text");

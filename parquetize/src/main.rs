@@ -81,7 +81,12 @@ pub struct Args {
     pub table: String,
 
     /// Input format.
-    #[arg(long, value_enum, value_name = "FORMAT", required_unless_present = "print_schema")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        required_unless_present = "print_schema"
+    )]
     pub format: Option<Format>,
 
     // ---- schema (exactly one) ----
@@ -90,7 +95,12 @@ pub struct Args {
     pub schema_sql: Option<PathBuf>,
 
     /// A schema file as `--print-schema` writes it.
-    #[arg(long, value_name = "FILE", help_heading = "Schema (one of)", conflicts_with = "infer")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Schema (one of)",
+        conflicts_with = "infer"
+    )]
     pub schema: Option<PathBuf>,
 
     /// Choose types from the data: reads the whole input first (spooled to a
@@ -111,7 +121,13 @@ pub struct Args {
 
     /// Store uuid as text (canonical form) or FixedSizeBinary(16) with the
     /// Parquet UUID logical type.
-    #[arg(long, value_enum, default_value = "string", value_name = "string|fixed", help_heading = "Types")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "string",
+        value_name = "string|fixed",
+        help_heading = "Types"
+    )]
     pub uuid_as: schema::UuidAs,
 
     /// Schema version recorded in the file and the file line (default: a
@@ -160,7 +176,12 @@ pub struct Args {
     pub compression_level: Option<i32>,
 
     /// Most rows in one row group.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000, help_heading = "Output")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1_000_000,
+        help_heading = "Output"
+    )]
     pub row_group_rows: usize,
 
     /// Most encoded bytes buffered for one row group (suffixes KB, MB, GB).
@@ -168,7 +189,12 @@ pub struct Args {
     pub row_group_bytes: usize,
 
     /// Rows parsed per batch handed to the writer thread.
-    #[arg(long, value_name = "N", default_value_t = 16_384, help_heading = "Output")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 16_384,
+        help_heading = "Output"
+    )]
     pub batch_rows: usize,
 
     // ---- run ----

@@ -3,14 +3,16 @@
 
 use crate::convert::{self, Limits};
 use crate::infer;
-use crate::read::{header_order, CsvReader, NdjsonColumn, NdjsonReader, PgTextReader, RecordSource};
+use crate::read::{
+    header_order, CsvReader, NdjsonColumn, NdjsonReader, PgTextReader, RecordSource,
+};
 use crate::schema::{self, split_table_arg, MappingOptions, PgType, TableSchema};
 use crate::write::{self, Sink, WriteOptions};
 use crate::{Args, Format};
 use anyhow::{Context, Result};
 use archive_core::atomic::AtomicFile;
 use archive_core::io::{input_name, open_input, LineOut};
-use archive_core::{FileLine, Failure, Outcome};
+use archive_core::{Failure, FileLine, Outcome};
 use serde_json::{json, Map, Value};
 use std::io::BufRead;
 use std::path::Path;
@@ -23,7 +25,9 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: usize = num.parse().map_err(|_| format!("{s:?}: expected a size like 128MB"))?;
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a size like 128MB"))?;
     let mult: usize = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
@@ -32,7 +36,9 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         _ => return Err(format!("{s:?}: unknown unit (use KB, MB or GB)")),
     };
     match n.checked_mul(mult) {
-        Some(0) | None => Err(format!("{s:?}: must be between 1 byte and the address space")),
+        Some(0) | None => Err(format!(
+            "{s:?}: must be between 1 byte and the address space"
+        )),
         Some(v) => Ok(v),
     }
 }
@@ -95,7 +101,11 @@ pub fn run(args: Args) -> Result<Outcome> {
             if report.row_groups == 1 { "" } else { "s" },
             args.compression.name(),
             seconds,
-            if args.dry_run { " (dry run, nothing written)" } else { "" }
+            if args.dry_run {
+                " (dry run, nothing written)"
+            } else {
+                ""
+            }
         );
     }
     result
@@ -111,7 +121,8 @@ fn read_text(path: &Path, what: &str) -> Result<String> {
 fn schema_from_sql(path: &Path, table_arg: &str, what: &str, single: bool) -> Result<TableSchema> {
     let text = read_text(path, what)?;
     let source = path.display().to_string();
-    let tables = schema::parse_create_tables(&text, &source).map_err(|e| Failure::data(format!("{e:#}")))?;
+    let tables =
+        schema::parse_create_tables(&text, &source).map_err(|e| Failure::data(format!("{e:#}")))?;
     if single && tables.len() == 1 {
         return Ok(tables.into_iter().next().unwrap().into_schema());
     }
@@ -133,9 +144,14 @@ fn delimiter(args: &Args, default: u8) -> Result<u8> {
     match args.delimiter {
         None => Ok(default),
         Some(c) if c.is_ascii() && c != '"' && c != '\n' && c != '\r' && c != '\\' => Ok(c as u8),
-        Some(c) => Err(Failure::usage(format!("--delimiter {c:?}: must be one ASCII character other than quote, backslash or newline"))),
+        Some(c) => Err(Failure::usage(format!(
+            "--delimiter {c:?}: must be one ASCII character other than quote, backslash or newline"
+        ))),
     }
 }
+
+/// A record reader and, for CSV with a header, the header's names.
+type ReaderAndHeader = (Box<dyn RecordSource>, Option<Vec<String>>);
 
 /// A reader over `input` for the chosen format, with the header checked
 /// against `columns` (None: inference, the header gives the names).
@@ -145,11 +161,19 @@ fn open_reader(
     input: Box<dyn BufRead + Send>,
     name: &str,
     columns: Option<&[schema::Column]>,
-) -> Result<(Box<dyn RecordSource>, Option<Vec<String>>)> {
+) -> Result<ReaderAndHeader> {
     match format {
         Format::PgText => {
             let null = args.null.clone().unwrap_or_else(|| "\\N".into());
-            Ok((Box::new(PgTextReader::new(input, name, delimiter(args, b'\t')?, &null)), None))
+            Ok((
+                Box::new(PgTextReader::new(
+                    input,
+                    name,
+                    delimiter(args, b'\t')?,
+                    &null,
+                )),
+                None,
+            ))
         }
         Format::PgCsv | Format::Csv => {
             let null = args.null.clone().unwrap_or_default();
@@ -184,7 +208,10 @@ fn open_reader(
                     _ => NdjsonColumn::Scalar,
                 })
                 .collect();
-            Ok((Box::new(NdjsonReader::new(input, name, &names, kinds)), None))
+            Ok((
+                Box::new(NdjsonReader::new(input, name, &names, kinds)),
+                None,
+            ))
         }
     }
 }
@@ -193,8 +220,10 @@ fn open_reader(
 /// twice: once to infer, once to convert.
 fn spool(args: &Args, name: &str) -> Result<tempfile::NamedTempFile> {
     let mut input = open_input(args.input.as_deref())?;
-    let mut tmp = tempfile::NamedTempFile::new().context("creating a temporary spool file for --infer")?;
-    std::io::copy(&mut input, tmp.as_file_mut()).map_err(|e| crate::read::read_error(name, 0, e))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new().context("creating a temporary spool file for --infer")?;
+    std::io::copy(&mut input, tmp.as_file_mut())
+        .map_err(|e| crate::read::read_error(name, 0, e))?;
     Ok(tmp)
 }
 
@@ -235,7 +264,8 @@ fn expand_name(args: &Args, schema_version: &str) -> Result<String> {
         rest = &rest[open + close + 1..];
     }
     out.push_str(rest);
-    archive_core::lines::check_relative(&out).map_err(|e| Failure::usage(format!("--name {template:?}: {e:#}")))?;
+    archive_core::lines::check_relative(&out)
+        .map_err(|e| Failure::usage(format!("--name {template:?}: {e:#}")))?;
     Ok(out)
 }
 
@@ -243,9 +273,14 @@ fn convert_table(args: &Args, report: &mut Report) -> Result<Outcome> {
     let name = input_name(args.input.as_deref());
     let chosen = [args.schema_sql.is_some(), args.schema.is_some(), args.infer];
     if chosen.iter().filter(|&&c| c).count() != 1 {
-        return Err(Failure::usage("give exactly one of --schema-sql FILE, --schema FILE or --infer"));
+        return Err(Failure::usage(
+            "give exactly one of --schema-sql FILE, --schema FILE or --infer",
+        ));
     }
-    let need_format = || args.format.ok_or_else(|| Failure::usage("--format is required"));
+    let need_format = || {
+        args.format
+            .ok_or_else(|| Failure::usage("--format is required"))
+    };
 
     // ---- schema ----
     let mut spooled = None;
@@ -263,7 +298,8 @@ fn convert_table(args: &Args, report: &mut Report) -> Result<Outcome> {
             infer::infer_records(reader.as_mut(), &name, header.unwrap_or_default())?
         };
         spooled = Some(tmp);
-        let (namespace, table_name) = split_table_arg(&args.table).map_err(|e| Failure::usage(format!("{e:#}")))?;
+        let (namespace, table_name) =
+            split_table_arg(&args.table).map_err(|e| Failure::usage(format!("{e:#}")))?;
         TableSchema {
             namespace,
             name: table_name,
@@ -282,12 +318,16 @@ fn convert_table(args: &Args, report: &mut Report) -> Result<Outcome> {
         return Ok(Outcome::Complete);
     }
     let format = need_format()?;
-    let schema_version = args.schema_version.clone().unwrap_or_else(|| table.version());
+    let schema_version = args
+        .schema_version
+        .clone()
+        .unwrap_or_else(|| table.version());
     report.schema_version = Some(schema_version.clone());
 
     // ---- output ----
     let rel = expand_name(args, &schema_version)?;
-    let dest = archive_core::naming::join_under(&args.out, &rel).map_err(|e| Failure::usage(format!("{e:#}")))?;
+    let dest = archive_core::naming::join_under(&args.out, &rel)
+        .map_err(|e| Failure::usage(format!("{e:#}")))?;
     report.path = Some(dest.display().to_string());
     let previous_sha = if dest.is_file() {
         archive_core::hash::sha256_file(&dest).ok().map(|(_, h)| h)
@@ -307,9 +347,11 @@ fn convert_table(args: &Args, report: &mut Report) -> Result<Outcome> {
         ("archive.schema_version".into(), schema_version.clone()),
         ("archive.schema".into(), table.to_sql()),
         ("archive.snapshot".into(), args.snapshot.to_string()),
-        ("archive.source".into(), name.clone()),
         ("archive.source_format".into(), format_name(format).into()),
-        ("archive.tool".into(), format!("parquetize {}", env!("CARGO_PKG_VERSION"))),
+        (
+            "archive.tool".into(),
+            format!("parquetize {}", env!("CARGO_PKG_VERSION")),
+        ),
     ];
     if let Some(p) = &args.period {
         metadata.push(("archive.period".into(), p.clone()));
@@ -332,7 +374,8 @@ fn convert_table(args: &Args, report: &mut Report) -> Result<Outcome> {
         // A second signal ends the process at once (exit 130).
         signal_hook::flag::register_conditional_shutdown(sig, 130, interrupted.clone())
             .context("installing signal handlers")?;
-        signal_hook::flag::register(sig, interrupted.clone()).context("installing signal handlers")?;
+        signal_hook::flag::register(sig, interrupted.clone())
+            .context("installing signal handlers")?;
     }
 
     let (tx, writer) = write::spawn(sink, arrow_schema.clone(), props);
@@ -396,7 +439,10 @@ fn convert_table(args: &Args, report: &mut Report) -> Result<Outcome> {
     extra.insert("row_groups".into(), json!(written.row_groups));
     extra.insert("columns".into(), json!(table.columns.len()));
     extra.insert("source".into(), json!(name));
-    extra.insert("changed".into(), json!(previous_sha.as_deref() != Some(written.sha256.as_str())));
+    extra.insert(
+        "changed".into(),
+        json!(previous_sha.as_deref() != Some(written.sha256.as_str())),
+    );
     if args.dry_run {
         extra.insert("status".into(), json!("planned"));
     }
@@ -442,7 +488,10 @@ impl Progress {
         if self.enabled && self.last.elapsed().as_millis() >= 250 {
             self.last = Instant::now();
             let secs = self.started.elapsed().as_secs_f64().max(0.001);
-            eprint!("\rparquetize: {records} records ({:.0}/s)   ", records as f64 / secs);
+            eprint!(
+                "\rparquetize: {records} records ({:.0}/s)   ",
+                records as f64 / secs
+            );
         }
     }
 

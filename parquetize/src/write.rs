@@ -43,7 +43,9 @@ impl Codec {
                 None => ZstdLevel::default(),
             }),
             Codec::Gzip => Compression::GZIP(match level {
-                Some(l) => GzipLevel::try_new(l as u32).context("--compression-level for gzip (0-9)")?,
+                Some(l) => {
+                    GzipLevel::try_new(l as u32).context("--compression-level for gzip (0-9)")?
+                }
                 None => GzipLevel::default(),
             }),
             Codec::Snappy => Compression::SNAPPY,
@@ -105,7 +107,9 @@ impl Write for Hashing {
 pub enum Msg {
     Batch(RecordBatch),
     /// The input ended cleanly after this many records: finish and commit.
-    Done { records: u64 },
+    Done {
+        records: u64,
+    },
 }
 
 /// What was written.
@@ -127,14 +131,21 @@ pub fn properties(opts: &WriteOptions) -> Result<WriterProperties> {
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)))
         .set_max_row_group_bytes(Some(opts.row_group_bytes.max(1)))
-        .set_created_by(format!("parquetize {} (parquet-rs)", env!("CARGO_PKG_VERSION")))
+        .set_created_by(format!(
+            "parquetize {} (parquet-rs)",
+            env!("CARGO_PKG_VERSION")
+        ))
         .set_key_value_metadata(Some(kv))
         .build())
 }
 
 /// Start the writer thread. Batches are sent on the returned channel,
 /// which holds at most two, so memory stays bounded by the batch size.
-pub fn spawn(sink: Sink, schema: SchemaRef, props: WriterProperties) -> (Sender<Msg>, JoinHandle<Result<Written>>) {
+pub fn spawn(
+    sink: Sink,
+    schema: SchemaRef,
+    props: WriterProperties,
+) -> (Sender<Msg>, JoinHandle<Result<Written>>) {
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(2);
     let handle = std::thread::Builder::new()
         .name("parquet-writer".into())
@@ -143,13 +154,19 @@ pub fn spawn(sink: Sink, schema: SchemaRef, props: WriterProperties) -> (Sender<
     (tx, handle)
 }
 
-fn write_all(sink: Sink, schema: SchemaRef, props: WriterProperties, rx: Receiver<Msg>) -> Result<Written> {
+fn write_all(
+    sink: Sink,
+    schema: SchemaRef,
+    props: WriterProperties,
+    rx: Receiver<Msg>,
+) -> Result<Written> {
     let hashing = Hashing {
         inner: sink,
         hasher: Sha256::new(),
         bytes: 0,
     };
-    let mut writer = ArrowWriter::try_new(hashing, schema, Some(props)).context("starting the Parquet writer")?;
+    let mut writer = ArrowWriter::try_new(hashing, schema, Some(props))
+        .context("starting the Parquet writer")?;
     let records = loop {
         match rx.recv() {
             Ok(Msg::Batch(b)) => writer.write(&b).context("encoding Parquet")?,
@@ -163,7 +180,11 @@ fn write_all(sink: Sink, schema: SchemaRef, props: WriterProperties, rx: Receive
     writer.flush().context("finishing the Parquet file")?;
     let row_groups = writer.flushed_row_groups().len();
     let hashing = writer.into_inner().context("finishing the Parquet file")?;
-    let Hashing { inner, hasher, bytes } = hashing;
+    let Hashing {
+        inner,
+        hasher,
+        bytes,
+    } = hashing;
     if let Sink::File(f) = inner {
         let dest = f.dest().display().to_string();
         f.commit().with_context(|| format!("writing {dest}"))?;

@@ -39,12 +39,19 @@ impl CsvReader {
     pub fn read_header(&mut self) -> anyhow::Result<Vec<String>> {
         let mut rec = Record::default();
         if !self.next_raw(&mut rec)? {
-            return Err(Failure::data(format!("{}: empty input, expected a header line", self.name)));
+            return Err(Failure::data(format!(
+                "{}: empty input, expected a header line",
+                self.name
+            )));
         }
         (0..rec.len())
             .map(|i| match rec.field(i) {
                 Ok(v) => Ok(v.unwrap_or("").to_string()),
-                Err(e) => Err(Failure::data(format!("{}:1: header field {}: {e}", self.name, i + 1))),
+                Err(e) => Err(Failure::data(format!(
+                    "{}:1: header field {}: {e}",
+                    self.name,
+                    i + 1
+                ))),
             })
             .collect()
     }
@@ -79,7 +86,7 @@ impl CsvReader {
             }
             self.line += 1;
             quotes += memchr::memchr_iter(self.quote, &self.raw[from..]).count();
-            if quotes % 2 == 0 {
+            if quotes.is_multiple_of(2) {
                 break;
             }
         }
@@ -93,8 +100,14 @@ impl CsvReader {
                 end -= 1;
             }
         }
-        split_fields(&self.raw[..end], self.delimiter, self.quote, &self.null, rec)
-            .map_err(|msg| Failure::data(format!("{}:{start_line}: {msg}", self.name)))?;
+        split_fields(
+            &self.raw[..end],
+            self.delimiter,
+            self.quote,
+            &self.null,
+            rec,
+        )
+        .map_err(|msg| Failure::data(format!("{}:{start_line}: {msg}", self.name)))?;
         Ok(true)
     }
 }
@@ -113,7 +126,13 @@ impl RecordSource for CsvReader {
     }
 }
 
-fn split_fields(raw: &[u8], delim: u8, quote: u8, null: &[u8], rec: &mut Record) -> Result<(), String> {
+fn split_fields(
+    raw: &[u8],
+    delim: u8,
+    quote: u8,
+    null: &[u8],
+    rec: &mut Record,
+) -> Result<(), String> {
     let mut i = 0;
     loop {
         if raw.get(i) == Some(&quote) {
@@ -139,7 +158,11 @@ fn split_fields(raw: &[u8], delim: u8, quote: u8, null: &[u8], rec: &mut Record)
             match raw.get(i) {
                 None => return Ok(()),
                 Some(&c) if c == delim => i += 1,
-                Some(_) => return Err(format!("field {field_no}: unexpected character after a closing quote")),
+                Some(_) => {
+                    return Err(format!(
+                        "field {field_no}: unexpected character after a closing quote"
+                    ))
+                }
             }
         } else {
             let end = memchr::memchr(delim, &raw[i..]).map_or(raw.len(), |off| i + off);
@@ -162,13 +185,20 @@ mod tests {
     use super::*;
 
     fn records(text: &str) -> Vec<(u64, Vec<Option<String>>)> {
-        let mut r = CsvReader::new(Box::new(std::io::Cursor::new(text.as_bytes().to_vec())), "t.csv", b',', "");
+        let mut r = CsvReader::new(
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            "t.csv",
+            b',',
+            "",
+        );
         let mut rec = Record::default();
         let mut out = Vec::new();
         while r.next_record(&mut rec).unwrap() {
             out.push((
                 rec.line,
-                (0..rec.len()).map(|i| rec.field(i).unwrap().map(str::to_string)).collect(),
+                (0..rec.len())
+                    .map(|i| rec.field(i).unwrap().map(str::to_string))
+                    .collect(),
             ));
         }
         out
@@ -176,7 +206,8 @@ mod tests {
 
     #[test]
     fn quoting_nulls_and_newlines() {
-        let got = records("1,,\"\",\"a,b\"\r\n2,\"x\"\"y\",\"l1\nl2\r\nl3\",NA\n3,NULL,\\N,\"\"\"\"");
+        let got =
+            records("1,,\"\",\"a,b\"\r\n2,\"x\"\"y\",\"l1\nl2\r\nl3\",NA\n3,NULL,\\N,\"\"\"\"");
         let s = |v: &str| Some(v.to_string());
         assert_eq!(
             got,
@@ -190,11 +221,27 @@ mod tests {
 
     #[test]
     fn unterminated_quote_is_an_error() {
-        let mut r = CsvReader::new(Box::new(std::io::Cursor::new(b"1,\"abc\n2,3\n".to_vec())), "t.csv", b',', "");
+        let mut r = CsvReader::new(
+            Box::new(std::io::Cursor::new(b"1,\"abc\n2,3\n".to_vec())),
+            "t.csv",
+            b',',
+            "",
+        );
         let err = r.next_record(&mut Record::default()).unwrap_err();
-        assert!(format!("{err:#}").contains("t.csv:1: quoted field not closed"), "{err:#}");
-        let mut r = CsvReader::new(Box::new(std::io::Cursor::new(b"\"a\"b,1\n".to_vec())), "t.csv", b',', "");
+        assert!(
+            format!("{err:#}").contains("t.csv:1: quoted field not closed"),
+            "{err:#}"
+        );
+        let mut r = CsvReader::new(
+            Box::new(std::io::Cursor::new(b"\"a\"b,1\n".to_vec())),
+            "t.csv",
+            b',',
+            "",
+        );
         let err = r.next_record(&mut Record::default()).unwrap_err();
-        assert!(format!("{err:#}").contains("after a closing quote"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("after a closing quote"),
+            "{err:#}"
+        );
     }
 }

@@ -49,9 +49,12 @@ impl Record {
     pub fn field(&self, i: usize) -> Result<Option<&str>, String> {
         match self.fields[i] {
             None => Ok(None),
-            Some((a, b)) => std::str::from_utf8(&self.buf[a..b])
-                .map(Some)
-                .map_err(|e| format!("not valid UTF-8 (byte {} of the value)", e.valid_up_to() + 1)),
+            Some((a, b)) => std::str::from_utf8(&self.buf[a..b]).map(Some).map_err(|e| {
+                format!(
+                    "not valid UTF-8 (byte {} of the value)",
+                    e.valid_up_to() + 1
+                )
+            }),
         }
     }
 
@@ -73,9 +76,9 @@ pub trait RecordSource: Send {
 /// corruption, which is an input data error (exit 3).
 pub fn read_error(input: &str, line: u64, e: std::io::Error) -> anyhow::Error {
     let hint = match e.kind() {
-        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
-            " (truncated or corrupt compressed input)"
-        }
+        std::io::ErrorKind::UnexpectedEof
+        | std::io::ErrorKind::InvalidInput
+        | std::io::ErrorKind::InvalidData => " (truncated or corrupt compressed input)",
         _ => "",
     };
     Failure::data(format!("{input}: reading after line {line}: {e}{hint}"))
@@ -84,7 +87,11 @@ pub fn read_error(input: &str, line: u64, e: std::io::Error) -> anyhow::Error {
 /// How a header names the columns, matched against the schema: the
 /// position of each schema column in the input, or an error naming the
 /// missing or unexpected names.
-pub fn header_order(input: &str, header: &[String], columns: &[String]) -> anyhow::Result<Vec<usize>> {
+pub fn header_order(
+    input: &str,
+    header: &[String],
+    columns: &[String],
+) -> anyhow::Result<Vec<usize>> {
     let mut order = Vec::with_capacity(columns.len());
     for c in columns {
         match header.iter().position(|h| h == c) {
@@ -105,7 +112,9 @@ pub fn header_order(input: &str, header: &[String], columns: &[String]) -> anyho
             )));
         }
         if header[..k].contains(h) {
-            return Err(Failure::data(format!("{input}:1: header names column {h:?} twice")));
+            return Err(Failure::data(format!(
+                "{input}:1: header names column {h:?} twice"
+            )));
         }
     }
     Ok(order)

@@ -32,11 +32,20 @@ pub struct NdjsonReader {
 }
 
 impl NdjsonReader {
-    pub fn new(input: Box<dyn BufRead + Send>, name: &str, columns: &[String], kinds: Vec<NdjsonColumn>) -> NdjsonReader {
+    pub fn new(
+        input: Box<dyn BufRead + Send>,
+        name: &str,
+        columns: &[String],
+        kinds: Vec<NdjsonColumn>,
+    ) -> NdjsonReader {
         NdjsonReader {
             input,
             name: name.to_string(),
-            columns: columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(),
+            columns: columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), i))
+                .collect(),
             kinds,
             line: 0,
             raw: Vec::with_capacity(4096),
@@ -58,7 +67,8 @@ pub fn json_value_text(raw: &RawValue, kind: NdjsonColumn) -> Result<Option<Stri
             .map_err(|e| e.to_string()),
         NdjsonColumn::Scalar => Ok(Some(text.to_string())),
         NdjsonColumn::Array => {
-            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|_| "expected a JSON array".to_string())?;
+            let items: Vec<&RawValue> =
+                serde_json::from_str(text).map_err(|_| "expected a JSON array".to_string())?;
             let mut lit = String::from("{");
             for (k, item) in items.iter().enumerate() {
                 if k > 0 {
@@ -108,9 +118,12 @@ impl RecordSource for NdjsonReader {
             }
             for (k, v) in obj {
                 let Some(&col) = self.columns.get(&k) else {
-                    return Err(bad(format!("key {k:?} is not a column of the table schema")));
+                    return Err(bad(format!(
+                        "key {k:?} is not a column of the table schema"
+                    )));
                 };
-                self.slots[col] = json_value_text(v, self.kinds[col]).map_err(|e| bad(format!("key {k:?}: {e}")))?;
+                self.slots[col] = json_value_text(v, self.kinds[col])
+                    .map_err(|e| bad(format!("key {k:?}: {e}")))?;
             }
             rec.clear();
             rec.line = line;
@@ -134,8 +147,18 @@ mod tests {
     fn values_are_exact_text() {
         let input = "{\"id\": 1, \"amt\": 0.10000000000000000001, \"j\": {\"a\": [1, 2]}, \"tags\": [\"x\", null, \"q\\\"\"]}\n\n{\"id\": 2, \"amt\": null}\n";
         let cols = ["id".to_string(), "amt".into(), "j".into(), "tags".into()];
-        let kinds = vec![NdjsonColumn::Scalar, NdjsonColumn::Scalar, NdjsonColumn::Json, NdjsonColumn::Array];
-        let mut r = NdjsonReader::new(Box::new(std::io::Cursor::new(input.as_bytes().to_vec())), "in", &cols, kinds);
+        let kinds = vec![
+            NdjsonColumn::Scalar,
+            NdjsonColumn::Scalar,
+            NdjsonColumn::Json,
+            NdjsonColumn::Array,
+        ];
+        let mut r = NdjsonReader::new(
+            Box::new(std::io::Cursor::new(input.as_bytes().to_vec())),
+            "in",
+            &cols,
+            kinds,
+        );
         let mut rec = Record::default();
         assert!(r.next_record(&mut rec).unwrap());
         assert_eq!(rec.field(1).unwrap(), Some("0.10000000000000000001"));

@@ -16,7 +16,12 @@ pub struct PgTextReader {
 }
 
 impl PgTextReader {
-    pub fn new(input: Box<dyn BufRead + Send>, name: &str, delimiter: u8, null: &str) -> PgTextReader {
+    pub fn new(
+        input: Box<dyn BufRead + Send>,
+        name: &str,
+        delimiter: u8,
+        null: &str,
+    ) -> PgTextReader {
         PgTextReader {
             input,
             name: name.to_string(),
@@ -164,7 +169,10 @@ mod tests {
                 Some("x\ty\nz".into())
             ]
         );
-        assert_eq!(fields("\\101\\x41\\x4g\\q\\r\\b\\f\\v"), [Some("AA\u{4}g q\r\u{8}\u{c}\u{b}".replace(' ', ""))]);
+        assert_eq!(
+            fields("\\101\\x41\\x4g\\q\\r\\b\\f\\v"),
+            [Some("AA\u{4}g q\r\u{8}\u{c}\u{b}".replace(' ', ""))]
+        );
         assert_eq!(fields("caf\\303\\251"), [Some("café".into())]);
         assert_eq!(fields(""), [Some("".into())]);
         assert_eq!(fields("\t"), [Some("".into()), Some("".into())]);

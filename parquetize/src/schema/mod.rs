@@ -75,8 +75,14 @@ impl std::str::FromStr for NumericAs {
         let (p, sc) = inner
             .split_once(',')
             .ok_or_else(|| format!("expected decimal(p,s), got {s:?}"))?;
-        let p: u32 = p.trim().parse().map_err(|_| format!("bad precision in {s:?}"))?;
-        let sc: i32 = sc.trim().parse().map_err(|_| format!("bad scale in {s:?}"))?;
+        let p: u32 = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad precision in {s:?}"))?;
+        let sc: i32 = sc
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad scale in {s:?}"))?;
         if p == 0 || p > MAX_DECIMAL128_PRECISION || sc < 0 || sc as u32 > p {
             return Err(format!(
                 "{s:?}: need 1 <= p <= {MAX_DECIMAL128_PRECISION} and 0 <= s <= p"
@@ -216,17 +222,21 @@ fn storage_for(t: &PgType, opts: MappingOptions) -> Result<Storage, String> {
         PgType::Numeric(constraint) => {
             let why = match constraint {
                 None => "numeric without precision has no exact fixed-point type".to_string(),
-                Some((p, s)) if *s < 0 => format!("negative scale {s} is not supported by Parquet decimals (precision {p})"),
-                Some((p, _)) => format!("precision {p} exceeds Decimal128's {MAX_DECIMAL128_PRECISION} digits"),
+                Some((p, s)) if *s < 0 => format!(
+                    "negative scale {s} is not supported by Parquet decimals (precision {p})"
+                ),
+                Some((p, _)) => {
+                    format!("precision {p} exceeds Decimal128's {MAX_DECIMAL128_PRECISION} digits")
+                }
             };
             match opts.numeric_as {
                 Some(NumericAs::String) => Storage::NumericText,
                 Some(NumericAs::Decimal(p, s)) => Storage::Decimal(p as u8, s as i8),
                 None => {
                     return Err(format!(
-                        "{why}; choose --numeric-as string (exact text) or --numeric-as decimal(p,s) \
+                    "{why}; choose --numeric-as string (exact text) or --numeric-as decimal(p,s) \
                          (values that do not fit are then an error, never rounded)"
-                    ))
+                ))
                 }
             }
         }
@@ -272,9 +282,7 @@ pub fn field_for(name: &str, s: &Storage, nullable: bool) -> Field {
         Storage::Timestamp { utc: false } => DataType::Timestamp(TimeUnit::Microsecond, None),
         Storage::Time => DataType::Time64(TimeUnit::Microsecond),
         Storage::Bytea => DataType::Binary,
-        Storage::List(inner) => {
-            DataType::List(Arc::new(field_for("element", inner, true)))
-        }
+        Storage::List(inner) => DataType::List(Arc::new(field_for("element", inner, true))),
     };
     let mut f = Field::new(name, dt, nullable);
     // The canonical Arrow extension types, which the Parquet writer maps to
@@ -323,7 +331,12 @@ pub fn pg_type_of(decl: &str) -> PgType {
         "numeric" | "decimal" => PgType::Numeric(args.and_then(numeric_args)),
         "real" | "float4" => PgType::Float32,
         "double precision" | "float8" => PgType::Float64,
-        "float" => match args.and_then(|a| a.trim_matches(|c| c == '(' || c == ')').trim().parse::<u32>().ok()) {
+        "float" => match args.and_then(|a| {
+            a.trim_matches(|c| c == '(' || c == ')')
+                .trim()
+                .parse::<u32>()
+                .ok()
+        }) {
             Some(n) if n <= 24 => PgType::Float32,
             _ => PgType::Float64,
         },
@@ -374,13 +387,25 @@ mod tests {
         assert_eq!(pg_type_of("numeric(18,6)"), PgType::Numeric(Some((18, 6))));
         assert_eq!(pg_type_of("numeric(10)"), PgType::Numeric(Some((10, 0))));
         assert_eq!(pg_type_of("numeric"), PgType::Numeric(None));
-        assert_eq!(pg_type_of("timestamp(3) with time zone"), PgType::Timestamptz);
-        assert_eq!(pg_type_of("timestamp(3) without time zone"), PgType::Timestamp);
+        assert_eq!(
+            pg_type_of("timestamp(3) with time zone"),
+            PgType::Timestamptz
+        );
+        assert_eq!(
+            pg_type_of("timestamp(3) without time zone"),
+            PgType::Timestamp
+        );
         assert_eq!(pg_type_of("timestamp with time zone"), PgType::Timestamptz);
         assert_eq!(pg_type_of("character varying(20)"), PgType::Text);
         assert_eq!(pg_type_of("character(2)"), PgType::Text);
-        assert_eq!(pg_type_of("integer[]"), PgType::Array(Box::new(PgType::Int32)));
-        assert_eq!(pg_type_of("text[][]"), PgType::Array(Box::new(PgType::Array(Box::new(PgType::Text)))));
+        assert_eq!(
+            pg_type_of("integer[]"),
+            PgType::Array(Box::new(PgType::Int32))
+        );
+        assert_eq!(
+            pg_type_of("text[][]"),
+            PgType::Array(Box::new(PgType::Array(Box::new(PgType::Text))))
+        );
         assert_eq!(pg_type_of("double precision"), PgType::Float64);
         assert_eq!(pg_type_of("float(10)"), PgType::Float32);
         assert_eq!(pg_type_of("interval"), PgType::Other);
@@ -390,7 +415,10 @@ mod tests {
     #[test]
     fn numeric_as_parses() {
         assert_eq!("string".parse::<NumericAs>(), Ok(NumericAs::String));
-        assert_eq!("decimal(38,20)".parse::<NumericAs>(), Ok(NumericAs::Decimal(38, 20)));
+        assert_eq!(
+            "decimal(38,20)".parse::<NumericAs>(),
+            Ok(NumericAs::Decimal(38, 20))
+        );
         assert!("decimal(39,2)".parse::<NumericAs>().is_err());
         assert!("decimal(5,6)".parse::<NumericAs>().is_err());
         assert!("float".parse::<NumericAs>().is_err());

@@ -136,7 +136,10 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>> {
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
                 while i < b.len()
-                    && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
+                    && (b[i].is_ascii_alphanumeric()
+                        || b[i] == b'_'
+                        || b[i] == b'$'
+                        || b[i] >= 0x80)
                 {
                     i += 1;
                 }
@@ -194,7 +197,10 @@ pub fn parse_create_tables(src: &str, source: &str) -> Result<Vec<SqlTable>> {
             continue;
         }
         j += 1;
-        if is_word(toks.get(j), "if") && is_word(toks.get(j + 1), "not") && is_word(toks.get(j + 2), "exists") {
+        if is_word(toks.get(j), "if")
+            && is_word(toks.get(j + 1), "not")
+            && is_word(toks.get(j + 2), "exists")
+        {
             j += 3;
         }
         let mut parts = Vec::new();
@@ -225,7 +231,10 @@ pub fn parse_create_tables(src: &str, source: &str) -> Result<Vec<SqlTable>> {
             j += 1;
         }
         if j >= toks.len() {
-            bail!("{source}:{}: CREATE TABLE without a closing parenthesis", line_of(stmt_pos));
+            bail!(
+                "{source}:{}: CREATE TABLE without a closing parenthesis",
+                line_of(stmt_pos)
+            );
         }
         let columns = parse_body(&toks[body_start..j])
             .map_err(|e| anyhow::anyhow!("{source}:{}: {e:#}", line_of(stmt_pos)))?;
@@ -241,10 +250,27 @@ pub fn parse_create_tables(src: &str, source: &str) -> Result<Vec<SqlTable>> {
     Ok(tables)
 }
 
-const TABLE_CONSTRAINTS: &[&str] = &["constraint", "primary", "unique", "check", "foreign", "exclude"];
+const TABLE_CONSTRAINTS: &[&str] = &[
+    "constraint",
+    "primary",
+    "unique",
+    "check",
+    "foreign",
+    "exclude",
+];
 const COLUMN_CONSTRAINTS: &[&str] = &[
-    "not", "null", "default", "collate", "constraint", "check", "primary", "unique", "references",
-    "generated", "compression", "storage",
+    "not",
+    "null",
+    "default",
+    "collate",
+    "constraint",
+    "check",
+    "primary",
+    "unique",
+    "references",
+    "generated",
+    "compression",
+    "storage",
 ];
 
 fn parse_body(toks: &[(Tok, usize)]) -> Result<Vec<Column>> {
@@ -267,16 +293,21 @@ fn parse_body(toks: &[(Tok, usize)]) -> Result<Vec<Column>> {
     }
     let mut cols = Vec::new();
     for item in items {
-        let Some((first, _)) = item.first() else { continue };
+        let Some((first, _)) = item.first() else {
+            continue;
+        };
         if let Tok::Word(w) = first {
             if TABLE_CONSTRAINTS.contains(&w.as_str()) {
                 continue;
             }
             if w == "like" {
-                bail!("CREATE TABLE ... (LIKE ...) is not supported; give the expanded column list");
+                bail!(
+                    "CREATE TABLE ... (LIKE ...) is not supported; give the expanded column list"
+                );
             }
         }
-        let name = ident(first).ok_or_else(|| anyhow::anyhow!("expected a column name, found {first:?}"))?;
+        let name = ident(first)
+            .ok_or_else(|| anyhow::anyhow!("expected a column name, found {first:?}"))?;
         // The type runs until the first column constraint keyword at depth 0.
         let mut k = 1;
         let mut depth = 0usize;
@@ -300,8 +331,12 @@ fn parse_body(toks: &[(Tok, usize)]) -> Result<Vec<Column>> {
             match t {
                 Tok::Sym('(') => depth += 1,
                 Tok::Sym(')') => depth = depth.saturating_sub(1),
-                Tok::Word(w) if depth == 0 && w == "not" && is_word(tail.get(m + 1), "null") => not_null = true,
-                Tok::Word(w) if depth == 0 && w == "primary" && is_word(tail.get(m + 1), "key") => not_null = true,
+                Tok::Word(w) if depth == 0 && w == "not" && is_word(tail.get(m + 1), "null") => {
+                    not_null = true
+                }
+                Tok::Word(w) if depth == 0 && w == "primary" && is_word(tail.get(m + 1), "key") => {
+                    not_null = true
+                }
                 _ => {}
             }
         }
@@ -362,14 +397,79 @@ fn render_type(toks: &[(Tok, usize)]) -> String {
 }
 
 const RESERVED: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "both", "case", "cast",
-    "check", "collate", "column", "constraint", "create", "current_date", "current_time",
-    "current_timestamp", "current_user", "default", "deferrable", "desc", "distinct", "do", "else",
-    "end", "except", "false", "fetch", "for", "foreign", "from", "grant", "group", "having", "in",
-    "initially", "intersect", "into", "leading", "limit", "localtime", "localtimestamp", "not",
-    "null", "offset", "on", "only", "or", "order", "placing", "primary", "references", "returning",
-    "select", "session_user", "some", "symmetric", "table", "then", "to", "trailing", "true",
-    "union", "unique", "user", "using", "variadic", "when", "where", "window", "with",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "column",
+    "constraint",
+    "create",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "from",
+    "grant",
+    "group",
+    "having",
+    "in",
+    "initially",
+    "intersect",
+    "into",
+    "leading",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "select",
+    "session_user",
+    "some",
+    "symmetric",
+    "table",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "when",
+    "where",
+    "window",
+    "with",
 ];
 
 /// Quote an identifier the way pg_dump does: only when needed.
@@ -457,7 +557,17 @@ ALTER TABLE ONLY public.charges
         let names: Vec<_> = c.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            ["id", "Account Id", "amount", "fx_rate", "country", "tags", "created_at", "local_at", "select"]
+            [
+                "id",
+                "Account Id",
+                "amount",
+                "fx_rate",
+                "country",
+                "tags",
+                "created_at",
+                "local_at",
+                "select"
+            ]
         );
         assert!(c[0].not_null && c[1].not_null && !c[2].not_null && c[6].not_null);
         assert_eq!(c[2].decl, "numeric(18,6)");
@@ -472,23 +582,35 @@ ALTER TABLE ONLY public.charges
 
     #[test]
     fn canonical_text_round_trips() {
-        let t = parse_create_tables(DUMP, "dump.sql").unwrap().remove(0).into_schema();
+        let t = parse_create_tables(DUMP, "dump.sql")
+            .unwrap()
+            .remove(0)
+            .into_schema();
         let text = t.to_sql();
         assert!(text.contains("\"Account Id\" uuid NOT NULL"), "{text}");
         assert!(text.contains("\"select\" integer"), "{text}");
-        let back = parse_create_tables(&text, "schema").unwrap().remove(0).into_schema();
+        let back = parse_create_tables(&text, "schema")
+            .unwrap()
+            .remove(0)
+            .into_schema();
         assert_eq!(back.columns, t.columns);
         assert_eq!(back.version(), t.version());
     }
 
     #[test]
     fn table_args() {
-        assert_eq!(split_table_arg("charges").unwrap(), (None, "charges".into()));
+        assert_eq!(
+            split_table_arg("charges").unwrap(),
+            (None, "charges".into())
+        );
         assert_eq!(
             split_table_arg("billing.Charges").unwrap(),
             (Some("billing".into()), "charges".into())
         );
-        assert_eq!(split_table_arg("\"Odd.Name\"").unwrap(), (None, "Odd.Name".into()));
+        assert_eq!(
+            split_table_arg("\"Odd.Name\"").unwrap(),
+            (None, "Odd.Name".into())
+        );
         assert!(split_table_arg("a.b.c").is_err());
     }
 }

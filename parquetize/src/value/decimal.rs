@@ -140,13 +140,21 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert!(p("1.0000001", 18, 6).unwrap_err().contains("refusing to round"));
-        assert!(p("1000000000000", 18, 6).unwrap_err().contains("does not fit"));
+        assert!(p("1.0000001", 18, 6)
+            .unwrap_err()
+            .contains("refusing to round"));
+        assert!(p("1000000000000", 18, 6)
+            .unwrap_err()
+            .contains("does not fit"));
         assert!(p("1e13", 18, 6).unwrap_err().contains("does not fit"));
         assert!(p("99999999999999999999999999999999999999999", 38, 0).is_err());
-        for bad in ["", "-", ".", "abc", "1.2.3", "1e", "1 ", " 1", "NaN", "1,5", "0x10"] {
+        for bad in [
+            "", "-", ".", "abc", "1.2.3", "1e", "1 ", " 1", "NaN", "1,5", "0x10",
+        ] {
             assert!(p(bad, 18, 6).is_err(), "{bad:?} accepted");
         }
-        assert!(p("NaN", 18, 6).unwrap_err().contains("no decimal representation"));
+        assert!(p("NaN", 18, 6)
+            .unwrap_err()
+            .contains("no decimal representation"));
     }
 }

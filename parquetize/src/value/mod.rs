@@ -17,11 +17,13 @@ pub fn parse_int(text: &str, min: i64, max: i64) -> Result<i64, String> {
         _ => (false, b),
     };
     if digits.is_empty() || digits.len() > 19 {
-        return Err(if digits.iter().all(u8::is_ascii_digit) && !digits.is_empty() {
-            "out of range".into()
-        } else {
-            "not an integer".into()
-        });
+        return Err(
+            if digits.iter().all(u8::is_ascii_digit) && !digits.is_empty() {
+                "out of range".into()
+            } else {
+                "not an integer".into()
+            },
+        );
     }
     let mut v: i128 = 0;
     for &c in digits {
@@ -58,7 +60,10 @@ pub fn parse_f64(text: &str) -> Result<f64, String> {
         "-Infinity" => Ok(f64::NEG_INFINITY),
         _ => {
             let t = text.trim();
-            if t.is_empty() || t.bytes().any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E') {
+            if t.is_empty()
+                || t.bytes()
+                    .any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E')
+            {
                 return Err("not a number".into());
             }
             t.parse::<f64>().map_err(|_| "not a number".into())
@@ -75,7 +80,10 @@ pub fn parse_f32(text: &str) -> Result<f32, String> {
         "-Infinity" => Ok(f32::NEG_INFINITY),
         _ => {
             let t = text.trim();
-            if t.is_empty() || t.bytes().any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E') {
+            if t.is_empty()
+                || t.bytes()
+                    .any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E')
+            {
                 return Err("not a number".into());
             }
             let v: f32 = t.parse().map_err(|_| "not a number".to_string())?;
@@ -135,7 +143,14 @@ pub fn is_canonical_uuid(text: &str) -> bool {
 /// The canonical text form of 16 UUID bytes.
 pub fn format_uuid(b: &[u8; 16]) -> String {
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// bytea output: hex format `\x0a1b…` or the legacy escape format.
@@ -147,8 +162,12 @@ pub fn parse_bytea(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
         }
         let b = hexs.as_bytes();
         for pair in b.chunks(2) {
-            let hi = (pair[0] as char).to_digit(16).ok_or("bad hex digit in bytea")?;
-            let lo = (pair[1] as char).to_digit(16).ok_or("bad hex digit in bytea")?;
+            let hi = (pair[0] as char)
+                .to_digit(16)
+                .ok_or("bad hex digit in bytea")?;
+            let lo = (pair[1] as char)
+                .to_digit(16)
+                .ok_or("bad hex digit in bytea")?;
             out.push((hi << 4 | lo) as u8);
         }
         return Ok(());
@@ -167,7 +186,8 @@ pub fn parse_bytea(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
             if !oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
                 return Err("bad escape in bytea".into());
             }
-            let v = (oct[0] - b'0') as u32 * 64 + (oct[1] - b'0') as u32 * 8 + (oct[2] - b'0') as u32;
+            let v =
+                (oct[0] - b'0') as u32 * 64 + (oct[1] - b'0') as u32 * 8 + (oct[2] - b'0') as u32;
             out.push(u8::try_from(v).map_err(|_| "bad escape in bytea")?);
             i += 4;
         }
@@ -275,8 +295,14 @@ mod tests {
     fn ints() {
         assert_eq!(parse_int("-32768", -32768, 32767), Ok(-32768));
         assert!(parse_int("32768", -32768, 32767).is_err());
-        assert_eq!(parse_int("9223372036854775807", i64::MIN, i64::MAX), Ok(i64::MAX));
-        assert_eq!(parse_int("-9223372036854775808", i64::MIN, i64::MAX), Ok(i64::MIN));
+        assert_eq!(
+            parse_int("9223372036854775807", i64::MIN, i64::MAX),
+            Ok(i64::MAX)
+        );
+        assert_eq!(
+            parse_int("-9223372036854775808", i64::MIN, i64::MAX),
+            Ok(i64::MIN)
+        );
         assert!(parse_int("9223372036854775808", i64::MIN, i64::MAX).is_err());
         for bad in ["", "-", "1.0", "1e3", " 1", "abc", "99999999999999999999"] {
             assert!(parse_int(bad, i64::MIN, i64::MAX).is_err(), "{bad:?}");
@@ -322,7 +348,9 @@ mod tests {
         );
         split_array("{}", &mut v).unwrap();
         assert!(v.is_empty());
-        assert!(split_array("{{1,2},{3,4}}", &mut v).unwrap_err().contains("multi-dimensional"));
+        assert!(split_array("{{1,2},{3,4}}", &mut v)
+            .unwrap_err()
+            .contains("multi-dimensional"));
         assert!(split_array("1,2", &mut v).is_err());
         assert!(split_array("{1,,2}", &mut v).is_err());
     }

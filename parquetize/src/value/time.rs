@@ -137,7 +137,9 @@ fn offset_part(b: &[u8], i: &mut usize) -> Option<i64> {
 fn special(text: &str) -> Option<String> {
     let t = text.trim().to_ascii_lowercase();
     if t == "infinity" || t == "-infinity" || t == "+infinity" {
-        Some(format!("{text} cannot be stored (no infinite dates in Parquet)"))
+        Some(format!(
+            "{text} cannot be stored (no infinite dates in Parquet)"
+        ))
     } else if t.ends_with(" bc") {
         Some("BC dates are not supported".into())
     } else {
@@ -216,7 +218,15 @@ mod tests {
         assert_eq!(parse_date("2025-11-01"), Ok(20393));
         assert_eq!(parse_date("2024-02-29"), Ok(19782));
         assert_eq!(parse_date("1969-12-31"), Ok(-1));
-        for bad in ["2025-02-29", "2025-13-01", "2025-1-01", "20250101", "2025-11-01x", "", "infinity"] {
+        for bad in [
+            "2025-02-29",
+            "2025-13-01",
+            "2025-1-01",
+            "20250101",
+            "2025-11-01x",
+            "",
+            "infinity",
+        ] {
             assert!(parse_date(bad).is_err(), "{bad:?}");
         }
     }
@@ -230,15 +240,40 @@ mod tests {
             Ok(base + 1)
         );
         assert_eq!(parse_timestamp("2025-11-01T00:00:00Z", true), Ok(base));
-        assert_eq!(parse_timestamp("2025-11-01 00:00:00-00:00:15", true), Ok(base + 15_000_000));
-        assert_eq!(parse_timestamp("2025-11-01 00:00:00.5+0100", true), Ok(base - 3_600_000_000 + 500_000));
-        assert_eq!(parse_timestamp("2025-11-01 12:00:00.123456", false), Ok(base + 43_200_123_456));
-        assert_eq!(parse_timestamp("2025-11-01 12:00:00.1234560", false), Ok(base + 43_200_123_456));
-        assert_eq!(parse_timestamp("1969-12-31 23:59:59.999999+00", true), Ok(-1));
-        assert!(parse_timestamp("2025-11-01 12:00:00.1234567", false).unwrap_err().contains("round"));
-        assert!(parse_timestamp("2025-11-01 12:00:00", true).unwrap_err().contains("no UTC offset"));
+        assert_eq!(
+            parse_timestamp("2025-11-01 00:00:00-00:00:15", true),
+            Ok(base + 15_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("2025-11-01 00:00:00.5+0100", true),
+            Ok(base - 3_600_000_000 + 500_000)
+        );
+        assert_eq!(
+            parse_timestamp("2025-11-01 12:00:00.123456", false),
+            Ok(base + 43_200_123_456)
+        );
+        assert_eq!(
+            parse_timestamp("2025-11-01 12:00:00.1234560", false),
+            Ok(base + 43_200_123_456)
+        );
+        assert_eq!(
+            parse_timestamp("1969-12-31 23:59:59.999999+00", true),
+            Ok(-1)
+        );
+        assert!(parse_timestamp("2025-11-01 12:00:00.1234567", false)
+            .unwrap_err()
+            .contains("round"));
+        assert!(parse_timestamp("2025-11-01 12:00:00", true)
+            .unwrap_err()
+            .contains("no UTC offset"));
         assert!(parse_timestamp("2025-11-01 12:00:00+00", false).is_err());
-        for bad in ["2025-11-01", "2025-11-01 25:00:00+00", "2025-11-01 12:60:00+00", "x", "2025-11-01 12:00:00+00 "] {
+        for bad in [
+            "2025-11-01",
+            "2025-11-01 25:00:00+00",
+            "2025-11-01 12:60:00+00",
+            "x",
+            "2025-11-01 12:00:00+00 ",
+        ] {
             assert!(parse_timestamp(bad, true).is_err(), "{bad:?}");
         }
     }
