@@ -142,6 +142,11 @@ impl Mock {
 /// `fetch ARGS` against the mock, with keys in the environment, a state
 /// dir in `dir`, no pacing to speak of and short backoff.
 pub fn fetch(dir: &Dir, mock: &Mock, args: &[&str]) -> TestCommand {
+    fetch_at(dir, &mock.base(), args)
+}
+
+/// `fetch ARGS` against another base URL.
+pub fn fetch_at(dir: &Dir, base: &str, args: &[&str]) -> TestCommand {
     let mut c = dir.command(env!("CARGO_BIN_EXE_fetch"));
     c.env("OPENAI_API_KEY", KEY)
         .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
@@ -149,7 +154,7 @@ pub fn fetch(dir: &Dir, mock: &Mock, args: &[&str]) -> TestCommand {
         .env_remove("FETCH_STATE_DIR")
         .env_remove("FETCH_LOG")
         .args(args)
-        .args(["--base-url", &mock.base(), "--state-dir"])
+        .args(["--base-url", base, "--state-dir"])
         .arg(dir.join("state"))
         .args(["--rate-limit", "100000", "--backoff-base", "20"]);
     c
@@ -212,6 +217,9 @@ pub fn all_log_truth(mock: &Mock) -> Vec<Value> {
 /// Files under the state dir.
 pub fn state_files(dir: &Dir) -> Vec<String> {
     dir.files("state")
+        .into_iter()
+        .map(|f| format!("state/{f}"))
+        .collect()
 }
 
 /// Requests to API paths (not the download URLs) whose path ends with `suffix`.
