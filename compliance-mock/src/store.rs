@@ -8,6 +8,7 @@ use anyhow::Result;
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Position of a conversation in the listing: its (hidden) update time in
 /// microseconds, then a sequence number that breaks ties.
@@ -24,6 +25,8 @@ pub struct Conversation {
     pub listed: Bytes,
     /// Complete, as `/_mock/truth` reports it.
     pub full: Bytes,
+    /// Has this version been on a list page yet?
+    pub served: AtomicBool,
 }
 
 /// Logs Platform data of one event type.
@@ -68,10 +71,9 @@ pub struct Store {
     pub workspace_id: String,
     pub conversations: HashMap<String, Conversation>,
     pub order: BTreeMap<OrderKey, String>,
-    /// Every key a conversation ever had: a cursor names a conversation,
-    /// and the oldest of its positions is the safe place to resume.
-    first_key: HashMap<String, OrderKey>,
-    current_key: HashMap<String, OrderKey>,
+    /// Every key a conversation had, oldest first: a cursor names only a
+    /// conversation, so the position it stands for has to be worked out.
+    keys: HashMap<String, Vec<OrderKey>>,
     next_seq: u64,
     pub users: BTreeMap<String, Value>,
     pub gpts: BTreeMap<String, Value>,
@@ -106,8 +108,7 @@ impl Store {
             workspace_id: gen.workspace_id.clone(),
             conversations: HashMap::new(),
             order: BTreeMap::new(),
-            first_key: HashMap::new(),
-            current_key: HashMap::new(),
+            keys: HashMap::new(),
             next_seq: 0,
             users: by_id(ds.users),
             gpts: by_id(ds.gpts),
@@ -212,6 +213,7 @@ impl Store {
             value: Some(value),
             listed,
             full,
+            served: AtomicBool::new(false),
         };
         self.place(conv);
     }
@@ -232,6 +234,7 @@ impl Store {
             value: None,
             listed: full.clone(),
             full,
+            served: AtomicBool::new(false),
         });
         Ok(())
     }
@@ -245,17 +248,32 @@ impl Store {
         }
         let key = (micros, self.next_seq);
         self.next_seq += 1;
-        if let Some(old) = self.current_key.insert(conv.id.clone(), key) {
-            self.order.remove(&old);
+        let history = self.keys.entry(conv.id.clone()).or_default();
+        if let Some(old) = history.last() {
+            self.order.remove(old);
         }
-        self.first_key.entry(conv.id.clone()).or_insert(key);
+        history.push(key);
         self.order.insert(key, conv.id.clone());
         self.conversations.insert(conv.id.clone(), conv);
     }
 
-    /// Where a listing continues after the conversation `id`.
+    /// Where a listing continues after the conversation `id`: after its
+    /// current position once that version was served (the client most
+    /// likely got the cursor from it), else after the position of the
+    /// version the client can have seen.
     pub fn resume_key(&self, id: &str) -> Option<OrderKey> {
-        self.first_key.get(id).copied()
+        let history = self.keys.get(id)?;
+        let current = *history.last()?;
+        if self.conversations[id].served.load(Ordering::Relaxed) || history.len() == 1 {
+            Some(current)
+        } else {
+            Some(history[history.len() - 2])
+        }
+    }
+
+    /// Note that a conversation's current version went out on a page.
+    pub fn mark_served(conv: &Conversation) {
+        conv.served.store(true, Ordering::Relaxed);
     }
 
     /// Add `new` conversations and update `updated` existing ones, with

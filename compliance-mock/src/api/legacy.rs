@@ -123,6 +123,8 @@ fn conversations(app: &App, q: &Query) -> Result<Response, Response> {
         }
         page.push(c);
     }
+    page.iter()
+        .for_each(|c| crate::store::Store::mark_served(c));
     let last_id = page.last().map(|c| c.id.clone());
     let records: Vec<Bytes> = page
         .iter()
