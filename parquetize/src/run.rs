@@ -310,13 +310,13 @@ fn convert_table(args: &Args, report: &mut Report) -> Result<Outcome> {
         numeric_as: args.numeric_as,
         uuid_as: args.uuid_as,
     };
-    let storages = table.storages(mapping)?;
     if args.print_schema {
         let mut out = LineOut::new();
         out.raw(table.to_sql().trim_end().as_bytes())?;
         out.flush()?;
         return Ok(Outcome::Complete);
     }
+    let storages = table.storages(mapping)?;
     let format = need_format()?;
     let schema_version = args
         .schema_version
