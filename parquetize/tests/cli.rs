@@ -216,7 +216,7 @@ fn malformed_inputs_are_named_and_leave_nothing() {
         "pg-csv",
         &["header.csv:1: header does not match table charges"],
     );
-    let mut utf8 = format!("{HEADER}").into_bytes();
+    let mut utf8 = HEADER.as_bytes().to_vec();
     utf8.extend_from_slice(b"1,1.5,,US,caf\xe9,2025-11-01,2025-11-01 00:00:00+00,,t\n");
     expect_data_error(
         &dir,
