@@ -23,27 +23,27 @@ impl Mock {
     pub fn start(extra: &[&str]) -> Mock {
         let bin = testkit::workspace_bin("compliance-mock");
         let mut cmd = Command::new(bin);
-        cmd.args([
-            "--port",
-            "0",
-            "--generate-users",
-            "12",
-            "--generate-days",
-            "4",
-            "--seed",
-            "7",
-        ])
-        .args(["--start", "2025-07-02"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        cmd.args(["--port", "0", "--seed", "7", "--start", "2025-07-02"]);
+        for (flag, default) in [("--generate-users", "12"), ("--generate-days", "4")] {
+            if !extra.contains(&flag) {
+                cmd.args([flag, default]);
+            }
+        }
+        cmd.args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let described = format!("{cmd:?}");
         let mut child = cmd.spawn().expect("starting compliance-mock");
         let stdout = child.stdout.take().unwrap();
-        let child = Child(child);
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
-        let v: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("mock's first line is not JSON ({e}): {line:?}"));
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            panic!(
+                "{described}: first line is not JSON ({e}): {line:?}, exit {:?}",
+                child.wait()
+            )
+        });
+        let child = Child(child);
         Mock {
             _child: child,
             url: v["listening"].as_str().unwrap().to_string(),
@@ -156,7 +156,10 @@ pub fn fetch_at(dir: &Dir, base: &str, args: &[&str]) -> TestCommand {
         .args(args)
         .args(["--base-url", base, "--state-dir"])
         .arg(dir.join("state"))
-        .args(["--rate-limit", "100000", "--backoff-base", "20"]);
+        .args(["--backoff-base", "20"]);
+    if !args.contains(&"--rate-limit") {
+        c.args(["--rate-limit", "100000"]);
+    }
     c
 }
 
