@@ -104,7 +104,7 @@ fn serve(
         let n = requests.fetch_add(1, Ordering::Relaxed) + 1;
         let is_part = request_line.contains("partNumber=");
         let fault = match faults {
-            Faults::EveryNth(k) if n % k == 0 => Some((n / k) % 3),
+            Faults::EveryNth(k) if n.is_multiple_of(k) => Some((n / k) % 3),
             Faults::Part2Always
                 if request_line.contains("partNumber=2&")
                     || request_line.contains("partNumber=2 ") =>

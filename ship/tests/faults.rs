@@ -1,0 +1,136 @@
+//! Faults between ship and moto: a proxy answers 500, 503 SlowDown or
+//! resets the connection for a share of requests. The upload completes with
+//! the right bytes, or fails with exit 4 leaving no object and no
+//! incomplete multipart upload; Ctrl-C aborts an upload in flight.
+
+mod util;
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use testkit::Dir;
+use util::proxy::{Faults, Proxy};
+use util::*;
+
+#[test]
+fn transient_faults_are_retried_and_the_bytes_arrive_intact() {
+    let moto = moto_with_bucket("flaky", false);
+    let proxy = Proxy::start(moto.port, Faults::EveryNth(3));
+    let dir = Dir::new("ship-flaky");
+    let mut input = String::new();
+    let mut files = Vec::new();
+    for i in 0..6 {
+        let data = bytes(3000 + i * 100, i as u64);
+        input.push_str(&file_line(&dir, "d", &format!("f{i}.json"), &data));
+        input.push('\n');
+        files.push((format!("p/f{i}.json"), data));
+    }
+    let big = bytes(11 * 1024 * 1024, 99);
+    input.push_str(&file_line(&dir, "d", "big.bin", &big));
+    files.push(("p/big.bin".into(), big));
+    let run = ship(&dir, &moto)
+        .args(["s3://flaky/p", "--endpoint-url", &proxy.endpoint()])
+        .args([
+            "--part-size",
+            "5MiB",
+            "--multipart-threshold",
+            "5MiB",
+            "--max-attempts",
+            "8",
+        ])
+        .args(["--summary", "s.json"])
+        .stdin(input)
+        .expect_success();
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), files.len(), "{}", run.report());
+    assert!(
+        lines.iter().all(|l| l["status"] == json!("uploaded")),
+        "{}",
+        run.report()
+    );
+    let injected = proxy
+        .faults_injected
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(injected >= 3, "the proxy injected only {injected} faults");
+    let summary: Value = serde_json::from_str(&dir.read("s.json")).unwrap();
+    assert!(
+        summary["retries"].as_u64().unwrap() >= injected,
+        "{summary}"
+    );
+    run.assert(run.stderr.contains("SlowDown"), "retries are logged");
+    for (key, data) in &files {
+        assert!(
+            get_bytes(&moto, "flaky", key) == *data,
+            "{key}: bytes differ"
+        );
+    }
+    assert!(open_uploads(&moto, "flaky").is_empty());
+}
+
+#[test]
+fn a_part_that_keeps_failing_aborts_the_upload_and_exits_4() {
+    let moto = moto_with_bucket("broken", false);
+    let proxy = Proxy::start(moto.port, Faults::Part2Always);
+    let dir = Dir::new("ship-broken");
+    let line = file_line(&dir, "d", "big.bin", &bytes(11 * 1024 * 1024, 5));
+    let run = ship(&dir, &moto)
+        .args(["s3://broken/p", "--endpoint-url", &proxy.endpoint()])
+        .args([
+            "--part-size",
+            "5MiB",
+            "--multipart-threshold",
+            "5MiB",
+            "--max-attempts",
+            "3",
+        ])
+        .stdin(line)
+        .expect_code(4);
+    let l = &run.json_lines()[0];
+    assert_eq!(l["status"], json!("failed"));
+    assert!(l["error"].as_str().unwrap().contains("UploadPart 2"), "{l}");
+    assert!(keys(&moto, "broken").is_empty(), "no half object");
+    assert!(
+        open_uploads(&moto, "broken").is_empty(),
+        "the multipart upload was aborted"
+    );
+}
+
+#[test]
+fn interrupt_aborts_the_multipart_upload_in_flight() {
+    let moto = moto_with_bucket("stopped", false);
+    let proxy = Proxy::start(moto.port, Faults::SlowParts(Duration::from_secs(3)));
+    let dir = Dir::new("ship-interrupt");
+    let line = file_line(&dir, "d", "big.bin", &bytes(11 * 1024 * 1024, 6));
+    dir.write("in.ndjson", format!("{line}\n"));
+    let mut cmd = ship(&dir, &moto);
+    cmd.args(["s3://stopped/p", "--endpoint-url", &proxy.endpoint()])
+        .args([
+            "--part-size",
+            "5MiB",
+            "--multipart-threshold",
+            "5MiB",
+            "--input",
+            "in.ndjson",
+        ]);
+    let child = cmd
+        .command_mut()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the upload is open and a part is being held by the proxy.
+    let start = Instant::now();
+    while open_uploads(&moto, "stopped").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "upload never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("aborted multipart upload"), "{stderr}");
+    assert!(open_uploads(&moto, "stopped").is_empty(), "{stderr}");
+    assert!(keys(&moto, "stopped").is_empty());
+}
