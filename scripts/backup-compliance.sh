@@ -180,9 +180,13 @@ if ((DRY_RUN)); then
 fi
 
 for stream in $STREAMS; do
+  # A configuration error (exit 2: bad key, URL, workspace or bucket)
+  # would fail every remaining stream the same way: stop here.
+  if [[ $FAILED_CODE == 2 ]]; then log "stopping after a configuration error; $stream not run"; break; fi
   case $stream in
     logs)
       for type in $LOG_EVENT_TYPES; do
+        [[ $FAILED_CODE == 2 ]] && break
         run_pipeline "logs-$type" "logs/$type" logs --event-type "$type" -- \
           --preset log-events --layout hive --format ndjson --compress gzip
       done ;;

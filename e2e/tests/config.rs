@@ -64,7 +64,7 @@ fn wrong_base_url_fails_fast_with_a_hint() {
     cmd.env("COMPLIANCE_BASE_URL", format!("{}/wrong/v1", mock.url));
     let run = cmd.expect_code(2);
     run.assert(
-        run.stderr.contains("404") && run.stderr.to_lowercase().contains("base url"),
+        run.stderr.contains("404") && run.stderr.contains("--base-url"),
         "no 404 and base URL hint",
     );
     run.assert(
