@@ -40,6 +40,10 @@ pub struct ListSplitter {
     saw_data: bool,
     /// A comma was read and the next element has not started yet.
     after_comma: bool,
+    /// Strings of the current element's first two levels.
+    spans: Vec<Span>,
+    /// The string being read, when it is one of those: (depth, start).
+    tracked: Option<(u32, usize)>,
 }
 
 impl Default for ListSplitter {
@@ -63,6 +67,8 @@ impl ListSplitter {
             elements: 0,
             saw_data: false,
             after_comma: false,
+            spans: Vec::new(),
+            tracked: None,
         }
     }
 
@@ -76,7 +82,7 @@ impl ListSplitter {
     pub fn feed(
         &mut self,
         chunk: &[u8],
-        on_element: &mut dyn FnMut(&[u8]) -> Result<()>,
+        on_element: &mut dyn FnMut(Element<'_>) -> Result<()>,
     ) -> Result<()> {
         let mut i = 0;
         while i < chunk.len() {
@@ -179,13 +185,15 @@ impl ListSplitter {
         }
     }
 
-    /// Inside `data`: find where each element ends. Elements wholly inside
-    /// one chunk are handed over without a copy.
+    /// Inside `data`: find where each element ends, and note where the
+    /// strings of its first two levels are (keys like `id` and
+    /// `messages.has_more`), so fields can be read without a second pass.
+    /// Elements wholly inside one chunk are handed over without a copy.
     fn scan_data(
         &mut self,
         chunk: &[u8],
         mut i: usize,
-        on_element: &mut dyn FnMut(&[u8]) -> Result<()>,
+        on_element: &mut dyn FnMut(Element<'_>) -> Result<()>,
     ) -> Result<usize> {
         let mut start = if self.in_element { Some(i) } else { None };
         while i < chunk.len() {
@@ -203,6 +211,14 @@ impl ListSplitter {
                             self.escape = true;
                         } else {
                             self.in_string = false;
+                            if let (Some((depth, from)), Some(s)) = (self.tracked.take(), start) {
+                                let end = self.element.len() + j - s;
+                                self.spans.push(Span {
+                                    depth,
+                                    start: from,
+                                    end,
+                                });
+                            }
                         }
                         i = j + 1;
                     }
@@ -233,7 +249,15 @@ impl ListSplitter {
                         start = Some(i);
                     }
                     match b {
-                        b'"' => self.in_string = true,
+                        b'"' => {
+                            self.in_string = true;
+                            if (3..=4).contains(&self.depth) {
+                                if let Some(s) = start {
+                                    let from = self.element.len() + i + 1 - s;
+                                    self.tracked = Some((self.depth, from));
+                                }
+                            }
+                        }
                         b'{' | b'[' => self.depth += 1,
                         b'}' | b']' => self.depth -= 1,
                         _ => {}
@@ -248,22 +272,138 @@ impl ListSplitter {
         Ok(i)
     }
 
-    fn emit(&mut self, tail: &[u8], on_element: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    fn emit(
+        &mut self,
+        tail: &[u8],
+        on_element: &mut dyn FnMut(Element<'_>) -> Result<()>,
+    ) -> Result<()> {
         self.in_element = false;
         self.elements += 1;
-        if self.element.is_empty() {
-            on_element(trim_end(tail))
+        let r = if self.element.is_empty() {
+            on_element(Element {
+                bytes: trim_end(tail),
+                spans: &self.spans,
+            })
         } else {
             self.element.extend_from_slice(tail);
-            let r = on_element(trim_end(&self.element));
+            let r = on_element(Element {
+                bytes: trim_end(&self.element),
+                spans: &self.spans,
+            });
             self.element.clear();
             if self.element.capacity() > 16 << 20 {
                 // One huge record should not pin its buffer for the rest of the run.
                 self.element = Vec::new();
             }
             r
-        }
+        };
+        self.spans.clear();
+        r
     }
+}
+
+/// Where a string of an element's first two levels sits (content only,
+/// offsets into the element, `depth` 3 = top-level field, 4 = one below).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    depth: u32,
+    start: usize,
+    end: usize,
+}
+
+/// One element of `data`: its raw bytes, and cheap access to the values of
+/// its top-level fields (and of fields one object below).
+pub struct Element<'a> {
+    pub bytes: &'a [u8],
+    spans: &'a [Span],
+}
+
+impl<'a> Element<'a> {
+    /// An element from bytes alone (fields are then not available).
+    pub fn raw(bytes: &'a [u8]) -> Element<'a> {
+        Element { bytes, spans: &[] }
+    }
+
+    /// Raw JSON of the value of top-level field `key` (scalars only).
+    pub fn field(&self, key: &str) -> Option<&'a [u8]> {
+        self.value_in(3, key, 0, usize::MAX)
+    }
+
+    /// Raw JSON of `outer.key` where `outer` is a top-level object field.
+    pub fn nested_field(&self, outer: &str, key: &str) -> Option<&'a [u8]> {
+        let (idx, span) =
+            self.spans.iter().enumerate().find(|(_, s)| {
+                s.depth == 3 && self.text(s) == outer.as_bytes() && self.is_key(s)
+            })?;
+        let until = self.spans[idx + 1..]
+            .iter()
+            .find(|s| s.depth == 3)
+            .map_or(usize::MAX, |s| s.start);
+        self.value_in(4, key, span.end, until)
+    }
+
+    /// A top-level string field, unescaped.
+    pub fn str_field(&self, key: &str) -> Option<String> {
+        json_string(self.field(key)?)
+    }
+
+    /// A top-level number field.
+    pub fn f64_field(&self, key: &str) -> Option<f64> {
+        std::str::from_utf8(self.field(key)?).ok()?.parse().ok()
+    }
+
+    fn text(&self, s: &Span) -> &'a [u8] {
+        &self.bytes[s.start..s.end]
+    }
+
+    /// A string is a key when a colon follows it.
+    fn is_key(&self, s: &Span) -> bool {
+        self.bytes[s.end + 1..]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b':')
+    }
+
+    fn value_in(&self, depth: u32, key: &str, lo: usize, hi: usize) -> Option<&'a [u8]> {
+        let s = self.spans.iter().find(|s| {
+            s.depth == depth
+                && s.start >= lo
+                && s.end <= hi
+                && self.text(s) == key.as_bytes()
+                && self.is_key(s)
+        })?;
+        let b = self.bytes;
+        let mut p = s.end + 1;
+        while p < b.len() && (b[p].is_ascii_whitespace() || b[p] == b':') {
+            p += 1;
+        }
+        if p >= b.len() {
+            return None;
+        }
+        if b[p] == b'"' {
+            // The value's own span starts right after its opening quote.
+            let v = self.spans.iter().find(|v| v.start == p + 1)?;
+            return Some(&b[p..v.end + 1]);
+        }
+        if b[p] == b'{' || b[p] == b'[' {
+            return None;
+        }
+        let end = b[p..]
+            .iter()
+            .position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace())
+            .map_or(b.len(), |n| p + n);
+        Some(&b[p..end])
+    }
+}
+
+/// The text of a raw JSON string (`"…"`), unescaped; None for non-strings.
+pub fn json_string(raw: &[u8]) -> Option<String> {
+    if raw.len() >= 2 && raw[0] == b'"' && !raw.contains(&b'\\') {
+        return std::str::from_utf8(&raw[1..raw.len() - 1])
+            .ok()
+            .map(str::to_string);
+    }
+    serde_json::from_slice(raw).ok()
 }
 
 /// The body ended before the response object was complete.
@@ -296,7 +436,7 @@ mod tests {
         let mut out = Vec::new();
         for chunk in body.chunks(step.max(1)) {
             sp.feed(chunk, &mut |e| {
-                out.push(String::from_utf8(e.to_vec()).unwrap());
+                out.push(String::from_utf8(e.bytes.to_vec()).unwrap());
                 Ok(())
             })?;
         }
@@ -336,6 +476,40 @@ mod tests {
         assert_eq!(env["last_end_time"], "2025-07-02T00:00:00Z");
         let (els, _) = split(br#"{"data":[],"has_more":false}"#, 3).unwrap();
         assert!(els.is_empty());
+    }
+
+    #[test]
+    fn fields_are_read_at_every_chunking() {
+        let body = br#"{"data":[{"object":"c","title":"id","id":"c-1","n":{"id":"deep"},"last_active_at": 1760349119.540962 ,"messages":{"object":"list","data":[{"id":"m1","has_more":true}],"has_more" : true,"last_id":"m\"2"},"z":"has_more"}, {"id":"c-2","messages":{"data":[],"has_more":false}}]}"#;
+        for step in 1..body.len() + 1 {
+            let mut sp = ListSplitter::new();
+            let mut got = Vec::new();
+            for chunk in body.chunks(step) {
+                sp.feed(chunk, &mut |e| {
+                    got.push((
+                        e.str_field("id"),
+                        e.f64_field("last_active_at"),
+                        e.nested_field("messages", "has_more").map(|b| b.to_vec()),
+                        e.nested_field("messages", "last_id").and_then(json_string),
+                        e.str_field("object"),
+                        e.field("messages").map(|b| b.to_vec()),
+                    ));
+                    Ok(())
+                })
+                .unwrap();
+            }
+            sp.finish().unwrap();
+            assert_eq!(got.len(), 2, "step {step}");
+            assert_eq!(got[0].0.as_deref(), Some("c-1"), "step {step}");
+            assert_eq!(got[0].1, Some(1760349119.540962), "step {step}");
+            assert_eq!(got[0].2.as_deref(), Some(&b"true"[..]), "step {step}");
+            assert_eq!(got[0].3.as_deref(), Some("m\"2"), "step {step}");
+            assert_eq!(got[0].4.as_deref(), Some("c"), "step {step}");
+            assert_eq!(got[0].5, None, "objects are not scalars");
+            assert_eq!(got[1].0.as_deref(), Some("c-2"));
+            assert_eq!(got[1].1, None);
+            assert_eq!(got[1].2.as_deref(), Some(&b"false"[..]));
+        }
     }
 
     #[test]

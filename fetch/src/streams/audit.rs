@@ -104,6 +104,7 @@ pub async fn audit_logs(ctx: &mut Ctx, args: &AuditArgs) -> Result<()> {
         let out = &mut ctx.out;
         let boundary = &committed.boundary;
         let env = get_page(&mut ctx.api, "audit_logs", &url, &mut |e| {
+            let e = e.bytes;
             let m: AuditMeta = serde_json::from_slice(e).map_err(|err| {
                 Failure::remote(format!(
                     "GET {}: an audit log entry is not a JSON object with an id: {err}",

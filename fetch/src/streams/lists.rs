@@ -6,6 +6,7 @@
 use super::{env_str, get_page, has_more};
 use crate::bookmark::{Bookmark, Sweep};
 use crate::ctx::{Ctx, Query};
+use crate::splitter::{json_string, Element};
 use crate::spool::{Added, Spool};
 use crate::timeparse;
 use anyhow::Result;
@@ -18,18 +19,40 @@ use std::collections::{BTreeMap, HashSet};
 /// The API accepts fewer than 100 ids in one `users` filter.
 pub const USERS_PER_REQUEST: usize = 99;
 
-/// The few fields of a conversation that fetch itself needs.
+/// The few fields of a conversation that fetch itself needs; serde skips
+/// the rest without building it.
 #[derive(Deserialize)]
-struct ConversationMeta {
-    id: Option<String>,
-    last_active_at: Option<f64>,
-    messages: Option<MessagesMeta>,
+pub struct ConversationMeta {
+    pub id: Option<String>,
+    pub last_active_at: Option<f64>,
+    pub messages: Option<MessagesMeta>,
 }
 
 #[derive(Deserialize)]
-struct MessagesMeta {
-    has_more: Option<bool>,
-    last_id: Option<String>,
+pub struct MessagesMeta {
+    pub has_more: Option<bool>,
+    pub last_id: Option<String>,
+}
+
+/// The fields fetch needs from a conversation, read from the splitter's
+/// notes on the element (no second pass over a many-MB record); serde is
+/// the fallback for anything unusual, such as escaped keys.
+pub fn conversation_meta(e: &Element<'_>) -> Result<ConversationMeta, serde_json::Error> {
+    if e.bytes.first() == Some(&b'{') {
+        let has_more = e.nested_field("messages", "has_more");
+        let fast = ConversationMeta {
+            id: e.str_field("id"),
+            last_active_at: e.f64_field("last_active_at"),
+            messages: Some(MessagesMeta {
+                has_more: has_more.map(|b| b == b"true"),
+                last_id: e.nested_field("messages", "last_id").and_then(json_string),
+            }),
+        };
+        if fast.id.is_some() {
+            return Ok(fast);
+        }
+    }
+    serde_json::from_slice(e.bytes)
 }
 
 #[derive(Deserialize)]
@@ -142,8 +165,8 @@ pub async fn conversations(ctx: &mut Ctx) -> Result<()> {
             let stats = &mut ctx.stats;
             let boundary = &committed.boundary;
             let env = get_page(&mut ctx.api, "conversations", &url, &mut |e| {
-                let meta: ConversationMeta =
-                    serde_json::from_slice(e).map_err(|err| bad_record(&url, err))?;
+                let meta = conversation_meta(&e).map_err(|err| bad_record(&url, err))?;
+                let e = e.bytes;
                 let id = meta.id.unwrap_or_else(|| sha256_hex(e));
                 last_seen = Some(id.clone());
                 let t = meta.last_active_at;
@@ -291,7 +314,7 @@ async fn complete_messages(
             &q,
         )?;
         let env = get_page(&mut ctx.api, "conversations/messages", &url, &mut |e| {
-            let m: Value = serde_json::from_slice(e).map_err(|err| bad_record(&url, err))?;
+            let m: Value = serde_json::from_slice(e.bytes).map_err(|err| bad_record(&url, err))?;
             // A retried page sends its messages again.
             let mid = m["id"].as_str().map(str::to_string);
             if mid.as_ref().is_none_or(|i| seen.insert(i.clone())) {
@@ -382,6 +405,7 @@ pub async fn snapshot(ctx: &mut Ctx, name: &str) -> Result<()> {
         let stats = &mut ctx.stats;
         let out = &mut ctx.out;
         let env = get_page(&mut ctx.api, name, &url, &mut |e| {
+            let e = e.bytes;
             let meta: IdOnly = serde_json::from_slice(e).map_err(|err| bad_record(&url, err))?;
             let id = match meta.id {
                 Some(Value::String(s)) => s,

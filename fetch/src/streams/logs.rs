@@ -184,7 +184,7 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
         let url = list_url(&after, ctx)?;
         let mut files: Vec<LogFile> = Vec::new();
         let env = get_page(&mut ctx.api, "logs", &url, &mut |e| {
-            let f: LogFile = serde_json::from_slice(e).map_err(|err| {
+            let f: LogFile = serde_json::from_slice(e.bytes).map_err(|err| {
                 Failure::remote(format!(
                     "GET {}: a log file entry has no id: {err}",
                     crate::http::redact_url(&url)

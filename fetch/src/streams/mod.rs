@@ -8,7 +8,7 @@ pub mod logs;
 
 use crate::ctx::Ctx;
 use crate::http::{BodySink, Retryable};
-use crate::splitter::ListSplitter;
+use crate::splitter::{Element, ListSplitter};
 use anyhow::Result;
 use serde_json::{json, Value};
 use url::Url;
@@ -16,12 +16,12 @@ use url::Url;
 /// Streams a list response through the splitter; elements go to `on_element`.
 pub struct ListSink<'a> {
     splitter: ListSplitter,
-    on_element: &'a mut dyn FnMut(&[u8]) -> Result<()>,
+    on_element: &'a mut dyn FnMut(Element<'_>) -> Result<()>,
     envelope: Option<Value>,
 }
 
 impl<'a> ListSink<'a> {
-    pub fn new(on_element: &'a mut dyn FnMut(&[u8]) -> Result<()>) -> ListSink<'a> {
+    pub fn new(on_element: &'a mut dyn FnMut(Element<'_>) -> Result<()>) -> ListSink<'a> {
         ListSink {
             splitter: ListSplitter::new(),
             on_element,
@@ -112,7 +112,7 @@ pub async fn get_page(
     api: &mut crate::http::Api,
     route: &str,
     url: &Url,
-    on_element: &mut dyn FnMut(&[u8]) -> Result<()>,
+    on_element: &mut dyn FnMut(Element<'_>) -> Result<()>,
 ) -> Result<Value> {
     let mut sink = ListSink::new(on_element);
     api.get(route, url, &mut sink).await?;
