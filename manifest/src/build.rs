@@ -5,7 +5,7 @@
 //! then every file of every target is hashed in one parallel pass, then each
 //! target's manifests are assembled and written.
 
-use crate::hashing::{hash_file, Digested};
+use crate::hashing::Digested;
 use crate::json_manifest::{self, FileEntry, JsonManifest, SumFileRef, ToolInfo};
 use crate::sha256sum::{self, SumEntry};
 use crate::sign::Signer;
@@ -105,21 +105,36 @@ pub fn run(args: WriteArgs) -> Result<Outcome> {
     for (ti, t) in targets.iter().enumerate() {
         plans.push(plan_target(ti, t, &args, &mut failures)?);
     }
-    let targets_ref = &targets;
-    let jobs: Vec<(usize, String, PathBuf)> = plans
+    // Probe every planned file on all cores: open, fstat, then reuse the
+    // previous digest (--trust-unchanged) or hash.
+    let trust = args.trust_unchanged;
+    let jobs: Vec<ProbeJob> = plans
         .iter()
         .enumerate()
         .flat_map(|(ti, p)| {
-            p.to_hash
-                .iter()
-                .map(move |rel| (ti, rel.clone(), targets_ref[ti].dir.join(rel)))
+            let dir = &targets[ti].dir;
+            p.files.iter().map(move |(rel, pl)| {
+                let reuse = match (&pl.old, pl.announced) {
+                    (Some(o), None) if trust => o.mtime.clone().map(|m| (o.bytes, m)),
+                    _ => None,
+                };
+                (ti, rel.clone(), dir.join(rel), reuse)
+            })
         })
         .collect();
-    let digests: Vec<Result<Digested>> = jobs.par_iter().map(|(_, _, p)| hash_file(p)).collect();
+    let probes: Vec<Probe> = jobs
+        .par_iter()
+        .map(|(_, _, path, reuse)| probe(path, reuse.as_ref()))
+        .collect();
     let mut hashed: Vec<HashMap<String, Result<Digested>>> =
         (0..targets.len()).map(|_| HashMap::new()).collect();
-    for ((ti, rel, _), d) in jobs.into_iter().zip(digests) {
-        hashed[ti].insert(rel, d);
+    for ((ti, rel, _, _), pr) in jobs.into_iter().zip(probes) {
+        if let Some(p) = plans[ti].files.get_mut(&rel) {
+            p.on_disk = pr.on_disk;
+        }
+        if let Some(d) = pr.digest {
+            hashed[ti].insert(rel, d);
+        }
     }
 
     let mut counts = Counts {
@@ -381,7 +396,64 @@ struct Planned {
 
 struct Plan {
     files: BTreeMap<String, Planned>,
-    to_hash: Vec<String>,
+}
+
+/// Target index, relative path, local path, and the previous (bytes,
+/// mtime) that allow reusing the old digest.
+type ProbeJob = (usize, String, PathBuf, Option<(u64, String)>);
+
+/// What the parallel pass found for one file.
+struct Probe {
+    /// Size and mtime, None when there is no such file.
+    on_disk: Option<(u64, Option<SystemTime>)>,
+    /// None when the previous digest was reused (or the file is absent).
+    digest: Option<Result<Digested>>,
+}
+
+fn probe(path: &Path, reuse: Option<&(u64, String)>) -> Probe {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Probe {
+                on_disk: None,
+                digest: None,
+            }
+        }
+        Err(e) => {
+            return Probe {
+                on_disk: Some((0, None)),
+                digest: Some(Err(e).with_context(|| format!("opening {}", path.display()))),
+            }
+        }
+    };
+    let meta = match file.metadata() {
+        Ok(m) if m.is_file() => m,
+        Ok(_) => {
+            return Probe {
+                on_disk: None,
+                digest: None,
+            }
+        }
+        Err(e) => {
+            return Probe {
+                on_disk: Some((0, None)),
+                digest: Some(Err(e).with_context(|| format!("reading {}", path.display()))),
+            }
+        }
+    };
+    let mtime = meta.modified().ok();
+    if let Some((bytes, old_mtime)) = reuse {
+        if *bytes == meta.len() && mtime.map(rfc3339_nanos).as_deref() == Some(old_mtime.as_str()) {
+            return Probe {
+                on_disk: Some((meta.len(), mtime)),
+                digest: None,
+            };
+        }
+    }
+    Probe {
+        on_disk: Some((meta.len(), mtime)),
+        digest: Some(crate::hashing::hash_open(file, meta.len(), path)),
+    }
 }
 
 fn plan_target(ti: usize, t: &Target, args: &WriteArgs, failures: &mut Failures) -> Result<Plan> {
@@ -412,7 +484,7 @@ fn plan_target(ti: usize, t: &Target, args: &WriteArgs, failures: &mut Failures)
             files.insert(
                 format!("{prefix}{}", f.rel),
                 Planned {
-                    on_disk: Some((f.len, f.mtime)),
+                    on_disk: None,
                     old: None,
                     announced: None,
                 },
@@ -430,45 +502,16 @@ fn plan_target(ti: usize, t: &Target, args: &WriteArgs, failures: &mut Failures)
             .old = Some(e);
     }
     for (rel, &idx) in &t.announced {
-        let p = files.entry(rel.clone()).or_insert(Planned {
-            on_disk: None,
-            old: None,
-            announced: None,
-        });
-        p.announced = Some(idx);
-        if p.on_disk.is_none() {
-            if let Ok(m) = std::fs::metadata(t.dir.join(rel)) {
-                if m.is_file() {
-                    p.on_disk = Some((m.len(), m.modified().ok()));
-                }
-            }
-        }
+        files
+            .entry(rel.clone())
+            .or_insert(Planned {
+                on_disk: None,
+                old: None,
+                announced: None,
+            })
+            .announced = Some(idx);
     }
-    // Files of a grouped target are found through its lines and old entries.
-    if t.group.is_some() {
-        for (rel, p) in files.iter_mut().filter(|(_, p)| p.on_disk.is_none()) {
-            if let Ok(m) = std::fs::metadata(t.dir.join(rel)) {
-                if m.is_file() {
-                    p.on_disk = Some((m.len(), m.modified().ok()));
-                }
-            }
-        }
-    }
-    let mut to_hash = Vec::new();
-    for (rel, p) in &files {
-        let Some((len, mtime)) = p.on_disk else {
-            continue;
-        };
-        let reusable = p.announced.is_none()
-            && args.trust_unchanged
-            && p.old.as_ref().is_some_and(|o| {
-                o.bytes == len && o.mtime.is_some() && o.mtime == mtime.map(rfc3339_nanos)
-            });
-        if !reusable {
-            to_hash.push(rel.clone());
-        }
-    }
-    Ok(Plan { files, to_hash })
+    Ok(Plan { files })
 }
 
 /// The previous run's entries: manifest.json when readable (it has sizes,

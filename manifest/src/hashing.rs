@@ -37,6 +37,11 @@ pub fn hash_file(path: &Path) -> Result<Digested> {
         .metadata()
         .with_context(|| format!("reading metadata of {}", path.display()))?
         .len();
+    hash_open(file, len, path)
+}
+
+/// Hash a file already opened, whose size (from fstat) is `len`.
+pub fn hash_open(file: File, len: u64, path: &Path) -> Result<Digested> {
     let result = if len >= PIPELINE_THRESHOLD {
         hash_pipelined(file)
     } else {

@@ -88,9 +88,20 @@ impl JsonManifest {
     /// Equal apart from the creation time: a re-run that changed nothing
     /// keeps the previous file.
     pub fn same_content(&self, other: &JsonManifest) -> bool {
-        let mut a = self.clone();
-        a.created_at = other.created_at.clone();
-        a == *other
+        // Field by field rather than clone-and-compare: `files` can hold
+        // hundreds of thousands of entries.
+        self.archive_version == other.archive_version
+            && self.tool == other.tool
+            && self.period == other.period
+            && self.group_by == other.group_by
+            && self.group == other.group
+            && self.schema_version == other.schema_version
+            && self.retention_years == other.retention_years
+            && self.compliance == other.compliance
+            && self.bagit == other.bagit
+            && self.sha256_manifest == other.sha256_manifest
+            && self.totals == other.totals
+            && self.files == other.files
     }
 }
 

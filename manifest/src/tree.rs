@@ -4,7 +4,6 @@
 use anyhow::{Context, Result};
 use std::fs;
 use std::path::Path;
-use std::time::SystemTime;
 
 /// The sha256sum-format manifest of a directory.
 pub const SHA256_NAME: &str = "manifest-sha256.txt";
@@ -48,13 +47,13 @@ pub fn is_bag_tag_name(name: &str) -> bool {
         || (name.starts_with("manifest-") && name.ends_with(".txt"))
 }
 
-/// A payload file found by the walk.
+/// A payload file found by the walk. Size and mtime are read later, by
+/// the parallel pass that opens the file anyway: a stat per file here would
+/// be a serial pass over the whole tree.
 #[derive(Debug, Clone)]
 pub struct WalkedFile {
     /// Relative POSIX path.
     pub rel: String,
-    pub len: u64,
-    pub mtime: Option<SystemTime>,
 }
 
 /// Everything under `dir` that is payload, sorted by path; `refused` lists
@@ -99,14 +98,12 @@ fn walk_into(dir: &Path, prefix: &str, skip_bag_tags: bool, w: &mut Walk) -> Res
         let mut ft = entry
             .file_type()
             .with_context(|| format!("reading {}", path.display()))?;
-        let mut meta = None;
         if ft.is_symlink() {
             // Follow links to files (sha256sum does); never links to directories,
             // which could loop.
             match fs::metadata(&path) {
                 Ok(m) if m.is_file() => {
                     ft = m.file_type();
-                    meta = Some(m);
                 }
                 _ => {
                     eprintln!(
@@ -124,17 +121,7 @@ fn walk_into(dir: &Path, prefix: &str, skip_bag_tags: bool, w: &mut Walk) -> Res
                 w.refused.push(rel);
                 continue;
             }
-            let m = match meta {
-                Some(m) => m,
-                None => entry
-                    .metadata()
-                    .with_context(|| format!("reading {}", path.display()))?,
-            };
-            w.files.push(WalkedFile {
-                rel,
-                len: m.len(),
-                mtime: m.modified().ok(),
-            });
+            w.files.push(WalkedFile { rel });
         }
     }
     Ok(())

@@ -288,7 +288,7 @@ fn verify_dir(dir: &Path, args: &VerifyArgs) -> Result<Vec<Value>> {
             json!({"error": "a name sha256sum cannot list"}),
         ));
     }
-    let on_disk: BTreeMap<&str, u64> = walk.files.iter().map(|f| (f.rel.as_str(), f.len)).collect();
+    let on_disk: BTreeMap<&str, ()> = walk.files.iter().map(|f| (f.rel.as_str(), ())).collect();
     let to_hash: Vec<&str> = exp
         .files
         .keys()
@@ -307,6 +307,7 @@ fn verify_dir(dir: &Path, args: &VerifyArgs) -> Result<Vec<Value>> {
         .collect();
     let mut missing = Vec::new();
     let mut extra = Vec::new();
+    let mut extra_bytes: BTreeMap<String, Option<u64>> = BTreeMap::new();
     for (path, (sha, bytes, manifest)) in &exp.files {
         match digests.get(path.as_str()) {
             None => missing.push((path.clone(), sha.clone())),
@@ -337,6 +338,11 @@ fn verify_dir(dir: &Path, args: &VerifyArgs) -> Result<Vec<Value>> {
             .get(path)
             .and_then(|d| d.as_ref().ok())
             .map(|d| d.sha256.clone());
+        let bytes = digests
+            .get(path)
+            .and_then(|d| d.as_ref().ok())
+            .map(|d| d.bytes);
+        extra_bytes.insert(path.to_string(), bytes);
         extra.push((path.to_string(), sha));
     }
     findings.extend(pair_renames(&mut missing, &mut extra, &location));
@@ -348,7 +354,7 @@ fn verify_dir(dir: &Path, args: &VerifyArgs) -> Result<Vec<Value>> {
         ));
     }
     for (path, sha) in extra {
-        let bytes = on_disk.get(path.as_str()).copied();
+        let bytes = extra_bytes.get(&path).copied().flatten();
         findings.push(finding(
             "extra",
             location(&path),
