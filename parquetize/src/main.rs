@@ -4,6 +4,7 @@
 
 mod builder;
 mod convert;
+mod encoding;
 mod infer;
 mod read;
 mod run;
@@ -187,6 +188,18 @@ pub struct Args {
     /// Most encoded bytes buffered for one row group (suffixes KB, MB, GB).
     #[arg(long, value_name = "SIZE", default_value = "128MB", value_parser = run::parse_size, help_heading = "Output")]
     pub row_group_bytes: usize,
+
+    /// Largest dictionary per column chunk before the column falls back to
+    /// plain encoding (small: high-cardinality columns fall back early and
+    /// waste little; low-cardinality ones still fit).
+    #[arg(long, value_name = "SIZE", default_value = "1MB", value_parser = run::parse_size, help_heading = "Output")]
+    pub dictionary_page_bytes: usize,
+
+    /// Never use DELTA_BINARY_PACKED (chosen by default for sorted, mostly
+    /// distinct integer, date and timestamp columns such as ids), for
+    /// readers that predate the Parquet 2.0 encodings.
+    #[arg(long, help_heading = "Output")]
+    pub plain_fallback: bool,
 
     /// Rows parsed per batch handed to the writer thread.
     #[arg(

@@ -356,13 +356,17 @@ fn convert_table(args: &Args, report: &mut Report) -> Result<Outcome> {
     if let Some(p) = &args.period {
         metadata.push(("archive.period".into(), p.clone()));
     }
-    let props = write::properties(&WriteOptions {
+    let write_options = WriteOptions {
         codec: args.compression,
         level: args.compression_level,
         row_group_rows: args.row_group_rows,
         row_group_bytes: args.row_group_bytes,
+        dictionary_page_bytes: args.dictionary_page_bytes,
+        allow_delta: !args.plain_fallback,
         metadata,
-    })?;
+    };
+    // Check the codec level before reading any input.
+    write::properties(&write_options, None)?;
     let sink = if args.dry_run {
         Sink::Discard
     } else {
@@ -378,7 +382,7 @@ fn convert_table(args: &Args, report: &mut Report) -> Result<Outcome> {
             .context("installing signal handlers")?;
     }
 
-    let (tx, writer) = write::spawn(sink, arrow_schema.clone(), props);
+    let (tx, writer) = write::spawn(sink, arrow_schema.clone(), write_options);
     let limits = Limits {
         batch_rows: args.batch_rows.max(1),
         // A batch never holds more input than a quarter of a row group.

@@ -4,15 +4,17 @@
 //! (fsync + rename) only when the parser says the input ended cleanly;
 //! any other end drops the temporary file.
 
+use crate::encoding::{self, Choice};
 use anyhow::{Context, Result};
 use archive_core::atomic::AtomicFile;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::thread::JoinHandle;
@@ -59,6 +61,9 @@ pub struct WriteOptions {
     pub level: Option<i32>,
     pub row_group_rows: usize,
     pub row_group_bytes: usize,
+    pub dictionary_page_bytes: usize,
+    /// May sorted integer-backed columns use DELTA_BINARY_PACKED?
+    pub allow_delta: bool,
     pub metadata: Vec<(String, String)>,
 }
 
@@ -119,15 +124,31 @@ pub struct Written {
     pub row_groups: usize,
 }
 
-pub fn properties(opts: &WriteOptions) -> Result<WriterProperties> {
+/// Writer properties; `sample` (the first batch) picks each column's
+/// encoding (see [`crate::encoding`]).
+pub fn properties(opts: &WriteOptions, sample: Option<&RecordBatch>) -> Result<WriterProperties> {
     let kv = opts
         .metadata
         .iter()
         .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
         .collect();
-    Ok(WriterProperties::builder()
+    let mut builder = WriterProperties::builder();
+    if let Some(batch) = sample {
+        for (name, choice) in encoding::choose_all(batch, opts.allow_delta) {
+            let path = ColumnPath::new(vec![name]);
+            builder = match choice {
+                Choice::Dictionary => builder,
+                Choice::Plain => builder.set_column_dictionary_enabled(path, false),
+                Choice::Delta => builder
+                    .set_column_dictionary_enabled(path.clone(), false)
+                    .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
+            };
+        }
+    }
+    Ok(builder
         .set_compression(opts.codec.parquet(opts.level)?)
         .set_dictionary_enabled(true)
+        .set_dictionary_page_size_limit(opts.dictionary_page_bytes)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)))
         .set_max_row_group_bytes(Some(opts.row_group_bytes.max(1)))
@@ -144,12 +165,12 @@ pub fn properties(opts: &WriteOptions) -> Result<WriterProperties> {
 pub fn spawn(
     sink: Sink,
     schema: SchemaRef,
-    props: WriterProperties,
+    opts: WriteOptions,
 ) -> (Sender<Msg>, JoinHandle<Result<Written>>) {
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(2);
     let handle = std::thread::Builder::new()
         .name("parquet-writer".into())
-        .spawn(move || write_all(sink, schema, props, rx))
+        .spawn(move || write_all(sink, schema, opts, rx))
         .expect("spawning the writer thread");
     (tx, handle)
 }
@@ -157,7 +178,7 @@ pub fn spawn(
 fn write_all(
     sink: Sink,
     schema: SchemaRef,
-    props: WriterProperties,
+    opts: WriteOptions,
     rx: Receiver<Msg>,
 ) -> Result<Written> {
     let hashing = Hashing {
@@ -165,15 +186,25 @@ fn write_all(
         hasher: Sha256::new(),
         bytes: 0,
     };
+    // The writer is created when the first batch (the encoding sample) or
+    // the end of an empty input arrives.
+    let first = rx.recv();
+    let sample = match &first {
+        Ok(Msg::Batch(b)) => Some(b),
+        _ => None,
+    };
+    let props = properties(&opts, sample)?;
     let mut writer = ArrowWriter::try_new(hashing, schema, Some(props))
         .context("starting the Parquet writer")?;
+    let mut next = first;
     let records = loop {
-        match rx.recv() {
+        match next {
             Ok(Msg::Batch(b)) => writer.write(&b).context("encoding Parquet")?,
             Ok(Msg::Done { records }) => break records,
             // The parser stopped without finishing: drop the temporary file.
             Err(_) => anyhow::bail!("input ended abnormally; no file written"),
         }
+        next = rx.recv();
     };
     writer.append_key_value_metadata(KeyValue::new("archive.records".into(), records.to_string()));
     // into_inner writes the footer; finish() would write it a second time.

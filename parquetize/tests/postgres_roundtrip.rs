@@ -194,6 +194,20 @@ fn billing_tables_round_trip_exactly_in_both_copy_formats() {
     assert_eq!(info["types"]["created_at"], "timestamp[us, tz=UTC]");
     assert_eq!(info["types"]["billing_period"], "date32[day]");
     assert_eq!(info["logical"]["metadata"], "JSON");
+    // Encodings chosen per column: sorted unique ids delta-packed, random
+    // unique amounts plain, repeated currencies dictionary-encoded.
+    let enc = |c: &str| info["encodings"][c].to_string();
+    assert!(enc("id").contains("DELTA_BINARY_PACKED"), "{}", enc("id"));
+    assert!(
+        !enc("amount").contains("DICTIONARY") && !enc("amount").contains("DELTA"),
+        "{}",
+        enc("amount")
+    );
+    assert!(
+        enc("currency").contains("DICTIONARY"),
+        "{}",
+        enc("currency")
+    );
     assert_eq!(info["metadata"]["archive.table"], "charges");
     assert_eq!(info["metadata"]["archive.period"], "2025-11");
     assert_eq!(

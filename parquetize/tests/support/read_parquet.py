@@ -76,6 +76,12 @@ def main(path):
         "row_groups": f.metadata.num_row_groups,
         "rows": f.metadata.num_rows,
         "codec": f.metadata.row_group(0).column(0).compression if f.metadata.num_row_groups else None,
+        "encodings": {
+            f.metadata.row_group(0).column(i).path_in_schema: list(f.metadata.row_group(0).column(i).encodings)
+            for i in range(f.metadata.num_columns)
+        }
+        if f.metadata.num_row_groups
+        else {},
     }
     out = sys.stdout
     out.write(json.dumps(info) + "\n")
