@@ -3,7 +3,9 @@ parquetize's (which the test suite checks value by value against
 PostgreSQL itself). Prints one JSON object per peer: per column, how many
 values differ, with one example.
 
-  python3 check_exact.py OURS.parquet PEER_NAME=PEER.parquet ...
+  python3 check_exact.py REPORT.ndjson OURS.parquet PEER_NAME=PEER.parquet ...
+
+Writes the JSON objects to REPORT.ndjson and a readable summary to stdout.
 """
 import datetime
 import decimal
@@ -52,8 +54,9 @@ def canonical(col):
 
 
 def main():
-    ours = pq.read_table(sys.argv[1])
-    for spec in sys.argv[2:]:
+    report_file = open(sys.argv[1], "w")
+    ours = pq.read_table(sys.argv[2])
+    for spec in sys.argv[3:]:
         name, path = spec.split("=", 1)
         peer = pq.read_table(path)
         report = {"peer": name, "rows": peer.num_rows, "columns": {}}
@@ -70,7 +73,12 @@ def main():
                 entry["example"] = {"row": i, "exact": str(x), "peer": str(y)}
             report["columns"][field.name] = entry
         report["values_differing"] = sum(c.get("differ", 0) for c in report["columns"].values())
-        print(json.dumps(report))
+        report_file.write(json.dumps(report) + "\n")
+        print(f"  {name}: {report['values_differing']} values differ")
+        for col, c in report["columns"].items():
+            if c.get("differ"):
+                ex = c["example"]
+                print(f"    {col:15} {c['type']:28} {c['differ']:>8}  e.g. row {ex['row']}: exact {ex['exact']!r}, peer {ex['peer']!r}")
 
 
 main()

@@ -609,3 +609,53 @@ fn compression_codecs_and_row_group_limits() {
     let groups = run.json_lines()[0]["row_groups"].as_u64().unwrap();
     run.assert(groups >= 4, "row groups bounded by bytes");
 }
+
+#[test]
+fn interrupted_run_exits_130_and_leaves_nothing() {
+    use std::process::Stdio;
+    let dir = setup("pq-interrupt");
+    let mut cmd = dir.command(bin());
+    cmd.args(["-", "--format", "pg-csv", "--batch-rows", "10"])
+        .args(base_args());
+    let mut child = cmd
+        .command_mut()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(HEADER.as_bytes()).unwrap();
+    for i in 0..100 {
+        writeln!(stdin, "{i},1.5,,US,x,2025-11-01,2025-11-01 00:00:00+00,,t").unwrap();
+    }
+    stdin.flush().unwrap();
+    // Wait until the temporary file exists: the run is under way.
+    let started = std::time::Instant::now();
+    while dir.files("out").is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "no temporary file appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // More input after the signal, then the end of input (as when the
+    // producer of the pipe is interrupted too).
+    writeln!(stdin, "100,1.5,,US,x,2025-11-01,2025-11-01 00:00:00+00,,t").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        dir.files("out"),
+        Vec::<String>::new(),
+        "temporary file left behind"
+    );
+}
