@@ -18,9 +18,9 @@ pub struct Conversation {
     pub id: String,
     pub user_id: String,
     pub update_time: f64,
-    /// The record as a `Value`; None for the synthetic huge record, which
-    /// is only ever served as bytes.
-    pub value: Option<Value>,
+    /// False for the synthetic huge record, which is only ever served as
+    /// bytes and never updated.
+    pub updatable: bool,
     /// As served in list pages: messages cut to the nested page size.
     pub listed: Bytes,
     /// Complete, as `/_mock/truth` reports it.
@@ -29,12 +29,23 @@ pub struct Conversation {
     pub served: AtomicBool,
 }
 
+impl Conversation {
+    /// The record as a `Value`, parsed on demand: holding every record as a
+    /// `Value` as well as bytes would cost many times the data's size.
+    pub fn value(&self) -> Option<Value> {
+        if !self.updatable {
+            return None;
+        }
+        serde_json::from_slice(&self.full).ok()
+    }
+}
+
 /// Logs Platform data of one event type.
 #[derive(Default)]
 pub struct EventStream {
     pub files: Vec<LogFile>,
-    /// Unique events, in publication order (the ground truth).
-    pub truth: Vec<Value>,
+    /// Unique events as JSON lines, in publication order (the ground truth).
+    pub truth: Vec<Bytes>,
     ids: HashSet<String>,
 }
 
@@ -43,7 +54,7 @@ impl EventStream {
         for e in events {
             let id = e["event_id"].as_str().unwrap_or_default().to_string();
             if self.ids.insert(id) {
-                self.truth.push(e.clone());
+                self.truth.push(Bytes::from(format!("{e}\n")));
             }
         }
         self.files.extend(files);
@@ -210,7 +221,7 @@ impl Store {
             id: id.clone(),
             user_id: value["user_id"].as_str().unwrap_or_default().to_string(),
             update_time: ut,
-            value: Some(value),
+            updatable: true,
             listed,
             full,
             served: AtomicBool::new(false),
@@ -231,7 +242,7 @@ impl Store {
             id: head.id,
             user_id: head.user_id,
             update_time: head.last_active_at,
-            value: None,
+            updatable: false,
             listed: full.clone(),
             full,
             served: AtomicBool::new(false),
@@ -302,7 +313,7 @@ impl Store {
         let mut candidates: Vec<&String> = self
             .conversations
             .values()
-            .filter(|c| c.value.is_some())
+            .filter(|c| c.updatable)
             .map(|c| &c.id)
             .collect();
         candidates.sort();
@@ -314,7 +325,7 @@ impl Store {
             }
         }
         for id in chosen {
-            let mut conv = self.conversations[&id].value.clone().expect("updatable");
+            let mut conv = self.conversations[&id].value().expect("updatable");
             let added = self.gen.continue_conversation(&mut rng, &mut conv, t);
             events
                 .entry("CONVERSATION_MESSAGE")
@@ -385,10 +396,10 @@ impl Store {
             .map(|(_, id)| id)
             .find(|id| {
                 let c = &self.conversations[*id];
-                c.value.is_some() && (users.is_empty() || users.contains(&c.user_id))
+                c.updatable && (users.is_empty() || users.contains(&c.user_id))
             })?
             .clone();
-        let mut conv = self.conversations[&id].value.clone()?;
+        let mut conv = self.conversations[&id].value()?;
         let mut rng = Rng::new(self.cfg.seed).fork(2000 + self.next_seq);
         let t = (self.latest + 1.0).max(now);
         let added = self.gen.continue_conversation(&mut rng, &mut conv, t);

@@ -77,7 +77,7 @@ fn truth(app: &App, stream: &str) -> Response {
         "memories" => lines(store.memories.values()),
         "audit_logs" => lines(store.audit.values().rev()),
         other => match other.strip_prefix("logs/").and_then(|t| store.logs.get(t)) {
-            Some(s) => lines(s.truth.iter()),
+            Some(s) => s.truth.clone(),
             None => {
                 let types: Vec<&String> = store.logs.keys().collect();
                 return not_found(&format!(

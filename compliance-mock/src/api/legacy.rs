@@ -177,7 +177,7 @@ fn messages(app: &App, conv_id: &str, q: &Query) -> Result<Response, Response> {
             "Conversation {conv_id} was not found."
         )));
     };
-    let Some(value) = &conv.value else {
+    let Some(value) = conv.value() else {
         return Err(crate::http::not_found(
             "This conversation's messages are only served inline (it is listed whole).",
         ));
