@@ -9,7 +9,6 @@
 use anyhow::{Context, Result};
 use archive_core::io::LineOut;
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -26,11 +25,13 @@ pub struct Committer {
     lines: Vec<String>,
     out: LineOut,
     counter: u64,
+    writers: Option<crate::writers::Writers>,
+    write_threads: usize,
     pub files_removed: u64,
 }
 
 impl Committer {
-    pub fn new(root: PathBuf, dry_run: bool) -> Committer {
+    pub fn new(root: PathBuf, dry_run: bool, write_threads: usize) -> Committer {
         Committer {
             root,
             dry_run,
@@ -40,6 +41,8 @@ impl Committer {
             lines: Vec::new(),
             out: LineOut::new(),
             counter: 0,
+            writers: None,
+            write_threads,
             files_removed: 0,
         }
     }
@@ -59,20 +62,22 @@ impl Committer {
     }
 
     /// Write `bytes` for `dest` under a temporary name; renamed at the flush.
-    pub fn stage(&mut self, dest: &Path, bytes: &[u8]) -> Result<()> {
+    /// The bytes are written by worker threads.
+    pub fn stage(&mut self, dest: &Path, bytes: Vec<u8>) -> Result<()> {
         if self.dry_run {
             return Ok(());
         }
-        if let Some(dir) = dest.parent() {
-            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
         let tmp = self.temp_path(dest);
-        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        self.staged.push((tmp, dest.to_path_buf()));
         self.staged_bytes += bytes.len() as u64;
-        Ok(())
+        let threads = self.write_threads;
+        let writers = self
+            .writers
+            .get_or_insert_with(|| crate::writers::Writers::new(threads));
+        writers.submit(tmp, dest.to_path_buf(), bytes, &mut self.staged)
+    }
+
+    fn pending_files(&self) -> usize {
+        self.staged.len() + self.writers.as_ref().map_or(0, |w| w.outstanding())
     }
 
     /// Take over a temporary file written elsewhere (the quarantine).
@@ -93,7 +98,7 @@ impl Committer {
     }
 
     pub fn maybe_flush(&mut self) -> Result<()> {
-        if self.staged.len() >= BATCH_FILES || self.staged_bytes >= BATCH_BYTES {
+        if self.pending_files() >= BATCH_FILES || self.staged_bytes >= BATCH_BYTES {
             self.flush()?;
         }
         Ok(())
@@ -101,6 +106,9 @@ impl Committer {
 
     /// Make the batch durable, rename it into place, then print its lines.
     pub fn flush(&mut self) -> Result<()> {
+        if let Some(w) = self.writers.as_mut() {
+            w.wait_all(&mut self.staged)?;
+        }
         if !self.staged.is_empty() || !self.removals.is_empty() {
             self.sync(true)?;
             for (tmp, dest) in &self.staged {
@@ -155,6 +163,9 @@ impl Committer {
 
 impl Drop for Committer {
     fn drop(&mut self) {
+        if let Some(w) = self.writers.as_mut() {
+            let _ = w.wait_all(&mut self.staged);
+        }
         for (tmp, _) in &self.staged {
             let _ = fs::remove_file(tmp);
         }

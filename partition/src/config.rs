@@ -77,6 +77,7 @@ pub struct Config {
     pub source: String,
     pub spill_dir: Option<PathBuf>,
     pub max_open_files: usize,
+    pub write_threads: usize,
     pub time_unit: TimeUnit,
     pub input: Option<PathBuf>,
 }
@@ -244,6 +245,7 @@ impl Config {
             source: a.source,
             spill_dir: a.spill_dir,
             max_open_files: a.max_open_files,
+            write_threads: a.write_threads.max(1),
             time_unit: a.time_unit,
             input: a.input,
         })

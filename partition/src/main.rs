@@ -14,6 +14,7 @@ mod route;
 mod run;
 mod spill;
 mod summary;
+mod writers;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -151,6 +152,10 @@ pub struct Args {
     /// Most spill runs merged at once (open file handles).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_open_files: usize,
+
+    /// Threads that create directories and files (system-call bound).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub write_threads: usize,
 
     /// How numeric times are read: auto (milliseconds when >= 1e11), s, ms.
     #[arg(long, value_enum, value_name = "UNIT", default_value = "auto")]

@@ -172,7 +172,7 @@ pub fn run(args: Args) -> Result<Outcome> {
 
     // Phase 2: merge group by group.
     let mut merge = spiller.into_merge()?;
-    let mut committer = Committer::new(cfg.out.clone(), cfg.dry_run);
+    let mut committer = Committer::new(cfg.out.clone(), cfg.dry_run, cfg.write_threads);
     let ctx = GroupCtx {
         cfg: &cfg,
         ex: &ex,
@@ -205,10 +205,11 @@ pub fn run(args: Args) -> Result<Outcome> {
         match group::process(&ctx, &rel, with_user.then_some(user.as_str()), &bodies) {
             Ok(out) => {
                 s.duplicates_dropped += out.duplicates;
-                for f in &out.files {
-                    if let Some(bytes) = &f.write {
-                        committer.stage(&cfg.out.join(&f.rel), bytes)?;
+                for f in out.files {
+                    let changed = f.write.is_some();
+                    if let Some(bytes) = f.write {
                         s.bytes_written += bytes.len() as u64;
+                        committer.stage(&cfg.out.join(&f.rel), bytes)?;
                     }
                     let mut extra = Map::new();
                     extra.insert("records".into(), json!(f.records));
@@ -225,7 +226,6 @@ pub fn run(args: Args) -> Result<Outcome> {
                         extra.insert("max_time".into(), json!(rfc3339(t)));
                     }
                     extra.insert("kind".into(), json!("records"));
-                    let changed = f.write.is_some();
                     record_file(&mut s, changed);
                     committer.line(file_line(&cfg, &f.rel, f.bytes, &f.sha256, extra, changed));
                 }
@@ -357,15 +357,15 @@ fn finish_day(
 ) -> Result<()> {
     let date = day.date.clone();
     let out = summary::finish_day(&cfg.out, day, now_json)?;
-    if let Some(bytes) = &out.write {
-        committer.stage(&cfg.out.join(&out.rel), bytes)?;
+    let changed = out.write.is_some();
+    if let Some(bytes) = out.write {
         s.bytes_written += bytes.len() as u64;
+        committer.stage(&cfg.out.join(&out.rel), bytes)?;
     }
     let mut extra = Map::new();
     extra.insert("records".into(), json!(out.total_conversations));
     extra.insert("date".into(), json!(date));
     extra.insert("kind".into(), json!("daily_summary"));
-    let changed = out.write.is_some();
     record_file(s, changed);
     committer.line(file_line(
         cfg,

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Benchmark: partition vs. the straightforward Python script vs. DuckDB's
+# COPY ... PARTITION_BY, on the same generated conversations, in one run.
+#
+#   bench/partition/run.sh            # 1024 MiB of input (the issue's size)
+#   SIZE_MB=200 bench/partition/run.sh
+#
+# Prints wall time, throughput (input MiB/s), ratio to the Python script,
+# and peak RSS for each. Needs python3, /usr/bin/time, and duckdb for
+# Python (pip install duckdb; installed here if missing).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SIZE_MB=${SIZE_MB:-1024}
+DATA=bench/data
+IN=$DATA/conv_${SIZE_MB}m.ndjson
+mkdir -p "$DATA"
+
+[ -x /usr/bin/time ] || { echo "installing time" >&2; apt-get install -y -qq time >/dev/null; }
+python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+
+if [ ! -s "$IN" ]; then
+  echo "generating $IN" >&2
+  python3 bench/gen/gen_conversations.py --size-mb "$SIZE_MB" --users 3000 --days 60 -o "$IN"
+fi
+cargo build --release -p partition >&2
+BIN=target/release/partition
+bytes=$(stat -c %s "$IN")
+mib=$(awk -v b="$bytes" 'BEGIN{printf "%.1f", b/1048576}')
+
+# Warm the page cache so the first contender does not pay for the disk read.
+cat "$IN" > /dev/null
+
+measure() { # name outdir command...
+  local name=$1 out=$2; shift 2
+  rm -rf "$out"
+  sync
+  local t
+  t=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
+  local secs=${t% *} kb=${t#* }
+  local files
+  files=$(find "$out" -type f | wc -l)
+  echo "$name $secs $kb $files"
+}
+
+results=()
+results+=("$(measure partition-seed "$DATA/out_partition" "$BIN" --out "$DATA/out_partition" "$IN")")
+results+=("$(measure partition-hive "$DATA/out_partition_hive" "$BIN" --out "$DATA/out_partition_hive" --layout hive "$IN")")
+results+=("$(measure python-naive "$DATA/out_python" python3 bench/partition/naive_partition.py "$IN" "$DATA/out_python")")
+results+=("$(measure duckdb "$DATA/out_duckdb" python3 bench/partition/duckdb_partition.py "$IN" "$DATA/out_duckdb")")
+
+py_secs=$(printf '%s\n' "${results[@]}" | awk '$1=="python-naive"{print $2}')
+py_kb=$(printf '%s\n' "${results[@]}" | awk '$1=="python-naive"{print $3}')
+echo
+echo "input: $IN ($mib MiB, $(wc -l < "$IN") records)"
+printf '%-18s %9s %10s %12s %12s %14s %8s\n' tool seconds MiB/s "x python" "peak RSS MB" "RSS/python" files
+for r in "${results[@]}"; do
+  read -r name secs kb files <<<"$r"
+  awk -v n="$name" -v s="$secs" -v k="$kb" -v f="$files" -v m="$mib" -v ps="$py_secs" -v pk="$py_kb" \
+    'BEGIN{printf "%-18s %9.2f %10.1f %12.1f %12.0f %14.3f %8d\n", n, s, m/s, ps/s, k/1024, k/pk, f}'
+done
