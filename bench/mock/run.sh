@@ -29,7 +29,7 @@ PIDS+=($!)
 until [[ -s $DATA/mock.out ]]; do sleep 0.05; done
 t1=$(date +%s.%N)
 MOCK=$(jq -r .listening "$DATA/mock.out")
-MOCK_PID=$(pgrep -n -f -- "--port 0 --generate-users $USERS --generate-days $DAYS" || true)
+MOCK_PID=$(pgrep -P "${PIDS[0]}")   # the mock, child of /usr/bin/time
 startup=$(echo "$t1 - $t0" | bc)
 echo "mock: $(cat "$DATA/mock.err")" >&2
 
@@ -56,7 +56,8 @@ curl -s -o "$DATA/pages/full.json" -H 'Authorization: Bearer test-key' \
   "$MOCK/v1/compliance/workspaces/$WS/conversations?limit=500"
 sleep 0.5
 MOCK_RSS_KB=$(ps -o rss= -p "$MOCK_PID" 2>/dev/null | tr -d ' ' || echo "?")
-cleanup; PIDS=()
+# Stop the mock itself so /usr/bin/time lives to write the peak RSS.
+kill "$MOCK_PID"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
 peak_kb=$(tail -1 "$DATA/mock.time" | awk '{print $2}')
 
 # Peer: a static file server with the same bytes.

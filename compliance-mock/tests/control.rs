@@ -184,6 +184,12 @@ fn authentication_and_workspace_errors_are_openai_style() {
         );
     }
     assert_eq!(m.get(&path, Some("sk-proj-abc")).status, 200);
+    let lower = request_with_authorization(m.port, "GET", &path, Some("bearer sk-proj-abc"));
+    assert_eq!(lower.status, 200, "the scheme name is case-insensitive");
+    assert_eq!(
+        request_with_authorization(m.port, "GET", &path, Some("Basic sk-proj-abc")).status,
+        401
+    );
     let r = m.get(
         "/v1/compliance/workspaces/00000000-0000-4000-8000-000000000000/conversations",
         Some("sk-proj-abc"),

@@ -73,7 +73,16 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
+        .map(|v| {
+            // The scheme name is case-insensitive (RFC 9110).
+            let v = v.trim();
+            match v.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                    token.trim().to_string()
+                }
+                _ => v.to_string(),
+            }
+        });
     let query = Query::parse(&raw_query);
     if let Some(rest) = path.strip_prefix("/_mock/") {
         return control::handle(&app, &method, rest, &query);

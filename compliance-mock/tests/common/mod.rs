@@ -152,10 +152,21 @@ impl Http {
 }
 
 pub fn request(port: u16, method: &str, path_and_query: &str, bearer: Option<&str>) -> Http {
+    let header = bearer.map(|b| format!("Bearer {b}"));
+    request_with_authorization(port, method, path_and_query, header.as_deref())
+}
+
+/// A request with this exact `Authorization` header value.
+pub fn request_with_authorization(
+    port: u16,
+    method: &str,
+    path_and_query: &str,
+    authorization: Option<&str>,
+) -> Http {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting to the mock");
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let auth = bearer
-        .map(|b| format!("Authorization: Bearer {b}\r\n"))
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
         .unwrap_or_default();
     write!(s, "{method} {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
     let mut raw = Vec::new();
