@@ -24,7 +24,7 @@ if [[ ! -f $big || $(stat -c %s "$big") -ne $want ]]; then
   echo "generating $LARGE_GIB GiB of random data in $big" >&2
   head -c "$want" /dev/urandom > "$big"
 fi
-if [[ ! -f $DATA/small/.count || $(cat "$DATA/small/.count") != "$SMALL_FILES" ]]; then
+if [[ ! -f $DATA/small.count || $(cat "$DATA/small.count") != "$SMALL_FILES" ]]; then
   echo "generating $SMALL_FILES small files (1-16 KiB) in $DATA/small" >&2
   rm -rf "$DATA/small" && mkdir -p "$DATA/small"
   python3 - "$DATA/small" "$SMALL_FILES" <<'PY'
@@ -40,8 +40,11 @@ for i in range(n):
     with open(os.path.join(d, f"c{i:06d}.json"), "wb") as f:
         f.write(blob[off:off + size])
 PY
-  echo "$SMALL_FILES" > "$DATA/small/.count"
+  echo "$SMALL_FILES" > "$DATA/small.count"
 fi
+# Start without manifests from earlier runs (a regenerated file would
+# otherwise be reported, rightly, as changed since the previous manifest).
+rm -f "$DATA"/large/manifest* "$DATA"/small/manifest*
 large_bytes=$(stat -c %s "$big")
 small_bytes=$(find "$DATA/small" -type f -name 'c*.json' -printf '%s\n' | awk '{s+=$1} END {print s}')
 
