@@ -116,7 +116,7 @@ measure() { # tool workload bucket dir cmd...
   n=$(files_of "$dir"); b=$(bytes_of "$dir")
   SECS[$tool.$wl]=$secs; RSS[$tool.$wl]=$rss_kb
   awk -v t="$tool" -v w="$wl" -v s="$secs" -v r="$rss_kb" -v n="$n" -v b="$b" -v st="$stored" 'BEGIN {
-    printf "%-8s %-6s %8.2f s %9.1f MB/s %9.0f files/s  peak RSS %7.1f MB  objects %d/%d\n",
+    printf "%-8s %-6s %8.2f s %9.1f MB/s %9.1f files/s  peak RSS %7.1f MB  objects %d/%d\n",
       t, w, s, b/1e6/s, n/s, r/1024, st, n }'
 }
 
@@ -125,7 +125,7 @@ echo "small: $(files_of "$SMALL") files x ${SMALL_KB} KB; big: $(files_of "$BIG"
 for wl in small big; do
   dir=$SMALL; [ $wl = big ] && dir=$BIG
   ship_flags=(--jobs "$SHIP_SMALL_JOBS")
-  [ $wl = big ] && ship_flags=(--jobs 4 --part-concurrency 4 --part-size 16MiB)
+  [ $wl = big ] && ship_flags=(--jobs 2 --part-concurrency 4 --part-size 64MiB)
   measure ship "$wl" "ship-$wl" "$dir" \
     "$SHIP" "$dir" "s3://ship-$wl" --prefix-template '' --endpoint-url "$EP" "${ship_flags[@]}"
   measure s5cmd "$wl" "s5cmd-$wl" "$dir" \
@@ -133,7 +133,7 @@ for wl in small big; do
   measure aws "$wl" "aws-$wl" "$dir" \
     aws --endpoint-url "$EP" s3 cp --recursive --quiet "$dir" "s3://aws-$wl/"
   measure rclone "$wl" "rclone-$wl" "$dir" \
-    rclone copy --transfers 16 --checkers 16 --s3-no-check-bucket "$dir" "bench:rclone-$wl"
+    env -u AWS_CA_BUNDLE rclone copy --transfers 16 --checkers 16 --s3-no-check-bucket "$dir" "bench:rclone-$wl"
 done
 
 echo
