@@ -72,7 +72,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             "period": args.period,
             "snapshot": args.snapshot,
             "input": input_name(args.input.as_deref()),
-            "format": args.format.map(|f| format!("{f:?}")),
+            "format": args.format.map(format_name),
             "records": report.records,
             "bytes": report.bytes,
             "row_groups": report.row_groups,

@@ -317,6 +317,7 @@ fn dry_run_reports_the_real_file_and_writes_nothing() {
     assert_eq!(planned["bytes"], written["bytes"]);
     let summary: serde_json::Value = serde_json::from_str(&dir.read("sum.json")).unwrap();
     assert_eq!(summary["status"], "ok");
+    assert_eq!(summary["format"], "pg-csv");
     assert_eq!(summary["records"], 3);
     assert_eq!(summary["sha256"], written["sha256"]);
     assert_eq!(summary["path"], "out/charges-2025-11.parquet");
