@@ -10,7 +10,9 @@ mod servers;
 
 pub use command::{Run, TestCommand};
 pub use dir::Dir;
-pub use servers::{free_port, wait_for_port, workspace_bin, Child, MotoServer, Postgres};
+pub use servers::{
+    free_port, wait_for_port, workspace_bin, Child, ListeningServer, MotoServer, Postgres,
+};
 
 /// Parse NDJSON text into values, panicking with the offending line.
 pub fn parse_ndjson(text: &str) -> Vec<serde_json::Value> {

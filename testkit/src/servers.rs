@@ -315,3 +315,53 @@ extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+/// A server binary that announces itself with one first stdout line
+/// `{"listening": "http://127.0.0.1:PORT"}` (the mock Compliance API),
+/// killed when dropped.
+pub struct ListeningServer {
+    _child: Child,
+    /// Base URL without a trailing slash.
+    pub url: String,
+    pub port: u16,
+}
+
+impl ListeningServer {
+    /// Start `bin --port 0 ARGS…` and wait for its `listening` line.
+    pub fn start(bin: &Path, args: &[&str]) -> ListeningServer {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(bin)
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let child = Child(child);
+        let v: serde_json::Value = serde_json::from_str(&first).unwrap_or_else(|e| {
+            panic!(
+                "{} printed {first:?} instead of its listening line: {e}",
+                bin.display()
+            )
+        });
+        let url = v["listening"]
+            .as_str()
+            .expect("a listening URL")
+            .trim_end_matches('/')
+            .to_string();
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port in the listening URL");
+        ListeningServer {
+            _child: child,
+            url,
+            port,
+        }
+    }
+}

@@ -5,9 +5,8 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub const WS: &str = "11bf645e-d5e8-4478-a70e-e5742ded2436";
@@ -19,7 +18,7 @@ pub fn bin() -> &'static str {
 }
 
 pub struct Mock {
-    _child: testkit::Child,
+    server: testkit::ListeningServer,
     pub url: String,
     pub port: u16,
 }
@@ -38,26 +37,9 @@ pub const SMALL: &[&str] = &[
 
 impl Mock {
     pub fn start(args: &[&str]) -> Mock {
-        let mut child = Command::new(bin())
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting compliance-mock");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let v: Value =
-            serde_json::from_str(&first).unwrap_or_else(|e| panic!("mock printed {first:?}: {e}"));
-        let url = v["listening"].as_str().expect("listening URL").to_string();
-        let port = url.rsplit(':').next().unwrap().parse().unwrap();
-        Mock {
-            _child: testkit::Child(child),
-            url,
-            port,
-        }
+        let server = testkit::ListeningServer::start(std::path::Path::new(bin()), args);
+        let (url, port) = (server.url.clone(), server.port);
+        Mock { server, url, port }
     }
 
     pub fn small(extra: &[&str]) -> Mock {

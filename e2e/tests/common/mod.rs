@@ -5,10 +5,10 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use testkit::{workspace_bin, Child, Dir, TestCommand};
+use std::process::Command;
+use testkit::{workspace_bin, Dir, TestCommand};
 
 pub const WORKSPACE_ID: &str = "11bf645e-d5e8-4478-a70e-e5742ded2436";
 
@@ -37,32 +37,16 @@ pub fn bin_dir() -> PathBuf {
 
 /// The mock Compliance API, started as its own process.
 pub struct Mock {
-    _child: Child,
+    _server: testkit::ListeningServer,
     pub url: String,
 }
 
 impl Mock {
     pub fn start(args: &[&str]) -> Mock {
-        let mut child = Command::new(workspace_bin("compliance-mock"))
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting compliance-mock");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let v: Value =
-            serde_json::from_str(&first).unwrap_or_else(|e| panic!("mock said {first:?}: {e}"));
-        let url = v["listening"]
-            .as_str()
-            .expect("listening URL")
-            .trim_end_matches('/')
-            .to_string();
+        let server = testkit::ListeningServer::start(&workspace_bin("compliance-mock"), args);
+        let url = server.url.clone();
         Mock {
-            _child: Child(child),
+            _server: server,
             url,
         }
     }
