@@ -8,8 +8,12 @@ use std::path::PathBuf;
 /// A parsed destination argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
-    S3 { bucket: String, prefix: String },
-    Local(PathBuf),
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
+    /// A directory and a key prefix under it (folder mode's timestamped one).
+    Local(PathBuf, String),
 }
 
 impl Destination {
@@ -39,18 +43,17 @@ impl Destination {
         if arg.is_empty() {
             return Err(Failure::usage("empty destination"));
         }
-        Ok(Destination::Local(PathBuf::from(arg)))
+        Ok(Destination::Local(PathBuf::from(arg), String::new()))
     }
 
     pub fn is_s3(&self) -> bool {
         matches!(self, Destination::S3 { .. })
     }
 
-    /// The prefix keys start with ("" for a local directory).
+    /// The prefix keys start with.
     pub fn prefix(&self) -> &str {
         match self {
-            Destination::S3 { prefix, .. } => prefix,
-            Destination::Local(_) => "",
+            Destination::S3 { prefix, .. } | Destination::Local(_, prefix) => prefix,
         }
     }
 
@@ -66,7 +69,9 @@ impl Destination {
                 bucket: bucket.clone(),
                 prefix: join_key(prefix, extra),
             },
-            Destination::Local(dir) => Destination::Local(dir.join(extra)),
+            Destination::Local(dir, prefix) => {
+                Destination::Local(dir.clone(), join_key(prefix, extra))
+            }
         }
     }
 
@@ -74,7 +79,7 @@ impl Destination {
     pub fn url(&self, key: &str) -> String {
         match self {
             Destination::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
-            Destination::Local(dir) => {
+            Destination::Local(dir, _) => {
                 let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
                 format!("file://{}", abs.join(key).display())
             }
@@ -146,7 +151,7 @@ mod tests {
         assert!(Destination::parse("gs://b").is_err());
         assert_eq!(
             Destination::parse("out").unwrap(),
-            Destination::Local("out".into())
+            Destination::Local("out".into(), String::new())
         );
         assert_eq!(join_key("", "a/b"), "a/b");
         assert_eq!(join_key("p/", "a"), "p/a");

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 pub fn run(args: LifecycleArgs) -> Result<Outcome> {
     let (bucket, prefix) = match Destination::parse(&args.url)? {
         Destination::S3 { bucket, prefix } => (bucket, prefix),
-        Destination::Local(_) => {
+        Destination::Local(..) => {
             return Err(Failure::usage(format!(
                 "{}: lifecycle rules need an s3:// URL",
                 args.url

@@ -155,6 +155,7 @@ async fn run_async(args: ShipArgs) -> Result<Outcome> {
     let interrupt = interrupted();
     tokio::pin!(interrupt);
     let mut was_interrupted = false;
+    let mut output_error: Option<std::io::Error> = None;
 
     loop {
         if !input_open && tasks.is_empty() {
@@ -179,7 +180,12 @@ async fn run_async(args: ShipArgs) -> Result<Outcome> {
                 let done = done.context("an upload task panicked")?;
                 tally.add(&done);
                 progress.update(&tally, shared.s3.as_ref());
-                out.json(&done.line)?;
+                if let Err(e) = out.json(&done.line) {
+                    // The reader went away (or stdout failed): stop, but
+                    // abort what is in flight first.
+                    output_error = Some(e);
+                    break;
+                }
             },
             _ = &mut interrupt => {
                 was_interrupted = true;
@@ -188,8 +194,10 @@ async fn run_async(args: ShipArgs) -> Result<Outcome> {
             else => break,
         }
     }
-    out.flush()?;
-    if was_interrupted {
+    if output_error.is_none() {
+        output_error = out.flush().err();
+    }
+    if was_interrupted || output_error.is_some() {
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         if let Some(s3) = &shared.s3 {
@@ -198,6 +206,9 @@ async fn run_async(args: ShipArgs) -> Result<Outcome> {
     }
     drop(reader);
     progress.finish();
+    if let Some(e) = output_error {
+        return Err(anyhow::Error::new(e).context("writing object lines to stdout"));
+    }
     let shared = Arc::try_unwrap(shared)
         .map_err(|_| anyhow::anyhow!("internal: tasks still hold the run state"))?;
     if let Some(f) = shared.fallback {
@@ -309,7 +320,7 @@ async fn ship_one(sh: Arc<Shared>, mut file: FileLine) -> Done {
     let class = match &sh.dest {
         Destination::S3 { .. } if is_manifest => Some(sh.opts.manifest_storage_class.clone()),
         Destination::S3 { .. } => sh.opts.storage_class.clone(),
-        Destination::Local(_) => None,
+        Destination::Local(..) => None,
     };
     let mut line = ObjectLine {
         file: file.clone(),
@@ -320,7 +331,7 @@ async fn ship_one(sh: Arc<Shared>, mut file: FileLine) -> Done {
         checksum_sha256: None,
         storage_class: match &sh.dest {
             Destination::S3 { .. } => Some(class.clone().unwrap_or_else(|| "STANDARD".into())),
-            Destination::Local(_) => None,
+            Destination::Local(..) => None,
         },
         status: ObjectStatus::Planned,
         error: None,
@@ -386,7 +397,7 @@ async fn ship_one(sh: Arc<Shared>, mut file: FileLine) -> Done {
     }
 
     let result = match &sh.dest {
-        Destination::Local(dir) => {
+        Destination::Local(dir, _) => {
             let (dir, key, p, clobber) =
                 (dir.clone(), key.clone(), payload.clone(), sh.opts.clobber);
             match tokio::task::spawn_blocking(move || crate::local::store(&dir, &key, &p, clobber))
@@ -553,7 +564,7 @@ fn dest_display(d: &Destination) -> String {
     match d {
         Destination::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}"),
         Destination::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
-        Destination::Local(p) => p.display().to_string(),
+        Destination::Local(p, prefix) => p.join(prefix).display().to_string(),
     }
 }
 
