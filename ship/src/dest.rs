@@ -16,6 +16,33 @@ pub enum Destination {
     Local(PathBuf, String),
 }
 
+/// S3's bucket naming rules (3-63 characters of lowercase letters, digits,
+/// dots and hyphens, starting and ending with a letter or digit, not an IP
+/// address), checked before any request so a typo is a configuration error
+/// rather than a run of retries.
+fn check_bucket_name(bucket: &str) -> Result<(), &'static str> {
+    if !(3..=63).contains(&bucket.len()) {
+        return Err("must be 3 to 63 characters long");
+    }
+    if !bucket
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Err("may hold only lowercase letters, digits, '.' and '-'");
+    }
+    let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !edge_ok(bucket.as_bytes()[0]) || !edge_ok(bucket.as_bytes()[bucket.len() - 1]) {
+        return Err("must start and end with a letter or digit");
+    }
+    if bucket.contains("..") {
+        return Err("must not contain '..'");
+    }
+    if bucket.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("must not be an IP address");
+    }
+    Ok(())
+}
+
 impl Destination {
     /// `s3://bucket[/prefix]` or a local directory path.
     pub fn parse(arg: &str) -> anyhow::Result<Destination> {
@@ -24,6 +51,8 @@ impl Destination {
             if bucket.is_empty() {
                 return Err(Failure::usage(format!("{arg:?}: missing bucket name")));
             }
+            check_bucket_name(bucket)
+                .map_err(|why| Failure::usage(format!("{arg:?}: bucket name {bucket:?} {why}")))?;
             let prefix = prefix.trim_matches('/');
             if prefix.split('/').any(|s| s == "." || s == "..") {
                 return Err(Failure::usage(format!(
@@ -139,15 +168,26 @@ mod tests {
     #[test]
     fn parses_destinations() {
         assert_eq!(
-            Destination::parse("s3://b/a/b/").unwrap(),
+            Destination::parse("s3://bkt/a/b/").unwrap(),
             Destination::S3 {
-                bucket: "b".into(),
+                bucket: "bkt".into(),
                 prefix: "a/b".into()
             }
         );
-        assert_eq!(Destination::parse("s3://b").unwrap().prefix(), "");
+        assert_eq!(Destination::parse("s3://bkt").unwrap().prefix(), "");
         assert!(Destination::parse("s3:///x").is_err());
-        assert!(Destination::parse("s3://b/../x").is_err());
+        for bad in [
+            "s3://Not_A_Bucket!/x",
+            "s3://ab/x",
+            "s3://-abc/x",
+            "s3://a..b/x",
+            "s3://10.0.0.1/x",
+        ] {
+            let err = Destination::parse(bad).unwrap_err();
+            assert_eq!(archive_core::exit::exit_code(&err), 2, "{bad}");
+        }
+        assert!(Destination::parse("s3://my-archive.example-1/x").is_ok());
+        assert!(Destination::parse("s3://bkt/../x").is_err());
         assert!(Destination::parse("gs://b").is_err());
         assert_eq!(
             Destination::parse("out").unwrap(),
@@ -155,7 +195,9 @@ mod tests {
         );
         assert_eq!(join_key("", "a/b"), "a/b");
         assert_eq!(join_key("p/", "a"), "p/a");
-        let d = Destination::parse("s3://b/p").unwrap().with_subprefix("x/");
+        let d = Destination::parse("s3://bkt/p")
+            .unwrap()
+            .with_subprefix("x/");
         assert_eq!(d.prefix(), "p/x");
     }
 

@@ -166,7 +166,7 @@ fn to_sdk_rule(rule: &Value) -> Result<LifecycleRule> {
 
 async fn apply(args: &LifecycleArgs, bucket: &str, rule: &Value) -> Result<()> {
     let client =
-        crate::options::s3_client(args.endpoint_url.as_deref(), args.region.as_deref()).await;
+        crate::options::s3_client(args.endpoint_url.as_deref(), args.region.as_deref()).await?;
     let new_rule = to_sdk_rule(rule)?;
     // Keep the bucket's other rules: PutBucketLifecycleConfiguration
     // replaces the whole configuration.

@@ -182,9 +182,15 @@ pub fn parse_date(flag: &str, s: &str) -> Result<DateTime<Utc>> {
 /// An S3 client from the standard credential and region chain. SDK retries
 /// are off (see `retry.rs`); path-style addressing for custom endpoints,
 /// which S3-compatible servers expect; request checksums only when we send
-/// them ourselves.
-pub async fn s3_client(endpoint: Option<&str>, region: Option<&str>) -> aws_sdk_s3::Client {
+/// them ourselves. Credentials are resolved once here so that a machine
+/// without any fails at once with a configuration error (exit 2) instead
+/// of retrying every upload as if S3 were down.
+pub async fn s3_client(
+    endpoint: Option<&str>,
+    region: Option<&str>,
+) -> anyhow::Result<aws_sdk_s3::Client> {
     use aws_config::{retry::RetryConfig, timeout::TimeoutConfig, BehaviorVersion, Region};
+    use aws_credential_types::provider::ProvideCredentials;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
         .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
@@ -202,6 +208,16 @@ pub async fn s3_client(endpoint: Option<&str>, region: Option<&str>) -> aws_sdk_
         loader = loader.region(Region::new(r.to_string()));
     }
     let shared = loader.load().await;
+    let creds = match shared.credentials_provider() {
+        Some(p) => p.provide_credentials().await.map_err(|e| e.to_string()),
+        None => Err("no credential provider configured".to_string()),
+    };
+    if let Err(e) = creds {
+        return Err(Failure::usage(format!(
+            "no AWS credentials found ({e}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+             AWS_PROFILE, or run with an instance or task role"
+        )));
+    }
     let mut conf = aws_sdk_s3::config::Builder::from(&shared);
     if endpoint.is_some() {
         conf = conf.force_path_style(true);
@@ -210,7 +226,7 @@ pub async fn s3_client(endpoint: Option<&str>, region: Option<&str>) -> aws_sdk_
         // S3 needs some region to sign with; us-east-1 is what the CLI assumes.
         conf = conf.region(Region::new("us-east-1"));
     }
-    aws_sdk_s3::Client::from_conf(conf.build())
+    Ok(aws_sdk_s3::Client::from_conf(conf.build()))
 }
 
 #[cfg(test)]

@@ -117,7 +117,7 @@ async fn run_async(args: ShipArgs) -> Result<Outcome> {
     let s3 = match (&dest, args.dry_run) {
         (Destination::S3 { bucket, .. }, false) => Some(S3Target {
             client: crate::options::s3_client(args.endpoint_url.as_deref(), args.region.as_deref())
-                .await,
+                .await?,
             bucket: bucket.clone(),
             retry: RetryPolicy::new(Backoff {
                 base: Duration::from_millis(args.retry_base_ms),
