@@ -42,9 +42,14 @@ STORAGE_CLASS=${SC_ARG:-${STORAGE_CLASS:-STANDARD_IA}}
 read -r -a SHIP_EXTRA <<< "${SHIP_ARGS:-}"
 find_tools
 
-flags=(--name "$NAME" --prefix-template '{yyyy}{mm}{dd}_{HH}{MM}{SS}_{name}/')
+# The name becomes part of an S3 key: keep it to safe characters.
+SAFE_NAME=$(printf '%s' "$NAME" | tr -c 'A-Za-z0-9._-' '_')
+STAMP=$(date -u +%Y%m%d_%H%M%S)
+flags=(--prefix-template "${STAMP}_${SAFE_NAME}/")
+ZIP=$FALLBACK/${STAMP}_${SAFE_NAME}.zip
 if is_s3 "$DEST"; then
-  flags+=(--storage-class "$STORAGE_CLASS" --fallback-dir "$FALLBACK" --fallback-zip)
+  mkdir -p "$FALLBACK"
+  flags+=(--storage-class "$STORAGE_CLASS" --fallback-zip "$ZIP")
 fi
 ((DRY_RUN)) && flags+=(--dry-run)
 # The manifest is written into the folder first so the export carries its
@@ -58,7 +63,12 @@ code=$?
 set -e
 case $code in
   0) log "exported $FOLDER to $DEST" ;;
-  1) log "S3 unreachable or some files failed: see the object lines; fallback kept in $FALLBACK (upload later with: ship --drain $FALLBACK $DEST)" ;;
+  1) if [[ -f $ZIP ]]; then
+       bucket=${DEST#s3://}; bucket=${bucket%%/*}
+       log "S3 unreachable: the export is kept in $ZIP; upload it later with: ship --drain $ZIP s3://$bucket"
+     else
+       log "some files failed: see the object lines above"
+     fi ;;
   *) log "export of $FOLDER failed with exit $code" ;;
 esac
 exit "$code"
