@@ -12,6 +12,7 @@ command -v minisign >/dev/null 2>&1 || need_apt+=(minisign)
 command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 command -v flock >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)  # fetch tests: the mock's /_mock control endpoints
 [ -x /usr/bin/time ] || need_apt+=(time)  # benchmarks: peak RSS via /usr/bin/time -f '%e %M'
 if ((${#need_apt[@]})); then
   echo "install-test-deps: apt-get install ${need_apt[*]}" >&2

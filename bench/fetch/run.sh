@@ -9,12 +9,12 @@
 #  3. peak RSS of fetch on a page holding one HUGE_MB conversation.
 #     Goal: under 3 x HUGE_MB + 64 MB. Peer: the Python client (json.loads).
 #
-# Environment: PAGES (2000), SCALE (60), HUGE_MB (200), ITER (100).
+# Environment: PAGES (2000), SCALE (20: a 3 s minute), HUGE_MB (200), ITER (100).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 PAGES=${PAGES:-2000}
-SCALE=${SCALE:-60}
+SCALE=${SCALE:-20}
 HUGE_MB=${HUGE_MB:-200}
 ITER=${ITER:-100}
 DATA=$ROOT/bench/data/fetch
@@ -45,13 +45,15 @@ CLIENT_RATE=$((RATE * ${SCALE%.*}))   # per real minute
 FLOOR=$(python3 -c "print($PAGES / $RATE * 60 / $SCALE)")
 echo "== 1. pacing: $PAGES pages (users, limit=1), mock limit $RATE/min, clock x$SCALE, floor ${FLOOR}s"
 start_mock --generate-users "$PAGES" --generate-days 1 --rate-limit $RATE --time-scale "$SCALE" --short-pages 0
-read -r fw frss < <(/usr/bin/time -f '%e %M' -o /dev/stdout "$FETCH" users --limit 1 --rate-limit $CLIENT_RATE \
-  --base-url "$URL/v1" --state-dir "$WORK/state" --no-resume --summary "$WORK/pace.json" 2>/dev/null >"$WORK/users.ndjson" | tail -1)
+/usr/bin/time -f '%e %M' -o "$WORK/t" "$FETCH" users --limit 1 --rate-limit $CLIENT_RATE \
+  --base-url "$URL/v1" --state-dir "$WORK/state" --no-resume --summary "$WORK/pace.json" 2>/dev/null >"$WORK/users.ndjson"
+read -r fw frss < "$WORK/t"
 fpages=$(jq .pages "$WORK/pace.json"); f429=$(count_429)
 stop_mock
 start_mock --generate-users "$PAGES" --generate-days 1 --rate-limit $RATE --time-scale "$SCALE" --short-pages 0
-read -r pw prss < <(/usr/bin/time -f '%e %M' -o /dev/stdout python3 bench/fetch/seed_client.py --count-only --scale "$SCALE" \
-  "$URL/v1/compliance/workspaces/$WS/users" 2>/dev/null | tail -1)
+/usr/bin/time -f '%e %M' -o "$WORK/t" python3 bench/fetch/seed_client.py --count-only --scale "$SCALE" \
+  "$URL/v1/compliance/workspaces/$WS/users" 2>/dev/null
+read -r pw prss < "$WORK/t"
 p429=$(count_429)
 stop_mock
 python3 - "$fw" "$pw" "$FLOOR" "$fpages" "$f429" "$p429" <<'PY'
@@ -77,17 +79,20 @@ fi
 taskset -c 0 "$ROOT/target/release/examples/parse_page" "$DATA/page500.json" "$ITER"
 taskset -c 0 python3 bench/fetch/parse_peer.py "$DATA/page500.json" 10
 bytes=$(stat -c %s "$DATA/page500.json")
-jt=$( { /usr/bin/time -f '%e' taskset -c 0 jq -c '.data[] | [.id, .last_active_at, .messages.has_more]' "$DATA/page500.json" >/dev/null; } 2>&1 | tail -1)
-python3 -c "print('{\"mode\": \"jq -c .data[] (one page)\", \"seconds\": $jt, \"mb_per_s\": round($bytes / max($jt, 0.001) / 1e6, 1)}')"
+/usr/bin/time -f '%e' -o "$WORK/t" taskset -c 0 jq -c '.data[] | [.id, .last_active_at, .messages.has_more]' "$DATA/page500.json" >/dev/null
+jt=$(cat "$WORK/t")
+python3 -c "import json; print(json.dumps({'mode': 'jq -c .data[] (one page)', 'seconds': $jt, 'mb_per_s': round($bytes / max($jt, 0.001) / 1e6, 1)}))"
 
 # ---- 3. peak RSS on a huge record -----------------------------------------
 echo "== 3. peak RSS: one page holding a ${HUGE_MB} MB conversation"
 start_mock --generate-users 5 --generate-days 1 --huge-conversation-mb "$HUGE_MB"
-read -r hw hrss < <(/usr/bin/time -f '%e %M' -o /dev/stdout "$FETCH" conversations --base-url "$URL/v1" \
-  --state-dir "$WORK/state" --no-resume --rate-limit 100000 2>/dev/null >"$WORK/huge.ndjson" | tail -1)
-biggest=$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$WORK/huge.ndjson")
-read -r qw qrss < <(/usr/bin/time -f '%e %M' -o /dev/stdout python3 bench/fetch/seed_client.py --count-only --limit 500 --scale 1000000 \
-  "$URL/v1/compliance/workspaces/$WS/conversations" 2>/dev/null | tail -1)
+/usr/bin/time -f '%e %M' -o "$WORK/t" "$FETCH" conversations --base-url "$URL/v1" \
+  --state-dir "$WORK/state" --no-resume --rate-limit 100000 2>/dev/null >"$WORK/huge.ndjson"
+read -r hw hrss < "$WORK/t"
+biggest=$(python3 -c "import sys; print(max(len(l) for l in open(sys.argv[1], 'rb')))" "$WORK/huge.ndjson")
+/usr/bin/time -f '%e %M' -o "$WORK/t" python3 bench/fetch/seed_client.py --count-only --limit 500 --scale 1000000 \
+  "$URL/v1/compliance/workspaces/$WS/conversations" 2>/dev/null
+read -r qw qrss < "$WORK/t"
 stop_mock
 python3 - "$hrss" "$qrss" "$biggest" "$HUGE_MB" "$hw" "$qw" <<'PY'
 import sys
