@@ -5,6 +5,8 @@
 #   bench/partition/run.sh            # 1024 MiB of input (the issue's size)
 #   SIZE_MB=200 bench/partition/run.sh
 #
+# PEER_TIMEOUT (seconds, default 1800) stops a contender that takes longer
+# (reported as "timeout" with the files it had written).
 # Prints wall time, throughput (input MiB/s), ratio to the Python script,
 # and peak RSS for each. Needs python3, /usr/bin/time, and duckdb for
 # Python (pip install duckdb; installed here if missing).
@@ -30,16 +32,24 @@ mib=$(awk -v b="$bytes" 'BEGIN{printf "%.1f", b/1048576}')
 # Warm the page cache so the first contender does not pay for the disk read.
 cat "$IN" > /dev/null
 
+PEER_TIMEOUT=${PEER_TIMEOUT:-1800}
 measure() { # name outdir command...
   local name=$1 out=$2; shift 2
   rm -rf "$out"
   sync
-  local t
-  t=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
-  local secs=${t% *} kb=${t#* }
+  local tf
+  tf=$(mktemp)
+  local status=ok
+  /usr/bin/time -f '%e %M' -o "$tf" timeout "$PEER_TIMEOUT" "$@" >/dev/null 2>"$DATA/$name.stderr" || status=failed
+  local secs kb
+  read -r secs kb < <(grep -E '^[0-9.]+ [0-9]+$' "$tf" | tail -1)
+  rm -f "$tf"
+  if [ "$status" = failed ] && [ "$(awk -v s="$secs" -v t="$PEER_TIMEOUT" 'BEGIN{print (s >= t - 1)}')" = 1 ]; then
+    status=timeout
+  fi
   local files
   files=$(find "$out" -type f | wc -l)
-  echo "$name $secs $kb $files"
+  echo "$name $secs $kb $files $status"
 }
 
 results=()
@@ -52,9 +62,9 @@ py_secs=$(printf '%s\n' "${results[@]}" | awk '$1=="python-naive"{print $2}')
 py_kb=$(printf '%s\n' "${results[@]}" | awk '$1=="python-naive"{print $3}')
 echo
 echo "input: $IN ($mib MiB, $(wc -l < "$IN") records)"
-printf '%-18s %9s %10s %12s %12s %14s %8s\n' tool seconds MiB/s "x python" "peak RSS MB" "RSS/python" files
+printf '%-18s %9s %10s %12s %12s %14s %8s %s\n' tool seconds MiB/s "x python" "peak RSS MB" "RSS/python" files status
 for r in "${results[@]}"; do
-  read -r name secs kb files <<<"$r"
-  awk -v n="$name" -v s="$secs" -v k="$kb" -v f="$files" -v m="$mib" -v ps="$py_secs" -v pk="$py_kb" \
-    'BEGIN{printf "%-18s %9.2f %10.1f %12.1f %12.0f %14.3f %8d\n", n, s, m/s, ps/s, k/1024, k/pk, f}'
+  read -r name secs kb files status <<<"$r"
+  awk -v n="$name" -v s="$secs" -v k="$kb" -v f="$files" -v m="$mib" -v ps="$py_secs" -v pk="$py_kb" -v st="$status" \
+    'BEGIN{printf "%-18s %9.2f %10.1f %12.1f %12.0f %14.3f %8d %s\n", n, s, m/s, ps/s, k/1024, k/pk, f, st}'
 done
