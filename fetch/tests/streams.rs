@@ -354,3 +354,29 @@ fn bad_flags_are_usage_errors() {
         "a usage error still sent requests"
     );
 }
+
+#[test]
+fn dry_run_of_several_log_types_is_still_one_planned_request() {
+    let dir = Dir::new("dry-run-logs");
+    let mock = Mock::start(&[]);
+    let run = fetch(
+        &dir,
+        &mock,
+        &[
+            "logs",
+            "--event-type",
+            "AUTH_LOG,AUDIT_LOG,AUTH_LOG",
+            "--dry-run",
+        ],
+    )
+    .expect_success();
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 1, "{}", run.report());
+    assert_eq!(lines[0]["stream"], "logs");
+    assert!(lines[0]["url"]
+        .as_str()
+        .unwrap()
+        .contains("event_type=AUTH_LOG&after="));
+    assert_eq!(mock.requests().len(), 1);
+    assert!(state_files(&dir).is_empty());
+}

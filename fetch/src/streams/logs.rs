@@ -75,7 +75,8 @@ pub async fn logs(ctx: &mut Ctx, event_types: &[String]) -> Result<()> {
             types.push(t.to_string());
         }
     }
-    types.dedup();
+    let mut unique = HashSet::new();
+    types.retain(|t| unique.insert(t.clone()));
     if types.is_empty() {
         return Err(Failure::usage(
             "--event-type: no event types (the server listed none for `all`)",
@@ -83,6 +84,10 @@ pub async fn logs(ctx: &mut Ctx, event_types: &[String]) -> Result<()> {
     }
     for t in types {
         one_type(ctx, &ws, &t).await?;
+        if ctx.opts.dry_run {
+            // The first request shows the shape and checks the key; one is enough.
+            break;
+        }
     }
     Ok(())
 }
