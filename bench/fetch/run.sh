@@ -18,7 +18,7 @@ SCALE=${SCALE:-20}
 HUGE_MB=${HUGE_MB:-200}
 ITER=${ITER:-100}
 DATA=$ROOT/bench/data/fetch
-WORK=$(mktemp -d /tmp/bench-fetch-XXXXXX)
+WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 mkdir -p "$DATA"
 command -v /usr/bin/time >/dev/null || { echo "install GNU time (apt-get install time)" >&2; exit 2; }
