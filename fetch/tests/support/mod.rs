@@ -5,48 +5,34 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use testkit::{Child, Dir, TestCommand};
+use std::process::Command;
+use testkit::{Dir, TestCommand};
 
 pub const WS: &str = "11bf645e-d5e8-4478-a70e-e5742ded2436";
 pub const KEY: &str = "test-key";
 pub const ADMIN_KEY: &str = "test-admin-key";
 
 pub struct Mock {
-    _child: Child,
+    _server: testkit::ListeningServer,
     pub url: String,
 }
 
 impl Mock {
     /// Start the mock with small generated data plus `extra` flags.
     pub fn start(extra: &[&str]) -> Mock {
-        let bin = testkit::workspace_bin("compliance-mock");
-        let mut cmd = Command::new(bin);
-        cmd.args(["--port", "0", "--seed", "7", "--start", "2025-07-02"]);
+        let mut args = vec!["--seed", "7", "--start", "2025-07-02"];
         for (flag, default) in [("--generate-users", "12"), ("--generate-days", "4")] {
             if !extra.contains(&flag) {
-                cmd.args([flag, default]);
+                args.extend([flag, default]);
             }
         }
-        cmd.args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let described = format!("{cmd:?}");
-        let mut child = cmd.spawn().expect("starting compliance-mock");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-            panic!(
-                "{described}: first line is not JSON ({e}): {line:?}, exit {:?}",
-                child.wait()
-            )
-        });
-        let child = Child(child);
+        args.extend_from_slice(extra);
+        let server =
+            testkit::ListeningServer::start(&testkit::workspace_bin("compliance-mock"), &args);
+        let url = server.url.clone();
         Mock {
-            _child: child,
-            url: v["listening"].as_str().unwrap().to_string(),
+            _server: server,
+            url,
         }
     }
 
