@@ -45,13 +45,13 @@ pub fn bag_info_txt(info: &BagInfo) -> String {
     s
 }
 
-/// `tagmanifest-sha256.txt` over the given tag files (name, content).
-pub fn tagmanifest(tag_files: &[(String, Vec<u8>)]) -> String {
+/// `tagmanifest-sha256.txt` over the given tag files (name, hex SHA-256).
+pub fn tagmanifest(tag_files: &[(String, String)]) -> String {
     let entries: Vec<SumEntry> = tag_files
         .iter()
-        .map(|(name, bytes)| SumEntry {
+        .map(|(name, sha256)| SumEntry {
             path: name.clone(),
-            sha256: archive_core::hash::sha256_hex(bytes),
+            sha256: sha256.clone(),
         })
         .collect();
     render(&entries)

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Files at least this large are read ahead on a separate thread.
 const PIPELINE_THRESHOLD: u64 = 32 * 1024 * 1024;
@@ -26,6 +27,9 @@ pub struct Digested {
     pub sha256: String,
 }
 
+/// Size and raw SHA-256 of a file: what the manifest writer keeps per file.
+pub type RawDigest = (u64, [u8; 32]);
+
 thread_local! {
     static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; SMALL_BUF]);
 }
@@ -37,20 +41,30 @@ pub fn hash_file(path: &Path) -> Result<Digested> {
         .metadata()
         .with_context(|| format!("reading metadata of {}", path.display()))?
         .len();
-    hash_open(file, len, path)
+    let (bytes, d) =
+        hash_open(file, len, None).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Digested {
+        bytes,
+        sha256: hex::encode(d),
+    })
 }
 
-/// Hash a file already opened, whose size (from fstat) is `len`.
-pub fn hash_open(file: File, len: u64, path: &Path) -> Result<Digested> {
-    let result = if len >= PIPELINE_THRESHOLD {
-        hash_pipelined(file)
+/// Hash a file already opened, whose size (from fstat) is `len`. Bytes
+/// hashed are added to `progress` as they go, so a bar moves during one
+/// large file too.
+pub fn hash_open(file: File, len: u64, progress: Option<&AtomicU64>) -> io::Result<RawDigest> {
+    if len >= PIPELINE_THRESHOLD {
+        hash_pipelined(file, progress)
     } else {
-        BUF.with(|b| hash_sequential(file, &mut b.borrow_mut()))
-    };
-    result.with_context(|| format!("reading {}", path.display()))
+        BUF.with(|b| hash_sequential(file, &mut b.borrow_mut(), progress))
+    }
 }
 
-fn hash_sequential(mut r: impl Read, buf: &mut [u8]) -> io::Result<Digested> {
+fn hash_sequential(
+    mut r: impl Read,
+    buf: &mut [u8],
+    progress: Option<&AtomicU64>,
+) -> io::Result<RawDigest> {
     let mut h = Sha256::new();
     let mut total = 0u64;
     loop {
@@ -64,15 +78,15 @@ fn hash_sequential(mut r: impl Read, buf: &mut [u8]) -> io::Result<Digested> {
             Err(e) => return Err(e),
         }
     }
-    Ok(Digested {
-        bytes: total,
-        sha256: hex::encode(h.finalize()),
-    })
+    if let Some(p) = progress {
+        p.fetch_add(total, Ordering::Relaxed);
+    }
+    Ok((total, h.finalize().into()))
 }
 
 /// Reader thread fills chunks, this thread hashes them; empty chunks travel
 /// back so only `CHUNKS` buffers ever exist.
-fn hash_pipelined(mut file: File) -> io::Result<Digested> {
+fn hash_pipelined(mut file: File, progress: Option<&AtomicU64>) -> io::Result<RawDigest> {
     let (full_tx, full_rx) = crossbeam_channel::bounded::<io::Result<(Vec<u8>, usize)>>(CHUNKS);
     let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Vec<u8>>(CHUNKS);
     for _ in 0..CHUNKS {
@@ -97,13 +111,13 @@ fn hash_pipelined(mut file: File) -> io::Result<Digested> {
             }
             h.update(&buf[..n]);
             total += n as u64;
+            if let Some(p) = progress {
+                p.fetch_add(n as u64, Ordering::Relaxed);
+            }
             // The reader may already have stopped; a failed send is fine then.
             let _ = empty_tx.send(buf);
         }
-        Ok(Digested {
-            bytes: total,
-            sha256: hex::encode(h.finalize()),
-        })
+        Ok((total, h.finalize().into()))
     })
 }
 
@@ -158,10 +172,13 @@ mod tests {
             f.write_all(&block).unwrap();
         }
         drop(f);
-        let piped = hash_pipelined(File::open(&p).unwrap()).unwrap();
+        let progress = AtomicU64::new(0);
+        let piped = hash_pipelined(File::open(&p).unwrap(), Some(&progress)).unwrap();
         let seq = archive_core::hash::sha256_file(&p).unwrap();
-        assert_eq!((piped.bytes, piped.sha256.clone()), seq);
-        assert_eq!(hash_file(&p).unwrap(), piped);
+        assert_eq!((piped.0, hex::encode(piped.1)), seq);
+        assert_eq!(progress.load(Ordering::Relaxed), piped.0);
+        let whole = hash_file(&p).unwrap();
+        assert_eq!((whole.bytes, whole.sha256), seq);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,36 +1,187 @@
 //! `manifest.json`: the machine-readable companion of `manifest-sha256.txt`,
 //! with what the producers knew about each file (table, records, period,
 //! S3 key) and the archive's retention and compliance labels.
+//!
+//! A manifest can list millions of files, so entries are kept compact
+//! ([`Entry`]: digest as bytes, mtime as numbers, producer metadata as one
+//! JSON text) and the file is written and read as a stream, one entry per
+//! line, never as one `serde_json::Value`.
 
+use crate::fields::{self, Key, ObjectText};
 use anyhow::{Context, Result};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::fmt;
+use std::io::{self, Write};
+use std::time::SystemTime;
 
 /// Version of the archive layout this manifest describes; bumped when the
 /// meaning of a field changes.
 pub const ARCHIVE_VERSION: u32 = 1;
 
-/// One file of the manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// Relative POSIX path from the directory holding the manifest.
-    pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s3_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub records: Option<u64>,
+/// A raw SHA-256 digest.
+pub type Digest = [u8; 32];
+
+/// Lowercase hex of a digest.
+pub fn hex(d: &Digest) -> String {
+    hex::encode(d)
+}
+
+/// Modification time, exactly as recorded (RFC 3339 with nanoseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mtime {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+impl Mtime {
+    pub fn from_system(t: SystemTime) -> Mtime {
+        let dt = chrono::DateTime::<chrono::Utc>::from(t);
+        Mtime {
+            secs: dt.timestamp(),
+            nanos: dt.timestamp_subsec_nanos(),
+        }
+    }
+
+    /// None for text that is not RFC 3339: such an entry is re-hashed.
+    pub fn parse(s: &str) -> Option<Mtime> {
+        let dt = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+        Some(Mtime {
+            secs: dt.timestamp(),
+            nanos: dt.timestamp_subsec_nanos(),
+        })
+    }
+
+    /// RFC 3339 UTC with nanoseconds, as `--trust-unchanged` compares.
+    pub fn rfc3339(&self) -> Option<String> {
+        chrono::DateTime::<chrono::Utc>::from_timestamp(self.secs, self.nanos)
+            .map(|dt| dt.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+    }
+}
+
+/// One file of the manifest, without its path (the path is the key it is
+/// stored under). 64 bytes, plus the metadata when there is any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
     pub bytes: u64,
-    pub sha256: String,
-    /// Modification time when hashed (RFC 3339 UTC, nanoseconds); what
-    /// `--trust-unchanged` compares.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mtime: Option<String>,
+    pub sha256: Digest,
+    /// Modification time when hashed; what `--trust-unchanged` compares.
+    pub mtime: Option<Mtime>,
+    meta: Option<Box<Meta>>,
+}
+
+/// What producers knew about a file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub records: Option<u64>,
+    pub s3_key: Option<Box<str>>,
+    pub table: Option<Box<str>>,
     /// Other fields the producer's file line carried (period, date,
-    /// user_id, min_time, max_time, schema_version, ...).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    /// user_id, min_time, max_time, schema_version, ...) as a compact JSON
+    /// object, in the producer's order.
+    pub extra: Option<Box<str>>,
+}
+
+impl Meta {
+    fn is_empty(&self) -> bool {
+        *self == Meta::default()
+    }
+}
+
+static NO_META: Meta = Meta {
+    records: None,
+    s3_key: None,
+    table: None,
+    extra: None,
+};
+
+impl Entry {
+    pub fn new(bytes: u64, sha256: Digest, mtime: Option<Mtime>, meta: Meta) -> Entry {
+        Entry {
+            bytes,
+            sha256,
+            mtime,
+            meta: (!meta.is_empty()).then(|| Box::new(meta)),
+        }
+    }
+
+    /// An entry known only by its digest (from a sha256sum manifest).
+    pub fn bare(sha256: Digest) -> Entry {
+        Entry::new(0, sha256, None, Meta::default())
+    }
+
+    pub fn meta(&self) -> &Meta {
+        self.meta.as_deref().unwrap_or(&NO_META)
+    }
+}
+
+/// An entry with its path, as read from a manifest.json.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathEntry {
+    pub path: String,
+    pub entry: Entry,
+}
+
+impl<'de> Deserialize<'de> for PathEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EntryVisitor)
+    }
+}
+
+struct EntryVisitor;
+
+impl<'de> Visitor<'de> for EntryVisitor {
+    type Value = PathEntry;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a manifest file entry")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PathEntry, A::Error> {
+        let mut path: Option<String> = None;
+        let mut bytes: Option<u64> = None;
+        let mut sha256: Option<Digest> = None;
+        let mut mtime = None;
+        let mut meta = Meta::default();
+        let mut extra = ObjectText::default();
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            match k.as_ref() {
+                "path" => path = Some(map.next_value()?),
+                "bytes" => bytes = Some(map.next_value()?),
+                "sha256" => {
+                    let Key(s) = map.next_value()?;
+                    sha256 = Some(parse_digest(&s).ok_or_else(|| {
+                        de::Error::custom(format!("sha256 {s:?} is not a SHA-256 hex digest"))
+                    })?);
+                }
+                "mtime" => {
+                    let s: Option<String> = map.next_value()?;
+                    mtime = s.as_deref().and_then(Mtime::parse);
+                }
+                "records" => meta.records = map.next_value()?,
+                "s3_key" => meta.s3_key = map.next_value::<Option<String>>()?.map(Into::into),
+                "table" => meta.table = map.next_value::<Option<String>>()?.map(Into::into),
+                other => {
+                    let v: Box<RawValue> = map.next_value()?;
+                    extra.push(other, &v);
+                }
+            }
+        }
+        let bytes = bytes.ok_or_else(|| de::Error::missing_field("bytes"))?;
+        let sha256 = sha256.ok_or_else(|| de::Error::missing_field("sha256"))?;
+        meta.extra = extra.finish();
+        Ok(PathEntry {
+            path: path.ok_or_else(|| de::Error::missing_field("path"))?,
+            entry: Entry::new(bytes, sha256, mtime, meta),
+        })
+    }
+}
+
+/// 64 hex digits (either case) as a digest.
+pub fn parse_digest(s: &str) -> Option<Digest> {
+    let mut d = [0u8; 32];
+    hex::decode_to_slice(s, &mut d).ok()?;
+    Some(d)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,15 +206,14 @@ pub struct SumFileRef {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JsonManifest {
+/// Everything in a manifest.json except its files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
     pub archive_version: u32,
     pub created_at: String,
     pub tool: ToolInfo,
     pub period: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     pub schema_version: Option<Value>,
     pub retention_years: Option<u32>,
@@ -71,65 +221,298 @@ pub struct JsonManifest {
     pub bagit: bool,
     pub sha256_manifest: SumFileRef,
     pub totals: Totals,
-    pub files: Vec<FileEntry>,
 }
 
-impl JsonManifest {
-    pub fn to_pretty(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).expect("manifest serialises");
-        s.push('\n');
-        s
+impl Header {
+    /// Equal apart from the creation time: a re-run that changed nothing
+    /// keeps the previous file.
+    pub fn same_content(&self, other: &Header) -> bool {
+        Header {
+            created_at: other.created_at.clone(),
+            ..self.clone()
+        } == *other
     }
+}
 
-    pub fn parse(text: &str, source: &str) -> Result<JsonManifest> {
+/// A parsed manifest.json. The fields are those of [`Header`] plus
+/// `files`; listed here once more because `#[serde(flatten)]` would route
+/// every entry through an intermediate map.
+#[derive(Debug, Deserialize)]
+pub struct Manifest {
+    archive_version: u32,
+    created_at: String,
+    tool: ToolInfo,
+    period: Option<String>,
+    #[serde(default)]
+    group_by: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
+    schema_version: Option<Value>,
+    retention_years: Option<u32>,
+    compliance: Vec<String>,
+    bagit: bool,
+    sha256_manifest: SumFileRef,
+    totals: Totals,
+    pub files: Vec<PathEntry>,
+}
+
+impl Manifest {
+    pub fn parse(text: &str, source: &str) -> Result<Manifest> {
         serde_json::from_str(text).with_context(|| format!("{source}: not a manifest.json"))
     }
 
-    /// Equal apart from the creation time: a re-run that changed nothing
-    /// keeps the previous file.
-    pub fn same_content(&self, other: &JsonManifest) -> bool {
-        // Field by field rather than clone-and-compare: `files` can hold
-        // hundreds of thousands of entries.
-        self.archive_version == other.archive_version
-            && self.tool == other.tool
-            && self.period == other.period
-            && self.group_by == other.group_by
-            && self.group == other.group
-            && self.schema_version == other.schema_version
-            && self.retention_years == other.retention_years
-            && self.compliance == other.compliance
-            && self.bagit == other.bagit
-            && self.sha256_manifest == other.sha256_manifest
-            && self.totals == other.totals
-            && self.files == other.files
+    pub fn sha256_manifest(&self) -> &SumFileRef {
+        &self.sha256_manifest
+    }
+
+    pub fn into_parts(self) -> (Header, Vec<PathEntry>) {
+        let header = Header {
+            archive_version: self.archive_version,
+            created_at: self.created_at,
+            tool: self.tool,
+            period: self.period,
+            group_by: self.group_by,
+            group: self.group,
+            schema_version: self.schema_version,
+            retention_years: self.retention_years,
+            compliance: self.compliance,
+            bagit: self.bagit,
+            sha256_manifest: self.sha256_manifest,
+            totals: self.totals,
+        };
+        (header, self.files)
     }
 }
 
 /// Totals over entries.
-pub fn totals(files: &[FileEntry]) -> Totals {
-    let records: Vec<u64> = files.iter().filter_map(|f| f.records).collect();
-    Totals {
-        files: files.len() as u64,
-        bytes: files.iter().map(|f| f.bytes).sum(),
-        records: if records.is_empty() {
-            None
-        } else {
-            Some(records.iter().sum())
-        },
-    }
-}
-
-/// The value every file agrees on for `schema_version`, if they all carry
-/// the same one.
-pub fn common_schema_version(files: &[FileEntry]) -> Option<Value> {
-    let mut found: Option<&Value> = None;
-    for f in files {
-        let v = f.extra.get("schema_version")?;
-        match found {
-            None => found = Some(v),
-            Some(prev) if prev == v => {}
-            Some(_) => return None,
+pub fn totals<'a>(entries: impl Iterator<Item = &'a Entry>) -> Totals {
+    let mut t = Totals {
+        files: 0,
+        bytes: 0,
+        records: None,
+    };
+    for e in entries {
+        t.files += 1;
+        t.bytes += e.bytes;
+        if let Some(r) = e.meta().records {
+            t.records = Some(t.records.unwrap_or(0) + r);
         }
     }
-    found.cloned()
+    t
+}
+
+/// The value every entry agrees on for each of `keys` in its metadata:
+/// None for a key that some entry lacks or where two entries differ.
+pub fn common_values<'a>(
+    entries: impl Iterator<Item = &'a Entry>,
+    keys: &[&str],
+) -> Vec<Option<Value>> {
+    let mut found: Vec<Option<Value>> = vec![None; keys.len()];
+    let mut agree = vec![true; keys.len()];
+    let mut any = false;
+    for e in entries {
+        any = true;
+        let fields = e
+            .meta()
+            .extra
+            .as_deref()
+            .and_then(|x| fields::RawFields::parse(x).ok());
+        for (i, key) in keys.iter().enumerate() {
+            if !agree[i] {
+                continue;
+            }
+            let v = fields
+                .as_ref()
+                .and_then(|f| f.get(key))
+                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+            match (&found[i], v) {
+                (_, None) => agree[i] = false,
+                (None, Some(v)) => found[i] = Some(v),
+                (Some(prev), Some(v)) if *prev == v => {}
+                (Some(_), Some(_)) => agree[i] = false,
+            }
+        }
+        if !agree.iter().any(|a| *a) {
+            break;
+        }
+    }
+    found
+        .into_iter()
+        .zip(agree)
+        .map(|(v, ok)| if ok && any { v } else { None })
+        .collect()
+}
+
+/// Write a manifest.json: the header pretty-printed, then one compact line
+/// per file, so the file streams out and `grep` finds an entry.
+pub fn write<'a>(
+    w: &mut impl Write,
+    h: &Header,
+    entries: impl Iterator<Item = (&'a str, &'a Entry)>,
+) -> io::Result<()> {
+    w.write_all(b"{\n")?;
+    field(w, "archive_version", &h.archive_version)?;
+    field(w, "created_at", &h.created_at)?;
+    field(w, "tool", &h.tool)?;
+    field(w, "period", &h.period)?;
+    if let Some(g) = &h.group_by {
+        field(w, "group_by", g)?;
+    }
+    if let Some(g) = &h.group {
+        field(w, "group", g)?;
+    }
+    field(w, "schema_version", &h.schema_version)?;
+    field(w, "retention_years", &h.retention_years)?;
+    field(w, "compliance", &h.compliance)?;
+    field(w, "bagit", &h.bagit)?;
+    field(w, "sha256_manifest", &h.sha256_manifest)?;
+    field(w, "totals", &h.totals)?;
+    w.write_all(b"  \"files\": [")?;
+    let mut first = true;
+    for (path, e) in entries {
+        w.write_all(if first { b"\n    " } else { b",\n    " })?;
+        first = false;
+        write_entry(w, path, e)?;
+    }
+    w.write_all(if first { b"]\n}\n" } else { b"\n  ]\n}\n" })
+}
+
+fn field(w: &mut impl Write, name: &str, value: &impl Serialize) -> io::Result<()> {
+    write!(w, "  \"{name}\": ")?;
+    serde_json::to_writer(&mut *w, value).map_err(io::Error::other)?;
+    w.write_all(b",\n")
+}
+
+fn string(w: &mut impl Write, s: &str) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, s).map_err(io::Error::other)
+}
+
+/// One entry as a compact JSON object.
+pub fn write_entry(w: &mut impl Write, path: &str, e: &Entry) -> io::Result<()> {
+    let meta = e.meta();
+    w.write_all(b"{\"path\":")?;
+    string(w, path)?;
+    if let Some(k) = &meta.s3_key {
+        w.write_all(b",\"s3_key\":")?;
+        string(w, k)?;
+    }
+    if let Some(t) = &meta.table {
+        w.write_all(b",\"table\":")?;
+        string(w, t)?;
+    }
+    if let Some(r) = meta.records {
+        write!(w, ",\"records\":{r}")?;
+    }
+    write!(w, ",\"bytes\":{},\"sha256\":\"", e.bytes)?;
+    write_hex(w, &e.sha256)?;
+    w.write_all(b"\"")?;
+    if let Some(m) = e.mtime.and_then(|m| m.rfc3339()) {
+        write!(w, ",\"mtime\":\"{m}\"")?;
+    }
+    if let Some(x) = &meta.extra {
+        fields::write_inner(w, x)?;
+    }
+    w.write_all(b"}")
+}
+
+/// Lowercase hex of a digest without allocating.
+pub fn write_hex(w: &mut impl Write, d: &Digest) -> io::Result<()> {
+    let mut buf = [0u8; 64];
+    hex::encode_to_slice(d, &mut buf).expect("64 bytes hold 32 in hex");
+    w.write_all(&buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            archive_version: ARCHIVE_VERSION,
+            created_at: "2025-11-01T00:00:00Z".into(),
+            tool: ToolInfo {
+                name: "manifest".into(),
+                version: "1".into(),
+            },
+            period: Some("2025-11".into()),
+            group_by: None,
+            group: None,
+            schema_version: Some(Value::from(3)),
+            retention_years: Some(7),
+            compliance: vec!["SOX".into()],
+            bagit: false,
+            sha256_manifest: SumFileRef {
+                path: "manifest-sha256.txt".into(),
+                sha256: "ab".repeat(32),
+            },
+            totals: Totals {
+                files: 2,
+                bytes: 3,
+                records: Some(4),
+            },
+        }
+    }
+
+    #[test]
+    fn written_manifest_parses_back_identically() {
+        let a = Entry::new(
+            1,
+            [1; 32],
+            Mtime::parse("2025-11-02T03:04:05.123456789Z"),
+            Meta {
+                records: Some(4),
+                s3_key: Some("p/a \"q\".json".into()),
+                table: Some("t".into()),
+                extra: Some(r#"{"user_id":"u1","nested":{"k":[1,2]}}"#.into()),
+            },
+        );
+        let b = Entry::bare([2; 32]);
+        let mut out = Vec::new();
+        write(
+            &mut out,
+            &header(),
+            [("a \"q\".json", &a), ("b\n.json", &b)].into_iter(),
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        // A standard JSON reader sees the fields where they belong.
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["files"][0]["user_id"], "u1");
+        assert_eq!(v["files"][0]["mtime"], "2025-11-02T03:04:05.123456789Z");
+        assert_eq!(v["totals"]["records"], 4);
+        assert!(v.get("group").is_none());
+        let (h, files) = Manifest::parse(&text, "m").unwrap().into_parts();
+        assert_eq!(h, header());
+        assert_eq!(files[0].path, "a \"q\".json");
+        assert_eq!(files[0].entry, a);
+        assert_eq!(files[1].entry, b);
+        let mut empty = Vec::new();
+        write(&mut empty, &header(), std::iter::empty()).unwrap();
+        let v: Value = serde_json::from_slice(&empty).unwrap();
+        assert_eq!(v["files"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn common_values_need_every_entry_to_agree() {
+        let with = |x: &str| {
+            Entry::new(
+                0,
+                [0; 32],
+                None,
+                Meta {
+                    extra: Some(x.into()),
+                    ..Meta::default()
+                },
+            )
+        };
+        let es = [
+            with(r#"{"period":"2025-11","schema_version":1}"#),
+            with(r#"{"period":"2025-11","schema_version":2}"#),
+        ];
+        let got = common_values(es.iter(), &["period", "schema_version"]);
+        assert_eq!(got, vec![Some(Value::from("2025-11")), None]);
+        let es2 = [with(r#"{"period":"2025-11"}"#), Entry::bare([0; 32])];
+        assert_eq!(common_values(es2.iter(), &["period"]), vec![None]);
+        assert_eq!(common_values([].iter(), &["period"]), vec![None]);
+    }
 }

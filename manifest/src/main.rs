@@ -1,16 +1,22 @@
 //! `manifest`: checksummed manifests that standard tools verify, and a
 //! verifier for local trees and S3 prefixes. See README.md.
 
+mod assemble;
 mod bagit;
 mod build;
+mod fields;
 mod hashing;
+mod input;
 mod json_manifest;
+mod plan;
+mod progress;
 mod sha256sum;
 mod sign;
 mod summary;
 mod tree;
 mod verify;
 mod verify_s3;
+mod write;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

@@ -25,6 +25,18 @@ pub fn render(entries: &[SumEntry]) -> String {
     out
 }
 
+/// Write one line for a file: the sorted order is the caller's.
+pub fn write_line(
+    w: &mut impl std::io::Write,
+    path: &str,
+    sha256: &crate::json_manifest::Digest,
+) -> std::io::Result<()> {
+    crate::json_manifest::write_hex(w, sha256)?;
+    w.write_all(b"  ")?;
+    w.write_all(path.as_bytes())?;
+    w.write_all(b"\n")
+}
+
 /// Parse sha256sum output (text ` ` or binary `*` mode, and the backslash
 /// escaping GNU uses for names with newlines or backslashes).
 pub fn parse(text: &str, source: &str) -> Result<Vec<SumEntry>> {

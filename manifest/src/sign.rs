@@ -39,16 +39,16 @@ impl Signer {
     }
 
     /// The signature file's content for `data`, signed as file `name`.
-    pub fn sign(&self, name: &str, data: &[u8]) -> Result<Vec<u8>> {
+    /// The content is streamed (minisign signs a BLAKE2b prehash).
+    pub fn sign(&self, name: &str, data: impl std::io::Read) -> Result<Vec<u8>> {
         match self {
             Signer::Minisign(sk) => {
                 let trusted = format!(
                     "timestamp:{}\tfile:{name}\thashed",
                     chrono::Utc::now().timestamp()
                 );
-                let sig =
-                    minisign::sign(None, sk, std::io::Cursor::new(data), Some(&trusted), None)
-                        .map_err(|e| anyhow::anyhow!("minisign signing {name}: {e}"))?;
+                let sig = minisign::sign(None, sk, data, Some(&trusted), None)
+                    .map_err(|e| anyhow::anyhow!("minisign signing {name}: {e}"))?;
                 Ok(sig.into_string().into_bytes())
             }
             Signer::Ssh(key) => ssh_sign(key, name, data),
@@ -81,7 +81,7 @@ fn load_minisign_key(text: &str) -> Result<minisign::SecretKey> {
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn ssh_sign(key: &Path, name: &str, data: &[u8]) -> Result<Vec<u8>> {
+fn ssh_sign(key: &Path, name: &str, mut data: impl std::io::Read) -> Result<Vec<u8>> {
     let tmp = std::env::temp_dir().join(format!(
         "manifest-sign-{}-{}",
         std::process::id(),
@@ -90,7 +90,7 @@ fn ssh_sign(key: &Path, name: &str, data: &[u8]) -> Result<Vec<u8>> {
     std::fs::create_dir_all(&tmp)?;
     let file = tmp.join(name);
     let result = (|| {
-        std::fs::write(&file, data)?;
+        std::io::copy(&mut data, &mut std::fs::File::create(&file)?)?;
         let out = Command::new("ssh-keygen")
             .args(["-q", "-Y", "sign", "-n", "file", "-f"])
             .arg(key)

@@ -2,8 +2,9 @@
 //! manifests, signatures and BagIt tag files that must never list themselves.
 
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The sha256sum-format manifest of a directory.
 pub const SHA256_NAME: &str = "manifest-sha256.txt";
@@ -64,43 +65,51 @@ pub struct Walk {
 }
 
 /// Walk `dir` recursively. Manifest files (any depth), BagIt tag files (top
-/// level only, when `skip_bag_tags`) and atomic-write leftovers are skipped. A missing directory
-/// is an empty walk.
+/// level only, when `skip_bag_tags`) and atomic-write leftovers are skipped.
+/// A missing directory is an empty walk. Subdirectories are listed in
+/// parallel: a tree of many small files is mostly directory entries.
 pub fn walk(dir: &Path, skip_bag_tags: bool) -> Result<Walk> {
+    let mut w = if dir.exists() {
+        walk_dir(dir, "", skip_bag_tags)?
+    } else {
+        Walk {
+            files: Vec::new(),
+            refused: Vec::new(),
+        }
+    };
+    w.files.par_sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(w)
+}
+
+fn walk_dir(dir: &Path, prefix: &str, skip_bag_tags: bool) -> Result<Walk> {
     let mut w = Walk {
         files: Vec::new(),
         refused: Vec::new(),
     };
-    if dir.exists() {
-        walk_into(dir, "", skip_bag_tags, &mut w)?;
-    }
-    w.files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(w)
-}
-
-fn walk_into(dir: &Path, prefix: &str, skip_bag_tags: bool, w: &mut Walk) -> Result<()> {
+    let mut subdirs: Vec<(PathBuf, String)> = Vec::new();
     let rd = fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
     for entry in rd {
         let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
+        let file_name = entry.file_name();
+        let name = file_name.to_string_lossy();
         if archive_core::atomic::is_temp_name(&name) || is_manifest_name(&name) {
             continue;
         }
         if skip_bag_tags && prefix.is_empty() && is_bag_tag_name(&name) {
             continue;
         }
-        let path = entry.path();
+        let rel = if prefix.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let mut ft = entry
             .file_type()
-            .with_context(|| format!("reading {}", path.display()))?;
+            .with_context(|| format!("reading {}", entry.path().display()))?;
         if ft.is_symlink() {
             // Follow links to files (sha256sum does); never links to directories,
             // which could loop.
+            let path = entry.path();
             match fs::metadata(&path) {
                 Ok(m) if m.is_file() => {
                     ft = m.file_type();
@@ -115,16 +124,25 @@ fn walk_into(dir: &Path, prefix: &str, skip_bag_tags: bool, w: &mut Walk) -> Res
             }
         }
         if ft.is_dir() {
-            walk_into(&path, &rel, skip_bag_tags, w)?;
+            subdirs.push((entry.path(), rel));
         } else if ft.is_file() {
-            if entry.file_name().to_str().is_none() || needs_escape(&rel) {
+            if file_name.to_str().is_none() || needs_escape(&rel) {
                 w.refused.push(rel);
                 continue;
             }
             w.files.push(WalkedFile { rel });
         }
     }
-    Ok(())
+    let nested: Vec<Result<Walk>> = subdirs
+        .into_par_iter()
+        .map(|(path, rel)| walk_dir(&path, &rel, skip_bag_tags))
+        .collect();
+    for n in nested {
+        let n = n?;
+        w.files.extend(n.files);
+        w.refused.extend(n.refused);
+    }
+    Ok(w)
 }
 
 /// Names GNU sha256sum would escape with a leading backslash.

@@ -8,7 +8,7 @@
 //! `ok` (with `--all`), which are not.
 
 use crate::hashing::hash_file;
-use crate::json_manifest::JsonManifest;
+use crate::json_manifest::{self, Manifest};
 use crate::sha256sum;
 use crate::tree;
 use crate::VerifyArgs;
@@ -133,7 +133,7 @@ pub fn expected_from(
         let json_bytes = read(&json_name)?;
         let mut bytes_of: BTreeMap<String, u64> = BTreeMap::new();
         if let Some(jb) = &json_bytes {
-            match JsonManifest::parse(&String::from_utf8_lossy(jb), &json_name) {
+            match Manifest::parse(&String::from_utf8_lossy(jb), &json_name) {
                 Err(e) => exp.findings.push(finding(
                     "manifest_mismatch",
                     location(&json_name),
@@ -141,9 +141,9 @@ pub fn expected_from(
                 )),
                 Ok(m) => {
                     let actual = archive_core::hash::sha256_hex(&txt);
-                    if m.sha256_manifest.sha256 != actual {
+                    if m.sha256_manifest().sha256 != actual {
                         exp.findings.push(finding("manifest_mismatch", location(&json_name), json!({
-                            "error": format!("{json_name} records sha256 {} for {sum_name}, which has {actual}", m.sha256_manifest.sha256)
+                            "error": format!("{json_name} records sha256 {} for {sum_name}, which has {actual}", m.sha256_manifest().sha256)
                         })));
                     }
                     let in_txt: BTreeMap<&str, &str> = sums
@@ -151,15 +151,17 @@ pub fn expected_from(
                         .map(|s| (s.path.as_str(), s.sha256.as_str()))
                         .collect();
                     for f in &m.files {
-                        bytes_of.insert(f.path.clone(), f.bytes);
-                        if in_txt.get(f.path.as_str()) != Some(&f.sha256.as_str()) {
+                        bytes_of.insert(f.path.clone(), f.entry.bytes);
+                        if in_txt.get(f.path.as_str()).copied()
+                            != Some(json_manifest::hex(&f.entry.sha256).as_str())
+                        {
                             exp.findings.push(finding("manifest_mismatch", location(&f.path), json!({
                                 "error": format!("{json_name} and {sum_name} disagree on this file")
                             })));
                         }
                     }
                     for s in &sums {
-                        if !m.files.iter().any(|f| f.path == s.path) {
+                        if !bytes_of.contains_key(&s.path) {
                             exp.findings.push(finding(
                                 "manifest_mismatch",
                                 location(&s.path),

@@ -560,3 +560,91 @@ fn ssh_signature_verifies_with_ssh_keygen() {
     dir.write("out/manifest-sha256.txt", "tampered\n");
     assert!(!sh(&dir.join("out"), verify).status.success());
 }
+
+#[test]
+fn a_pretty_printed_manifest_from_an_earlier_version_is_read_and_kept() {
+    // Earlier versions wrote manifest.json with serde's pretty printer; its
+    // content, not its layout, decides whether a re-run rewrites it.
+    let dir = Dir::new("write-upgrade");
+    dir.write("out/a.json", "a\n");
+    dir.write("out/b \"q\".json", "b\n");
+    let line = file_line(
+        &dir,
+        "out",
+        "a.json",
+        json!({"records": 2, "user_id": "u1", "span": {"min": 1, "max": [2, 3]}}),
+    );
+    dir.command(BIN).stdin(line.clone() + "\n").expect_success();
+    let pretty =
+        serde_json::to_string_pretty(&manifest_json(&dir, "out/manifest.json")).unwrap() + "\n";
+    assert!(pretty.contains("\n      \"span\": {\n"), "{pretty}");
+    dir.write("out/manifest.json", &pretty);
+    let run = dir
+        .command(BIN)
+        .args(["--trust-unchanged"])
+        .stdin(line + "\n")
+        .expect_success();
+    let out = run.json_lines();
+    assert_eq!(
+        (out[1]["changed"].clone(), out[2]["changed"].clone()),
+        (json!(false), json!(false)),
+        "{}",
+        run.report()
+    );
+    assert_eq!(dir.read("out/manifest.json"), pretty, "kept byte for byte");
+    assert_eq!(out[2]["sha256"], sha(pretty.as_bytes()));
+
+    // A walk reads the metadata back from the pretty file and passes it on.
+    dir.write("out/c.json", "c\n");
+    let run = dir.command(BIN).args(["--root", "out"]).expect_success();
+    let out = run.json_lines();
+    assert_eq!(
+        out[0],
+        json!({"root": "out", "path": "a.json", "bytes": 2, "sha256": sha(b"a\n"), "records": 2,
+               "user_id": "u1", "span": {"min": 1, "max": [2, 3]}})
+    );
+    assert_eq!(out[1]["path"], "b \"q\".json");
+    assert_eq!(out[2]["path"], "c.json");
+    let text = dir.read("out/manifest.json");
+    let m: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(m["files"][0]["span"], json!({"min": 1, "max": [2, 3]}));
+    assert_eq!(m["files"][0]["user_id"], "u1");
+    assert_eq!(m["totals"], json!({"files": 3, "bytes": 6, "records": 2}));
+    // One line per file: grep finds an entry with all its fields.
+    let a_line = text.lines().find(|l| l.contains("\"a.json\"")).unwrap();
+    assert!(a_line.contains("\"user_id\":\"u1\""), "{a_line}");
+    assert!(sh(
+        &dir.join("out"),
+        "sha256sum -c --strict --quiet manifest-sha256.txt"
+    )
+    .status
+    .success());
+    dir.command(BIN).args(["verify", "out"]).expect_success();
+}
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_and_nowhere_else() {
+    let dir = Dir::new("write-progress");
+    dir.write("tree/a.txt", "a\n");
+    dir.write("tree/sub/b.txt", "b\n");
+    // Not a terminal: stderr carries the summary line and nothing else.
+    let run = dir.command(BIN).args(["--root", "tree"]).expect_success();
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.report());
+    run.assert(
+        run.stderr.starts_with("manifest: 2 files"),
+        "summary line only",
+    );
+    // On a terminal (a pty from util-linux `script`), the bar is drawn.
+    let tty = sh(
+        dir.path(),
+        &format!("script -qec '{BIN} --root tree' /dev/null"),
+    );
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{screen}");
+    assert!(
+        screen.contains("manifest: hashing"),
+        "no bar drawn: {screen}"
+    );
+    assert!(screen.contains("/2 files"), "no file count: {screen}");
+    assert!(screen.contains("manifest: 2 files"), "no summary: {screen}");
+}
