@@ -15,7 +15,9 @@
 #   WORKSPACE_ID          workspace id (or org-… for organisation logs) (required)
 #   ARCHIVE_DEST          s3://bucket/prefix or a local directory (required)
 #   OPENAI_ADMIN_KEY      admin key; when set, the organisation audit log is fetched too
-#   STREAMS               default "logs conversations users gpts projects audit-logs"
+#   STREAMS               default "logs users gpts projects audit-logs"; add
+#                         "conversations" for a workspace that still has the legacy
+#                         GET /conversations endpoint (closed upstream in 2026)
 #   LOG_EVENT_TYPES       default "CONVERSATION_MESSAGE AUTH_LOG AUDIT_LOG"
 #   STORAGE_CLASS         S3 storage class of data objects (default STANDARD)
 #   SHIP_ARGS             extra flags for ship, e.g. "--sse aws:kms --sse-kms-key-id alias/archive"
@@ -53,7 +55,7 @@ done
 [[ -n ${ARCHIVE_DEST:-} ]] || die 2 "ARCHIVE_DEST is not set: s3://bucket/prefix or a local directory"
 export OPENAI_API_KEY WORKSPACE_ID
 
-STREAMS=${STREAMS:-logs conversations users gpts projects audit-logs}
+STREAMS=${STREAMS:-logs users gpts projects audit-logs}
 LOG_EVENT_TYPES=${LOG_EVENT_TYPES:-CONVERSATION_MESSAGE AUTH_LOG AUDIT_LOG}
 STORAGE_CLASS=${STORAGE_CLASS:-STANDARD}
 WORK_DIR=${WORK_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/compliance-archive/backup}

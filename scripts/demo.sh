@@ -43,6 +43,8 @@ export OPENAI_API_KEY=test-key OPENAI_ADMIN_KEY=test-admin-key
 export WORKSPACE_ID=11bf645e-d5e8-4478-a70e-e5742ded2436
 # The mock allows far more than the real 50 requests/min; so may we.
 export FETCH_ARGS="--since $START_DAY --rate-limit 3000"
+# The mock still serves the legacy conversations endpoint, so take it too.
+export STREAMS="logs conversations users gpts projects audit-logs"
 
 say "Daily backup, first run (bulk load) into $DEMO/archive"
 ARCHIVE_DEST=$DEMO/archive WORK_DIR=$DEMO/work scripts/backup-compliance.sh
