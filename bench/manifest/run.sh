@@ -6,6 +6,9 @@
 # Prints seconds, GB/s, ratio to openssl and peak RSS (GNU time %M).
 #
 #   bench/manifest/run.sh [LARGE_GIB=4] [SMALL_FILES=100000]
+#
+# BASELINE=/path/to/an/older/manifest adds rows for that binary (before/after
+# comparisons on the same data in the same run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 LARGE_GIB=${1:-4}
@@ -71,14 +74,34 @@ best() { # name, command...
   SECS[$name]=$b; RSS[$name]=$r
 }
 
+# Best of 3 for `manifest`, each run starting without manifests (the
+# first run over a tree); the rerun rows keep the previous manifests, as a
+# daily cron run does (everything re-hashed, manifests found unchanged).
+best_fresh() { # name, dir, command...
+  local name=$1 dir=$2; shift 2
+  local b= r=
+  for _ in 1 2 3; do
+    rm -f "$dir"/manifest*
+    run "$name" "$@"
+    if [[ -z $b ]] || awk -v a="${SECS[$name]}" -v b="$b" 'BEGIN{exit !(a<b)}'; then b=${SECS[$name]}; r=${RSS[$name]}; fi
+  done
+  SECS[$name]=$b; RSS[$name]=$r
+}
+
 small_list=$(mktemp); trap 'rm -f "$small_list"' EXIT
 (cd "$DATA/small" && find . -type f -name 'c*.json' -print0) > "$small_list"
 # -P 1 keeps the peers to one process as users run them; -n large so
 # process start-up is not what is measured.
-best large_manifest "$MANIFEST" --root "$DATA/large"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+BASELINE=${BASELINE:-}
+best_fresh large_manifest "$DATA/large" "$MANIFEST" --root "$DATA/large"
+[[ -n $BASELINE ]] && best_fresh large_baseline "$DATA/large" "$BASELINE" --root "$DATA/large"
 best large_sha256sum sha256sum "$big"
 best large_openssl openssl dgst -sha256 "$big"
-best small_manifest "$MANIFEST" --root "$DATA/small"
+best_fresh small_manifest "$DATA/small" "$MANIFEST" --root "$DATA/small"
+best small_manifest_rerun "$MANIFEST" --root "$DATA/small"
+[[ -n $BASELINE ]] && best_fresh small_baseline "$DATA/small" "$BASELINE" --root "$DATA/small"
+[[ -n $BASELINE ]] && best small_baseline_rerun "$BASELINE" --root "$DATA/small"
 best small_sha256sum sh -c "cd '$DATA/small' && xargs -0 -n 5000 sha256sum < '$small_list'"
 best small_openssl sh -c "cd '$DATA/small' && xargs -0 -n 5000 openssl dgst -sha256 < '$small_list'"
 best small_openssl_p2 sh -c "cd '$DATA/small' && xargs -0 -n 5000 -P 2 openssl dgst -sha256 < '$small_list'"
@@ -99,7 +122,10 @@ report() { # case, bytes, names...
   done
 }
 echo "manifest hash benchmark: $(uname -srm), $(nproc) cores, $(date -u +%FT%TZ)"
-report large "$large_bytes" manifest openssl sha256sum
-report small "$small_bytes" manifest openssl sha256sum openssl_p2
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+large_rows=(manifest) small_rows=(manifest manifest_rerun)
+[[ -n $BASELINE ]] && large_rows+=(baseline) small_rows+=(baseline baseline_rerun)
+report large "$large_bytes" "${large_rows[@]}" openssl sha256sum
+report small "$small_bytes" "${small_rows[@]}" openssl sha256sum openssl_p2
 echo
 echo "goals: large >= 0.95x openssl, small >= 1.8x openssl (single openssl process)"
