@@ -6,6 +6,7 @@
 //! therefore never leaves a half file under a final name, and nothing is
 //! reported before it is on disk.
 
+use crate::dirs::DirMemo;
 use anyhow::{Context, Result};
 use archive_core::io::LineOut;
 use std::fs::{self, File};
@@ -25,6 +26,7 @@ pub struct Committer {
     lines: Vec<String>,
     out: LineOut,
     counter: u64,
+    pid: u32,
     writers: Option<crate::writers::Writers>,
     write_threads: usize,
     pub files_removed: u64,
@@ -41,6 +43,7 @@ impl Committer {
             lines: Vec::new(),
             out: LineOut::new(),
             counter: 0,
+            pid: std::process::id(),
             writers: None,
             write_threads,
             files_removed: 0,
@@ -54,26 +57,24 @@ impl Committer {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        dest.with_file_name(format!(
-            ".{name}.tmp-{}-{}",
-            std::process::id(),
-            self.counter
-        ))
+        dest.with_file_name(format!(".{name}.tmp-{}-{}", self.pid, self.counter))
     }
 
     /// Write `bytes` for `dest` under a temporary name; renamed at the flush.
-    /// The bytes are written by worker threads.
-    pub fn stage(&mut self, dest: &Path, bytes: Vec<u8>) -> Result<()> {
+    /// The bytes are written by worker threads, which first create the
+    /// directories `dirs` says are missing.
+    pub fn stage(&mut self, dirs: &DirMemo, dest: &Path, bytes: Vec<u8>) -> Result<()> {
         if self.dry_run {
             return Ok(());
         }
+        let mkdirs = dest.parent().map_or_else(Vec::new, |d| dirs.plan_mkdirs(d));
         let tmp = self.temp_path(dest);
         self.staged_bytes += bytes.len() as u64;
         let threads = self.write_threads;
         let writers = self
             .writers
             .get_or_insert_with(|| crate::writers::Writers::new(threads));
-        writers.submit(tmp, dest.to_path_buf(), bytes, &mut self.staged)
+        writers.submit(mkdirs, tmp, dest.to_path_buf(), bytes, &mut self.staged)
     }
 
     fn pending_files(&self) -> usize {

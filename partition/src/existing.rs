@@ -3,6 +3,7 @@
 //! instead of replacing them.
 
 use crate::config::Format;
+use crate::dirs::DirMemo;
 use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -42,9 +43,12 @@ struct Metadata<'a> {
     backup_timestamp: Option<&'a RawValue>,
 }
 
-/// Read a file if it exists.
-pub fn load(root: &Path, rel: &str) -> Result<Option<ExistingFile>> {
+/// Read a file if it exists (not looked for in a directory that did not).
+pub fn load(dirs: &DirMemo, root: &Path, rel: &str) -> Result<Option<ExistingFile>> {
     let path = root.join(rel);
+    if !path.parent().is_none_or(|d| dirs.may_hold_files(d)) {
+        return Ok(None);
+    }
     let disk = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -60,9 +64,12 @@ pub fn load(root: &Path, rel: &str) -> Result<Option<ExistingFile>> {
 }
 
 /// The rotated parts of `rel` that exist, in part order.
-pub fn load_parts(root: &Path, rel: &str) -> Result<Vec<ExistingFile>> {
+pub fn load_parts(dirs: &DirMemo, root: &Path, rel: &str) -> Result<Vec<ExistingFile>> {
     let probe = root.join(rel);
     let dir = probe.parent().unwrap_or(root);
+    if !dirs.may_hold_files(dir) {
+        return Ok(Vec::new());
+    }
     let rel_dir = match rel.rfind('/') {
         Some(i) => &rel[..=i],
         None => "",
@@ -84,7 +91,7 @@ pub fn load_parts(root: &Path, rel: &str) -> Result<Vec<ExistingFile>> {
     numbered.sort();
     let mut out = Vec::new();
     for (_, r) in numbered {
-        if let Some(f) = load(root, &r)? {
+        if let Some(f) = load(dirs, root, &r)? {
             out.push(f);
         }
     }

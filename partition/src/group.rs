@@ -5,6 +5,7 @@
 //! reported unchanged and not rewritten, so re-runs are byte-identical.
 
 use crate::config::{Config, Format};
+use crate::dirs::DirMemo;
 use crate::existing::{self, ExistingFile};
 use crate::render::{self, Wrapper};
 use crate::route::Extractor;
@@ -40,6 +41,8 @@ pub struct GroupOut {
 pub struct GroupCtx<'a> {
     pub cfg: &'a Config,
     pub ex: &'a Extractor,
+    /// Which directories predate the run.
+    pub dirs: &'a DirMemo,
     /// This run's backup_timestamp, as JSON text.
     pub now_json: String,
 }
@@ -84,9 +87,11 @@ pub fn process(
         None => rel.to_owned(),
     };
     let on_disk: Vec<ExistingFile> = if cfg.rotate_size.is_some() {
-        existing::load_parts(&cfg.out, &final_rel)?
+        existing::load_parts(ctx.dirs, &cfg.out, &final_rel)?
     } else {
-        existing::load(&cfg.out, &final_rel)?.into_iter().collect()
+        existing::load(ctx.dirs, &cfg.out, &final_rel)?
+            .into_iter()
+            .collect()
     };
     let mut parsed = Vec::with_capacity(on_disk.len());
     for f in &on_disk {

@@ -4,11 +4,13 @@
 
 mod commit;
 mod config;
+mod dirs;
 mod existing;
 mod group;
 mod hashonly;
 mod progress;
 mod quarantine;
+mod queue;
 mod render;
 mod route;
 mod run;

@@ -3,6 +3,7 @@
 
 use crate::commit::Committer;
 use crate::config::Config;
+use crate::dirs::DirMemo;
 use crate::group::{self, GroupCtx};
 use crate::progress::Progress;
 use crate::quarantine::Quarantine;
@@ -173,9 +174,11 @@ pub fn run(args: Args) -> Result<Outcome> {
     // Phase 2: merge group by group.
     let mut merge = spiller.into_merge()?;
     let mut committer = Committer::new(cfg.out.clone(), cfg.dry_run, cfg.write_threads);
+    let dirs = DirMemo::new(cfg.out.clone());
     let ctx = GroupCtx {
         cfg: &cfg,
         ex: &ex,
+        dirs: &dirs,
         now_json: now_json.clone(),
     };
     let mut day: Option<Day> = None;
@@ -193,7 +196,14 @@ pub fn run(args: Args) -> Result<Outcome> {
         })
         .into_owned();
         if cfg.daily_summaries && day.as_ref().is_some_and(|d| d.date != head.date) {
-            finish_day(&cfg, &mut committer, day.take().unwrap(), &now_json, &mut s)?;
+            finish_day(
+                &cfg,
+                &dirs,
+                &mut committer,
+                day.take().unwrap(),
+                &now_json,
+                &mut s,
+            )?;
         }
         if cfg.daily_summaries && day.is_none() {
             day = Some(Day {
@@ -209,7 +219,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                     let changed = f.write.is_some();
                     if let Some(bytes) = f.write {
                         s.bytes_written += bytes.len() as u64;
-                        committer.stage(&cfg.out.join(&f.rel), bytes)?;
+                        committer.stage(&dirs, &cfg.out.join(&f.rel), bytes)?;
                     }
                     let mut extra = Map::new();
                     extra.insert("records".into(), json!(f.records));
@@ -263,7 +273,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
     drop(merge);
     if let Some(d) = day.take() {
-        finish_day(&cfg, &mut committer, d, &now_json, &mut s)?;
+        finish_day(&cfg, &dirs, &mut committer, d, &now_json, &mut s)?;
     }
     s.quarantined = quarantine.count;
     if let Some(q) = quarantine.finish(&mut committer)? {
@@ -350,17 +360,18 @@ fn file_line(
 
 fn finish_day(
     cfg: &Config,
+    dirs: &DirMemo,
     committer: &mut Committer,
     day: Day,
     now_json: &str,
     s: &mut RunSummary,
 ) -> Result<()> {
     let date = day.date.clone();
-    let out = summary::finish_day(&cfg.out, day, now_json)?;
+    let out = summary::finish_day(dirs, &cfg.out, day, now_json)?;
     let changed = out.write.is_some();
     if let Some(bytes) = out.write {
         s.bytes_written += bytes.len() as u64;
-        committer.stage(&cfg.out.join(&out.rel), bytes)?;
+        committer.stage(dirs, &cfg.out.join(&out.rel), bytes)?;
     }
     let mut extra = Map::new();
     extra.insert("records".into(), json!(out.total_conversations));

@@ -4,6 +4,7 @@
 //! statistics the existing summary has for them; users in it get those of
 //! their merged file. The backup_timestamp is kept when nothing changed.
 
+use crate::dirs::DirMemo;
 use crate::existing;
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -75,9 +76,9 @@ fn render(date: &str, users: &BTreeMap<String, UserStat>, ts: &str) -> Vec<u8> {
 }
 
 /// Merge the day's statistics into its summary file.
-pub fn finish_day(root: &Path, day: Day, now_json: &str) -> Result<SummaryOut> {
+pub fn finish_day(dirs: &DirMemo, root: &Path, day: Day, now_json: &str) -> Result<SummaryOut> {
     let rel = rel_path(&day.date);
-    let old = existing::load(root, &rel)?;
+    let old = existing::load(dirs, root, &rel)?;
     let mut users = BTreeMap::new();
     let mut old_ts = None;
     if let Some(f) = &old {

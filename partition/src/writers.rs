@@ -1,48 +1,54 @@
 //! File writing on worker threads: creating directories and files is
 //! system-call bound (tens of microseconds each on ext4), so worker threads
-//! (`--write-threads`, default 2) do it while the main thread merges and renders the next groups.
+//! (`--write-threads`, default 2) do it while the main thread merges and
+//! renders the next groups. Each job names the directories to create first
+//! (planned once by `DirMemo`, top-down), then its file is created and
+//! written with one write.
 
+use crate::queue::Queue;
 use anyhow::{Context, Result};
-use crossbeam_channel::{bounded, Receiver, Sender};
-use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Jobs waiting for a worker; bounds the bytes held in the queue.
-const QUEUE: usize = 16;
-/// Directories remembered per worker (forgetting one only costs a mkdir).
-const DIR_CACHE: usize = 65536;
+/// Jobs waiting for a worker, and the bytes they may hold between them
+/// (the submitter waits for finished jobs beyond that).
+const QUEUE: usize = 4096;
+const QUEUE_BYTES: usize = 64 << 20;
 
 struct Job {
+    mkdirs: Vec<PathBuf>,
     tmp: PathBuf,
     dest: PathBuf,
     bytes: Vec<u8>,
 }
 
-type Done = Result<(PathBuf, PathBuf)>;
+/// A finished job: its size, and its temporary and final names.
+type Done = (usize, Result<(PathBuf, PathBuf)>);
 
 pub struct Writers {
-    tx: Option<Sender<Job>>,
-    done: Receiver<Done>,
+    jobs: Arc<Queue<Job>>,
+    done: Arc<Queue<Done>>,
     handles: Vec<JoinHandle<()>>,
     outstanding: usize,
+    outstanding_bytes: usize,
 }
 
 impl Writers {
     pub fn new(threads: usize) -> Writers {
-        let (tx, rx) = bounded::<Job>(QUEUE);
-        let (done_tx, done) = bounded::<Done>(QUEUE * 4 + threads);
+        let jobs = Arc::new(Queue::<Job>::new(QUEUE));
+        // Never full: at most QUEUE jobs plus one per thread are in flight.
+        let done = Arc::new(Queue::<Done>::new(QUEUE + threads + 1));
         let handles = (0..threads.max(1))
             .map(|_| {
-                let rx = rx.clone();
-                let done_tx = done_tx.clone();
+                let jobs = Arc::clone(&jobs);
+                let done = Arc::clone(&done);
                 std::thread::spawn(move || {
-                    let mut dirs = HashSet::new();
-                    for job in rx {
-                        let r = write(&mut dirs, &job).map(|()| (job.tmp, job.dest));
-                        if done_tx.send(r).is_err() {
+                    while let Some(job) = jobs.pop() {
+                        let r = write(&job).map(|()| (job.tmp, job.dest));
+                        if !done.push((job.bytes.len(), r)) {
                             break;
                         }
                     }
@@ -50,33 +56,51 @@ impl Writers {
             })
             .collect();
         Writers {
-            tx: Some(tx),
+            jobs,
             done,
             handles,
             outstanding: 0,
+            outstanding_bytes: 0,
         }
     }
 
-    /// Queue `bytes` to be written to `tmp` (whose final name is `dest`).
-    /// Finished jobs are collected into `finished` to keep the result
-    /// queue from filling up.
+    /// Queue `bytes` to be written to `tmp` (whose final name is `dest`),
+    /// after creating `mkdirs` in order. Finished jobs are collected into
+    /// `finished`; when too many bytes are queued this waits for some.
     pub fn submit(
         &mut self,
+        mkdirs: Vec<PathBuf>,
         tmp: PathBuf,
         dest: PathBuf,
         bytes: Vec<u8>,
         finished: &mut Vec<(PathBuf, PathBuf)>,
     ) -> Result<()> {
-        while let Ok(r) = self.done.try_recv() {
-            self.outstanding -= 1;
-            finished.push(r?);
+        while let Some(d) = self.done.try_pop() {
+            self.collect(d, finished)?;
         }
-        self.tx
-            .as_ref()
-            .expect("writers running")
-            .send(Job { tmp, dest, bytes })
-            .map_err(|_| anyhow::anyhow!("file writer threads stopped"))?;
+        while self.outstanding > 0 && self.outstanding_bytes + bytes.len() > QUEUE_BYTES {
+            let d = self.done.pop().ok_or_else(stopped)?;
+            self.collect(d, finished)?;
+        }
         self.outstanding += 1;
+        self.outstanding_bytes += bytes.len();
+        let job = Job {
+            mkdirs,
+            tmp,
+            dest,
+            bytes,
+        };
+        if self.jobs.push(job) {
+            Ok(())
+        } else {
+            Err(stopped())
+        }
+    }
+
+    fn collect(&mut self, (len, r): Done, finished: &mut Vec<(PathBuf, PathBuf)>) -> Result<()> {
+        self.outstanding -= 1;
+        self.outstanding_bytes -= len;
+        finished.push(r?);
         Ok(())
     }
 
@@ -89,11 +113,9 @@ impl Writers {
     pub fn wait_all(&mut self, finished: &mut Vec<(PathBuf, PathBuf)>) -> Result<()> {
         let mut first_err = None;
         while self.outstanding > 0 {
-            let r = self
-                .done
-                .recv()
-                .map_err(|_| anyhow::anyhow!("file writer threads stopped"))?;
+            let (len, r) = self.done.pop().ok_or_else(stopped)?;
             self.outstanding -= 1;
+            self.outstanding_bytes -= len;
             match r {
                 Ok(pair) => finished.push(pair),
                 Err(e) => {
@@ -107,12 +129,12 @@ impl Writers {
 
 impl Drop for Writers {
     fn drop(&mut self) {
-        self.tx.take();
+        self.jobs.close();
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
         // Anything written but never committed is removed.
-        while let Ok(r) = self.done.try_recv() {
+        while let Some((_, r)) = self.done.try_pop() {
             if let Ok((tmp, _)) = r {
                 let _ = fs::remove_file(tmp);
             }
@@ -120,40 +142,38 @@ impl Drop for Writers {
     }
 }
 
-fn write(dirs: &mut HashSet<PathBuf>, job: &Job) -> Result<()> {
-    if let Some(dir) = job.tmp.parent() {
-        ensure_dir(dirs, dir).with_context(|| format!("creating {}", dir.display()))?;
+fn stopped() -> anyhow::Error {
+    anyhow::anyhow!("file writer threads stopped")
+}
+
+fn write(job: &Job) -> Result<()> {
+    for dir in &job.mkdirs {
+        make_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut f =
-        File::create(&job.tmp).with_context(|| format!("creating {}", job.tmp.display()))?;
+    let mut f = match File::create(&job.tmp) {
+        Ok(f) => Ok(f),
+        // The directory is another worker's to create and not there yet
+        // (or was removed under us): create it here instead.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = job.tmp.parent() {
+                fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            File::create(&job.tmp)
+        }
+        Err(e) => Err(e),
+    }
+    .with_context(|| format!("creating {}", job.tmp.display()))?;
     f.write_all(&job.bytes)
         .with_context(|| format!("writing {}", job.tmp.display()))
 }
 
-/// `create_dir_all` that remembers what exists, so a new directory under a
-/// known parent costs one mkdir.
-fn ensure_dir(dirs: &mut HashSet<PathBuf>, dir: &Path) -> io::Result<()> {
-    if dirs.contains(dir) {
-        return Ok(());
-    }
+/// One mkdir for a directory planned to be missing; tolerates another
+/// worker (or process) having created it, or its parent not being there yet.
+fn make_dir(dir: &Path) -> io::Result<()> {
     match fs::create_dir(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = dir.parent() {
-                ensure_dir(dirs, parent)?;
-            }
-            match fs::create_dir(dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Err(e) => return Err(e),
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(dir),
+        Err(e) => Err(e),
     }
-    if dirs.len() >= DIR_CACHE {
-        dirs.clear();
-    }
-    dirs.insert(dir.to_path_buf());
-    Ok(())
 }

@@ -1,0 +1,126 @@
+//! What the output tree looked like before this run, learnt lazily and
+//! remembered. A fresh run creates tens of thousands of files in new
+//! directories; probing each for an existing file to merge (a failing open)
+//! and creating each directory bottom-up (failing mkdirs) cost as much as
+//! the writes. Knowing that a directory was absent when the run reached it
+//! answers both without system calls: nothing inside it predates the run,
+//! and the writers can create it top-down, once.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Directories remembered; forgetting them only costs a stat each later.
+const REMEMBERED: usize = 1 << 16;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Was there when first looked at (or is the root).
+    Existed,
+    /// Was not there (nor, then, anything below it); no writer asked yet.
+    Absent,
+    /// Was not there; a writer has been asked to create it.
+    Planned,
+}
+
+pub struct DirMemo {
+    root: PathBuf,
+    states: RefCell<HashMap<PathBuf, State>>,
+}
+
+impl DirMemo {
+    pub fn new(root: PathBuf) -> DirMemo {
+        DirMemo {
+            root,
+            states: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Can a file in `dir` predate this run? False only when `dir` (or an
+    /// ancestor) was seen to be absent: files this run writes are never
+    /// looked for again, so such a directory holds nothing to merge.
+    pub fn may_hold_files(&self, dir: &Path) -> bool {
+        self.state(dir) == State::Existed
+    }
+
+    /// The directories that must be created, top-down, before a file can be
+    /// written in `dir`; each is handed out once (the writer that receives it
+    /// creates it, and others tolerate finding it there or not yet there).
+    pub fn plan_mkdirs(&self, dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut d = dir;
+        while self.state(d) == State::Absent {
+            out.push(d.to_path_buf());
+            match d.parent() {
+                Some(p) => d = p,
+                None => break,
+            }
+        }
+        let mut states = self.states.borrow_mut();
+        for p in &out {
+            states.insert(p.clone(), State::Planned);
+        }
+        out.reverse();
+        out
+    }
+
+    fn state(&self, dir: &Path) -> State {
+        if dir == self.root || !dir.starts_with(&self.root) {
+            // Outside the tree this run owns nothing is assumed; the root
+            // itself was created (if needed) before anything was read.
+            return State::Existed;
+        }
+        if let Some(&s) = self.states.borrow().get(dir) {
+            return s;
+        }
+        let s = match dir.parent().map(|p| self.state(p)) {
+            Some(State::Absent | State::Planned) => State::Absent,
+            _ => match std::fs::symlink_metadata(dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::Absent,
+                // Anything else (a directory, a file where one is expected,
+                // an unreadable entry) is left to the real open to report.
+                _ => State::Existed,
+            },
+        };
+        let mut states = self.states.borrow_mut();
+        if states.len() >= REMEMBERED {
+            states.clear();
+        }
+        states.insert(dir.to_path_buf(), s);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_directories_are_planned_once_top_down() {
+        let root = std::env::temp_dir().join(format!("partition-dirs-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("old")).unwrap();
+        let memo = DirMemo::new(root.clone());
+        assert!(memo.may_hold_files(&root));
+        assert!(memo.may_hold_files(&root.join("old")));
+        assert!(!memo.may_hold_files(&root.join("new/2025/07")));
+        assert_eq!(
+            memo.plan_mkdirs(&root.join("new/2025/07")),
+            vec![
+                root.join("new"),
+                root.join("new/2025"),
+                root.join("new/2025/07")
+            ]
+        );
+        assert_eq!(
+            memo.plan_mkdirs(&root.join("new/2025/08")),
+            vec![root.join("new/2025/08")]
+        );
+        assert!(memo.plan_mkdirs(&root.join("new/2025/07")).is_empty());
+        assert_eq!(
+            memo.plan_mkdirs(&root.join("old/x")),
+            vec![root.join("old/x")]
+        );
+        assert!(memo.plan_mkdirs(&root.join("old")).is_empty());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
