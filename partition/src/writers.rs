@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 /// Jobs waiting for a worker, and the bytes they may hold between them
 /// (the submitter waits for finished jobs beyond that).
 const QUEUE: usize = 4096;
-const QUEUE_BYTES: usize = 64 << 20;
+const QUEUE_BYTES: usize = 16 << 20;
 
 struct Job {
     mkdirs: Vec<PathBuf>,

@@ -530,3 +530,70 @@ fn audit_log_actors_become_users() {
         2
     );
 }
+
+/// A second run that mixes a group merged into an existing file, new days
+/// under an existing user, and many new users' months (whose directories the
+/// writer threads create between them): every existing record is kept,
+/// every new file is complete, no temporary file is left behind.
+#[test]
+fn second_run_merges_in_old_directories_and_creates_new_ones() {
+    let dir = Dir::new("new-and-old-dirs");
+    let day = 86400.0;
+    let first = conversation("old", "u1", DAY0 + 1.0, DAY0 + 2.0, &["x"]);
+    cmd(&dir)
+        .args(["--out", "arch"])
+        .stdin(ndjson(std::slice::from_ref(&first)))
+        .expect_success();
+
+    let mut input = vec![conversation("new", "u1", DAY0 + 3.0, DAY0 + 4.0, &["y"])];
+    for d in 1..3 {
+        let t = DAY0 + d as f64 * day;
+        input.push(conversation(&format!("u1-{d}"), "u1", t, t, &["z"]));
+    }
+    for u in 2..6 {
+        for d in 0..70 {
+            let t = DAY0 + d as f64 * day + 100.0;
+            input.push(conversation(
+                &format!("u{u}-{d}"),
+                &format!("u{u}"),
+                t,
+                t,
+                &["w"],
+            ));
+        }
+    }
+    let run = cmd(&dir)
+        .args(["--out", "arch"])
+        .stdin(ndjson(&input))
+        .expect_success();
+    let lines = check_lines(&dir, &run, "arch");
+    let merged = "arch/u1/2025/07/02/conversations.json";
+    let ids: Vec<String> = ids_in(&dir, merged).into_iter().map(|(i, _)| i).collect();
+    assert_eq!(ids, ["old", "new"]);
+    assert_eq!(lines["u1/2025/07/04/conversations.json"]["records"], 1);
+    assert_eq!(
+        ids_in(&dir, "arch/u1/2025/07/04/conversations.json")[0].0,
+        "u1-2"
+    );
+    for u in 2..6 {
+        for d in 0..70 {
+            let date = chrono::DateTime::from_timestamp((DAY0 + d as f64 * day) as i64, 0)
+                .unwrap()
+                .format("%Y/%m/%d");
+            let rel = format!("u{u}/{date}/conversations.json");
+            assert_eq!(lines[&rel]["records"], 1, "{rel}");
+            assert_eq!(
+                ids_in(&dir, &format!("arch/{rel}"))[0].0,
+                format!("u{u}-{d}")
+            );
+        }
+    }
+    // 3 u1 files, 4 × 70 new ones, 70 summaries.
+    assert_eq!(lines.len(), 3 + 4 * 70 + 70);
+    let files = dir.files("arch");
+    assert_eq!(files.len(), 1 + 2 + 4 * 70 + 70, "{files:?}");
+    assert!(
+        files.iter().all(|f| !f.contains(".tmp-")),
+        "temporary file left: {files:?}"
+    );
+}
