@@ -148,7 +148,11 @@ run_snapshot() {
   local fcode=$?
   set -e
   echo "$fcode" > "$dir/fetch.code"
-  if ((fcode == 0)); then
+  if ((fcode == 0)) && cmp -s "$target.partial" "$target"; then
+    # Same snapshot as earlier today: keep the file (and its mtime) so
+    # the manifests and the archive stay untouched.
+    rm -f "$target.partial"
+  elif ((fcode == 0)); then
     sync "$target.partial" 2>/dev/null || true
     mv -f "$target.partial" "$target"
   else

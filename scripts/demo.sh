@@ -82,7 +82,7 @@ cat >&2 <<TXT
 Try:
   jq . $DEMO/work/runs/last.json
   ls $DEMO/archive/conversations | head
-  jq '.conversation_count' $DEMO/archive/conversations/*/*/*/*/conversations.json | paste -sd+ | bc
+  jq -n '[inputs.conversation_count] | add' $DEMO/archive/conversations/*/*/*/*/conversations.json
   jq '.user_statistics | length' $DEMO/archive/conversations/_daily_summaries/*/*/*/summary.json | head -3
   zcat $DEMO/archive/logs/AUTH_LOG/*/*/*.gz 2>/dev/null | jq -r '.actor.user_email' | sort | uniq -c | sort -rn | head
   cd $DEMO/archive/conversations && sha256sum -c --strict manifest-sha256.txt | tail -1
