@@ -72,8 +72,10 @@ fn crash_then_rerun(stage: &str) {
 
     let crashing = crashing_bin_dir(&dir, &bins, stage, seed);
     let mut crashed = backup_command(&dir, &mock, dest, &crashing);
-    // A slower client so a kill lands while fetch is still paging.
-    crashed.env("FETCH_ARGS", "--since 2025-07-01 --rate-limit 900");
+    // A client paced at 2 requests/s: each log stream downloads ~20 files,
+    // so it runs for seconds and the kill (0.3-1.5 s) lands mid-stream
+    // whatever the machine's speed.
+    crashed.env("FETCH_ARGS", "--since 2025-07-01 --rate-limit 120");
     let run = crashed.run();
     run.assert(
         run.code != Some(0),
