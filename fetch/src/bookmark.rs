@@ -43,6 +43,20 @@ pub struct Bookmark {
     pub saved_at: String,
 }
 
+impl Bookmark {
+    /// The bookmark of a run that `--max-pages` cut short: the committed
+    /// time and boundary stay as they were, and the sweep continues next run.
+    pub fn continuing(stream: &str, committed: &Bookmark, sweep: Sweep) -> Bookmark {
+        Bookmark {
+            stream: stream.to_string(),
+            time: committed.time,
+            boundary: committed.boundary.clone(),
+            sweep: Some(sweep),
+            ..Default::default()
+        }
+    }
+}
+
 /// Where an unfinished sweep stopped and what it had seen so far.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sweep {

@@ -154,13 +154,7 @@ pub async fn audit_logs(ctx: &mut Ctx, args: &AuditArgs) -> Result<()> {
     let bookmark = match unfinished {
         Some(sw) => {
             ctx.stats.more = true;
-            Bookmark {
-                stream: key.clone(),
-                time: committed.time,
-                boundary: committed.boundary.clone(),
-                sweep: Some(sw),
-                ..Default::default()
-            }
+            Bookmark::continuing(&key, &committed, sw)
         }
         None => {
             let time = match (max_time, committed.time) {

@@ -234,13 +234,7 @@ pub async fn conversations(ctx: &mut Ctx) -> Result<()> {
     let bookmark = match unfinished {
         Some(sw) => {
             ctx.stats.more = true;
-            Bookmark {
-                stream: key.clone(),
-                time: committed.time,
-                boundary: committed.boundary.clone(),
-                sweep: Some(sw),
-                ..Default::default()
-            }
+            Bookmark::continuing(&key, &committed, sw)
         }
         None => {
             let time = match (max_time, committed.time) {
