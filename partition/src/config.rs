@@ -78,6 +78,7 @@ pub struct Config {
     pub spill_dir: Option<PathBuf>,
     pub max_open_files: usize,
     pub write_threads: usize,
+    pub threads: usize,
     pub time_unit: TimeUnit,
     pub input: Option<PathBuf>,
 }
@@ -246,6 +247,10 @@ impl Config {
             spill_dir: a.spill_dir,
             max_open_files: a.max_open_files,
             write_threads: a.write_threads.max(1),
+            threads: a
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1),
             time_unit: a.time_unit,
             input: a.input,
         })

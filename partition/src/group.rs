@@ -9,7 +9,7 @@ use crate::dirs::DirMemo;
 use crate::existing::{self, ExistingFile};
 use crate::render::{self, Wrapper};
 use crate::route::Extractor;
-use crate::spill::decode;
+use crate::spill::RecRef;
 use anyhow::Result;
 use archive_core::hash::sha256_hex;
 use std::cmp::Ordering;
@@ -73,13 +73,13 @@ fn order(a: &Item<'_>, b: &Item<'_>) -> Ordering {
 }
 
 /// Merge and render one group. `rel` is its path before rotation and
-/// compression suffixes; `bodies` are this run's records for it, in arrival
-/// order.
+/// compression suffixes; `records` are this run's records for it, in
+/// arrival order.
 pub fn process(
     ctx: &GroupCtx<'_>,
     rel: &str,
     user: Option<&str>,
-    bodies: &[Vec<u8>],
+    records: &[RecRef<'_>],
 ) -> Result<GroupOut> {
     let cfg = ctx.cfg;
     let final_rel = match cfg.compress {
@@ -115,8 +115,7 @@ pub fn process(
             });
         }
     }
-    for b in bodies {
-        let r = decode(b);
+    for r in records {
         dates.insert(r.date.to_owned());
         arrivals.push(Item {
             raw: r.raw,

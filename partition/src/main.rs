@@ -8,11 +8,13 @@ mod dirs;
 mod existing;
 mod group;
 mod hashonly;
+mod input;
 mod progress;
 mod quarantine;
 mod queue;
 mod render;
 mod route;
+mod routing;
 mod run;
 mod spill;
 mod summary;
@@ -154,6 +156,12 @@ pub struct Args {
     /// Most spill runs merged at once (open file handles).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_open_files: usize,
+
+    /// Threads that parse the input, each a part of it (a regular,
+    /// uncompressed file; stdin and compressed input are read by one).
+    /// Default: the number of CPUs.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 
     /// Threads that create directories and files (system-call bound).
     #[arg(long, value_name = "N", default_value_t = 2)]

@@ -5,19 +5,20 @@ use crate::commit::Committer;
 use crate::config::Config;
 use crate::dirs::DirMemo;
 use crate::group::{self, GroupCtx};
+use crate::input::InputFile;
 use crate::progress::Progress;
 use crate::quarantine::Quarantine;
 use crate::route::{rfc3339, Extractor};
-use crate::spill::{decode, encoded_len, RecRef, Spiller};
+use crate::routing::{LineNumbers, Routed, Router, Totals, QUARANTINE_KEY};
+use crate::spill::{decode, RecRef, Spiller};
 use crate::summary::{self, Day, UserStat};
-use crate::{hashonly, render, Args};
+use crate::{render, Args};
 use anyhow::{Context, Result};
 use archive_core::{Failure, FileLine, Outcome};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::BufRead;
 use std::time::Instant;
 
 /// What `--summary FILE` receives (and the stderr summary line says).
@@ -73,15 +74,25 @@ pub fn run(args: Args) -> Result<Outcome> {
         cfg.tz,
     );
     let source = archive_core::io::input_name(cfg.input.as_deref());
-    let mut input = archive_core::io::open_input(cfg.input.as_deref())
-        .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    // --hash-only rewrites the records, so their new bytes are what is kept.
+    let input_file = if cfg.hash_only.is_empty() {
+        InputFile::open(cfg.input.as_deref())?
+    } else {
+        None
+    };
     let spill_base = match (&cfg.spill_dir, cfg.dry_run) {
         (Some(d), _) => d.clone(),
         (None, true) => std::env::temp_dir(),
         (None, false) => cfg.out.clone(),
     };
-    let spill_dir = spill_base.join(format!(".partition.tmp-{}", std::process::id()));
-    let mut spiller = Spiller::new(spill_dir, cfg.max_open_files, (cfg.memory / 2) as usize);
+    let pid = std::process::id();
+    let spiller = |chunk: usize, chunks: usize| {
+        Spiller::new(
+            spill_base.join(format!(".partition.tmp-{pid}-{chunk}")),
+            cfg.max_open_files,
+            (cfg.memory / 2) as usize / chunks,
+        )
+    };
     let mut quarantine = Quarantine::new(cfg.out.clone(), source.clone(), cfg.dry_run);
     let with_user = render::has_user(&cfg.template);
     let progress = Progress::new();
@@ -93,86 +104,60 @@ pub fn run(args: Args) -> Result<Outcome> {
         ..RunSummary::default()
     };
 
-    // Phase 1: route.
-    let mut line = Vec::with_capacity(64 * 1024);
-    let mut line_no = 0u64;
-    loop {
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("reading {source} after line {line_no}"))?;
-        if n == 0 {
-            break;
+    // Phase 1: route, in chunks side by side when the input is a file.
+    let totals = Totals::default();
+    let router = Router {
+        cfg: &cfg,
+        ex: &ex,
+        source: &source,
+        progress: &progress,
+        totals: &totals,
+    };
+    let routed: Vec<Routed> = match &input_file {
+        Some(file) => {
+            let ranges = file.chunks(cfg.threads)?;
+            let n = ranges.len();
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = ranges
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, range)| {
+                        let (router, sp) = (&router, spiller(i, n));
+                        scope.spawn(move || {
+                            router.route(
+                                file.reader(range.clone()),
+                                i as u32,
+                                Some(range.start),
+                                sp,
+                            )
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("routing thread panicked"))
+                    .collect::<Result<Vec<_>>>()
+            })?
         }
-        line_no += 1;
-        s.bytes_read += n as u64;
-        // The line as it came (without its line end) is what a quarantine keeps.
-        let exact = line
-            .strip_suffix(b"\n")
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .unwrap_or(&line);
-        let l = line.trim_ascii();
-        if l.is_empty() {
-            continue;
+        None => {
+            let input = archive_core::io::open_input(cfg.input.as_deref())
+                .map_err(|e| Failure::usage(format!("{e:#}")))?;
+            vec![router.route(input, 0, None, spiller(0, 1))?]
         }
-        s.lines += 1;
-        let meta = match ex.meta(l) {
-            Ok(m) => m,
-            Err(reason) => {
-                quarantine.add(line_no, &reason, exact)?;
-                continue;
-            }
-        };
-        let hashed;
-        let raw: &[u8] = if cfg.hash_only.is_empty() {
-            l
-        } else {
-            match hashonly::apply(l, &cfg.hash_only) {
-                Ok(h) => {
-                    hashed = h;
-                    &hashed
-                }
-                Err(reason) => {
-                    quarantine.add(line_no, &reason, exact)?;
-                    continue;
-                }
-            }
-        };
-        let date = meta.date.to_string();
-        let rel = render::path_for(&cfg.template, &meta.user, meta.date);
-        let key = if cfg.daily_summaries {
-            // Day first, so each day's groups arrive together and its
-            // summary can be finished before the next day starts.
-            format!("{date}\0{rel}")
-        } else {
-            rel
-        };
-        let rec = RecRef {
-            key: key.as_bytes(),
-            user: &meta.user,
-            date: &date,
-            id: meta.id.as_deref(),
-            time: meta.time,
-            version: meta.version,
-            messages: meta.messages,
-            line: line_no,
-            raw,
-        };
-        if !spiller.arena.has_room(encoded_len(&rec)) && !spiller.arena.is_empty() {
-            spiller.spill()?;
-        }
-        spiller.arena.push(&rec);
-        s.records += 1;
-        if s.records.is_multiple_of(65536) {
-            progress.reading(s.records, s.bytes_read);
-        }
+    };
+    let lines = LineNumbers::new(routed.iter().map(|r| r.counts.line_count));
+    let mut spillers = Vec::with_capacity(routed.len());
+    for r in routed {
+        s.lines += r.counts.lines;
+        s.bytes_read += r.counts.bytes_read;
+        s.records += r.counts.records;
+        s.spill_runs += r.spiller.runs_written();
+        s.spilled_bytes += r.spiller.spilled_bytes;
+        spillers.push(r.spiller);
     }
-    drop(input);
-    s.spill_runs = spiller.runs_written();
-    s.spilled_bytes = spiller.spilled_bytes;
 
     // Phase 2: merge group by group.
-    let mut merge = spiller.into_merge()?;
+    let mut merge = Spiller::merge_all(spillers)?;
     let mut committer = Committer::new(cfg.out.clone(), cfg.dry_run, cfg.write_threads);
     let dirs = DirMemo::new(cfg.out.clone());
     let ctx = GroupCtx {
@@ -182,13 +167,27 @@ pub fn run(args: Args) -> Result<Outcome> {
         now_json: now_json.clone(),
     };
     let mut day: Option<Day> = None;
+    let mut buf = Vec::new();
     while let Some(first) = merge.next_record()? {
         let key = decode(&first).key.to_vec();
+        if key == QUARANTINE_KEY {
+            // The rest of the stream: every line that could not be routed,
+            // in line order.
+            let mut next = Some(first);
+            while let Some(body) = next {
+                let bodies = [body];
+                let rec = &records_of(&bodies, input_file.as_ref(), &mut buf)?[0];
+                quarantine.add(lines.global(rec.line), rec.user, rec.raw)?;
+                next = merge.next_record()?;
+            }
+            break;
+        }
         let mut bodies = vec![first];
         while let Some(b) = merge.next_in_group(&key)? {
             bodies.push(b);
         }
-        let head = decode(&bodies[0]);
+        let recs = records_of(&bodies, input_file.as_ref(), &mut buf)?;
+        let head = &recs[0];
         let user = head.user.to_owned();
         let rel = String::from_utf8_lossy(match key.iter().position(|&b| b == 0) {
             Some(i) => &key[i + 1..],
@@ -212,7 +211,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             });
         }
         s.groups += 1;
-        match group::process(&ctx, &rel, with_user.then_some(user.as_str()), &bodies) {
+        match group::process(&ctx, &rel, with_user.then_some(user.as_str()), &recs) {
             Ok(out) => {
                 s.duplicates_dropped += out.duplicates;
                 for f in out.files {
@@ -260,9 +259,8 @@ pub fn run(args: Args) -> Result<Outcome> {
                 s.groups_failed += 1;
                 let reason = format!("not written: {}: {e:#}", rel);
                 eprintln!("partition: {reason}");
-                for b in &bodies {
-                    let r = decode(b);
-                    quarantine.add(r.line, &reason, r.raw)?;
+                for r in &recs {
+                    quarantine.add(lines.global(r.line), &reason, r.raw)?;
                 }
             }
         }
@@ -325,6 +323,30 @@ pub fn run(args: Args) -> Result<Outcome> {
         ))),
         _ => Ok(Outcome::Partial),
     }
+}
+
+/// Decode a group's records; records kept as references into the input
+/// file are read into `buf` (after checking the file is unchanged).
+fn records_of<'a>(
+    bodies: &'a [Vec<u8>],
+    file: Option<&InputFile>,
+    buf: &'a mut Vec<u8>,
+) -> Result<Vec<RecRef<'a>>> {
+    let mut recs: Vec<RecRef<'a>> = bodies.iter().map(|b| decode(b)).collect();
+    let Some(file) = file else {
+        return Ok(recs);
+    };
+    buf.clear();
+    let spans = recs
+        .iter()
+        .map(|r| file.read_ref(r.raw, buf))
+        .collect::<Result<Vec<_>>>()?;
+    file.check_unchanged()?;
+    let buf: &'a Vec<u8> = buf;
+    for (r, span) in recs.iter_mut().zip(spans) {
+        r.raw = &buf[span];
+    }
+    Ok(recs)
 }
 
 fn record_file(s: &mut RunSummary, changed: bool) {

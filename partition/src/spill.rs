@@ -228,18 +228,45 @@ impl Spiller {
         Ok(())
     }
 
-    /// Merge everything into one stream of records in group-key order.
-    pub fn into_merge(mut self) -> Result<Merge> {
-        // Keep at most max_open runs open: merge the oldest ones first, so
-        // arrival order between runs is preserved.
-        let fan_in = self.max_open.max(2);
+    /// Merge the records of several spillers, which routed consecutive
+    /// parts of the input in this order: on equal keys, records of an
+    /// earlier spiller come first, so arrival order holds across them.
+    pub fn merge_all(spillers: Vec<Spiller>) -> Result<Merge> {
+        let fan_in =
+            (spillers.iter().map(|s| s.max_open).max().unwrap_or(2) / spillers.len().max(1)).max(2);
+        let mut sources: Vec<Box<dyn Source>> = Vec::new();
+        let mut runs = Vec::new();
+        let mut cleanup = Vec::new();
+        for mut s in spillers {
+            s.reduce_runs(fan_in)?;
+            s.arena.sort();
+            for p in &s.runs {
+                sources.push(Box::new(FileRun::open(p)?));
+            }
+            sources.push(Box::new(MemRun {
+                arena: std::mem::take(&mut s.arena),
+                pos: 0,
+            }));
+            // The merge owns the runs and the directory from here on.
+            if s.created_dir {
+                cleanup.push(s.dir.clone());
+            }
+            s.created_dir = false;
+            runs.append(&mut s.runs);
+        }
+        Ok(Merge::new(sources, runs, cleanup))
+    }
+
+    /// Keep at most `fan_in` runs: merge the oldest ones first, so arrival
+    /// order between runs is preserved.
+    fn reduce_runs(&mut self, fan_in: usize) -> Result<()> {
         while self.runs.len() > fan_in {
             let oldest: Vec<PathBuf> = self.runs.drain(..fan_in).collect();
             let sources = oldest
                 .iter()
                 .map(|p| FileRun::open(p).map(|r| Box::new(r) as Box<dyn Source>))
                 .collect::<Result<Vec<_>>>()?;
-            let mut m = Merge::new(sources, Vec::new(), None);
+            let mut m = Merge::new(sources, Vec::new(), Vec::new());
             let path = self.new_run_path()?;
             let mut w = BufWriter::with_capacity(1 << 20, File::create(&path)?);
             while let Some(body) = m.next_record()? {
@@ -253,17 +280,7 @@ impl Spiller {
             }
             self.runs.insert(0, path);
         }
-        self.arena.sort();
-        let arena = std::mem::take(&mut self.arena);
-        let mut sources: Vec<Box<dyn Source>> = Vec::new();
-        for p in &self.runs {
-            sources.push(Box::new(FileRun::open(p)?));
-        }
-        sources.push(Box::new(MemRun { arena, pos: 0 }));
-        let cleanup = self.created_dir.then(|| self.dir.clone());
-        // The merge owns the runs and the directory from here on.
-        self.created_dir = false;
-        Ok(Merge::new(sources, std::mem::take(&mut self.runs), cleanup))
+        Ok(())
     }
 }
 
@@ -348,19 +365,15 @@ impl Source for MemRun {
 pub struct Merge {
     sources: Vec<Box<dyn Source>>,
     runs: Vec<PathBuf>,
-    cleanup_dir: Option<PathBuf>,
+    cleanup_dirs: Vec<PathBuf>,
 }
 
 impl Merge {
-    fn new(
-        sources: Vec<Box<dyn Source>>,
-        runs: Vec<PathBuf>,
-        cleanup_dir: Option<PathBuf>,
-    ) -> Merge {
+    fn new(sources: Vec<Box<dyn Source>>, runs: Vec<PathBuf>, cleanup_dirs: Vec<PathBuf>) -> Merge {
         Merge {
             sources,
             runs,
-            cleanup_dir,
+            cleanup_dirs,
         }
     }
 
@@ -406,7 +419,7 @@ impl Drop for Merge {
         for p in &self.runs {
             let _ = fs::remove_file(p);
         }
-        if let Some(d) = &self.cleanup_dir {
+        for d in &self.cleanup_dirs {
             let _ = fs::remove_dir(d);
         }
     }
@@ -449,7 +462,7 @@ mod tests {
                 s.spill().unwrap();
             }
         }
-        let mut m = s.into_merge().unwrap();
+        let mut m = Spiller::merge_all(vec![s]).unwrap();
         let mut got = Vec::new();
         while let Some(b) = m.next_record().unwrap() {
             let r = decode(&b);
@@ -466,5 +479,31 @@ mod tests {
         assert_eq!(got, ["a2", "a4", "a6", "b1", "b3", "b7", "c5"]);
         drop(m);
         assert!(!dir.exists(), "spill directory left behind");
+    }
+
+    #[test]
+    fn spillers_of_consecutive_chunks_merge_in_arrival_order() {
+        let base = std::env::temp_dir().join(format!("spill-chunks-{}", std::process::id()));
+        let mut first = Spiller::new(base.join("0"), 4, 1 << 16);
+        let mut second = Spiller::new(base.join("1"), 4, 1 << 16);
+        for (k, v) in [("b", "1"), ("a", "2")] {
+            first.arena.push(&rec(k.as_bytes(), v.as_bytes()));
+        }
+        first.spill().unwrap();
+        first.arena.push(&rec(b"a", b"3"));
+        for (k, v) in [("a", "4"), ("b", "5")] {
+            second.arena.push(&rec(k.as_bytes(), v.as_bytes()));
+            second.spill().unwrap();
+        }
+        second.arena.push(&rec(b"a", b"6"));
+        let mut m = Spiller::merge_all(vec![first, second]).unwrap();
+        let mut got = Vec::new();
+        while let Some(b) = m.next_record().unwrap() {
+            got.push(String::from_utf8_lossy(decode(&b).raw).into_owned());
+        }
+        assert_eq!(got, ["2", "3", "4", "6", "1", "5"]);
+        drop(m);
+        assert!(!base.join("0").exists() && !base.join("1").exists());
+        let _ = std::fs::remove_dir(&base);
     }
 }

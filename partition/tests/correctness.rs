@@ -597,3 +597,79 @@ fn second_run_merges_in_old_directories_and_creates_new_ones() {
         "temporary file left: {files:?}"
     );
 }
+
+/// What a quarantine file says, without the `source` (stdin or the path).
+fn quarantined(dir: &Dir, run: &testkit::Run, root: &str) -> Vec<Value> {
+    let lines = check_lines(dir, run, root);
+    let q = lines.values().find(|l| l["kind"] == "quarantine").unwrap();
+    dir.read(&format!("{root}/{}", q["path"].as_str().unwrap()))
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("source");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_file_routed_by_several_threads_gives_what_stdin_gives() {
+    let dir = Dir::new("threads");
+    // Good and bad lines interleaved, blank lines, CRLF and trailing blanks,
+    // re-sent copies, so every chunk boundary falls somewhere interesting.
+    let mut input = String::new();
+    for i in 0..600u32 {
+        let user = format!("u{}", i % 7);
+        let t = DAY0 + f64::from(i % 11) * 86_400.0 + f64::from(i);
+        let line = match i % 37 {
+            5 => "{\"id\": \"broken\"".to_owned(),
+            9 => format!("{{\"id\":\"nouser{i}\",\"created_at\":{t}}}"),
+            13 => String::new(),
+            17 => format!(
+                "{}\r",
+                conversation(&format!("c{i}"), &user, t, t, &["crlf"])
+            ),
+            21 => format!(
+                "{}  \t",
+                conversation(&format!("c{}", i - 1), &user, t, t + 1.0, &["newer"])
+            ),
+            _ => conversation(&format!("c{i}"), &user, t, t, &["text", "more"]),
+        };
+        input.push_str(&line);
+        input.push('\n');
+    }
+    dir.write("in.ndjson", &input);
+    let stdin_run = cmd(&dir)
+        .args(["--out", "one", "--layout", "hive"])
+        .stdin(input)
+        .expect_code(1);
+    let from_stdin = quarantined(&dir, &stdin_run, "one");
+    assert_eq!(from_stdin.len(), 2 * 600 / 37 + 1, "{from_stdin:?}");
+    for threads in ["1", "2", "5"] {
+        let root = format!("t{threads}");
+        let run = cmd(&dir)
+            .args([
+                "--out",
+                &root,
+                "--layout",
+                "hive",
+                "--threads",
+                threads,
+                "in.ndjson",
+            ])
+            .expect_code(1);
+        assert_eq!(
+            quarantined(&dir, &run, &root),
+            from_stdin,
+            "--threads {threads}"
+        );
+        let records = |r: &str| {
+            dir.files(r)
+                .into_iter()
+                .filter(|p| !p.starts_with("_quarantine"))
+                .map(|p| (p.clone(), dir.read(&format!("{r}/{p}"))))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(records(&root), records("one"), "--threads {threads}");
+    }
+}

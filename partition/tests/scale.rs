@@ -124,8 +124,40 @@ fn run_far_larger_than_memory_limit_spills_and_stays_bounded() {
     );
     assert_eq!(code, 0, "{err}");
     let tight: Value = serde_json::from_str(&dir.read("tight.json")).unwrap();
+    // The same input as a file: threads route chunks of it and keep only
+    // references to the records, which still spill under a 4 MB budget.
+    let (code, file_rss, err) = run_measured(
+        &dir,
+        "in.ndjson",
+        &[
+            "--out",
+            "chunked",
+            "--layout",
+            "hive",
+            "--memory",
+            "4MB",
+            "--max-open-files",
+            "4",
+            "--threads",
+            "3",
+            "--summary",
+            "chunked.json",
+            "in.ndjson",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let chunked: Value = serde_json::from_str(&dir.read("chunked.json")).unwrap();
+    assert!(chunked["spill_runs"].as_u64().unwrap() >= 3, "{chunked}");
+    assert!(
+        chunked["spilled_bytes"].as_u64().unwrap() < tight["spilled_bytes"].as_u64().unwrap() / 5,
+        "references, not records, are spilled: {chunked} vs {tight}"
+    );
+    assert!(
+        file_rss < 24 * 1024,
+        "peak RSS {file_rss} KiB with --memory 4MB and a file input"
+    );
     let roomy: Value = serde_json::from_str(&dir.read("roomy.json")).unwrap();
-    eprintln!("peak RSS: --memory 4MB {small_rss} KiB, --memory 1GB {big_rss} KiB; input {input_mb} MB; spill runs {}", tight["spill_runs"]);
+    eprintln!("peak RSS: --memory 4MB {small_rss} KiB (file input, 3 threads: {file_rss} KiB), --memory 1GB {big_rss} KiB; input {input_mb} MB; spill runs {}", tight["spill_runs"]);
     assert!(tight["spill_runs"].as_u64().unwrap() >= 10, "{tight}");
     assert_eq!(roomy["spill_runs"], 0, "{roomy}");
     // The budget is 4 MB; allow the program itself, stdio buffers and one
@@ -142,6 +174,7 @@ fn run_far_larger_than_memory_limit_spills_and_stays_bounded() {
     // Same files, same bytes, whichever memory limit.
     let t = tree(&dir, "tight");
     assert_eq!(t, tree(&dir, "roomy"));
+    assert_eq!(t, tree(&dir, "chunked"));
     assert_eq!(t.len(), 2000, "50 users x 40 days");
     // Every distinct record is in exactly one file; duplicates dropped.
     let mut ids = std::collections::BTreeSet::new();
