@@ -5,6 +5,10 @@
 //! synced again, and only then are the batch's file lines printed. A crash
 //! therefore never leaves a half file under a final name, and nothing is
 //! reported before it is on disk.
+//!
+//! Batches are committed on a thread of their own, so the merge and the
+//! writers go on with the next batch while the disk catches up (one batch
+//! waits at most; the next flush blocks until it is taken).
 
 use crate::dirs::DirMemo;
 use anyhow::{Context, Result};
@@ -12,6 +16,8 @@ use archive_core::io::LineOut;
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 /// Flush a batch after this many files or bytes.
 const BATCH_FILES: usize = 8192;
@@ -24,12 +30,25 @@ pub struct Committer {
     staged_bytes: u64,
     removals: Vec<PathBuf>,
     lines: Vec<String>,
-    out: LineOut,
     counter: u64,
     pid: u32,
     writers: Option<crate::writers::Writers>,
     write_threads: usize,
+    /// Where batches go to be made durable, renamed and reported.
+    batches: Option<mpsc::SyncSender<Batch>>,
+    commit_thread: Option<JoinHandle<Result<u64>>>,
+    /// Lines of a dry run, printed at each flush.
+    out: LineOut,
     pub files_removed: u64,
+}
+
+/// Files written under temporary names, files to remove, and the lines to
+/// print once both are done.
+#[derive(Default)]
+struct Batch {
+    staged: Vec<(PathBuf, PathBuf)>,
+    removals: Vec<PathBuf>,
+    lines: Vec<String>,
 }
 
 impl Committer {
@@ -41,11 +60,13 @@ impl Committer {
             staged_bytes: 0,
             removals: Vec::new(),
             lines: Vec::new(),
-            out: LineOut::new(),
             counter: 0,
             pid: std::process::id(),
             writers: None,
             write_threads,
+            batches: None,
+            commit_thread: None,
+            out: LineOut::new(),
             files_removed: 0,
         }
     }
@@ -105,65 +126,124 @@ impl Committer {
         Ok(())
     }
 
-    /// Make the batch durable, rename it into place, then print its lines.
+    /// Hand the batch to the commit thread once every file of it is
+    /// written (dry run: print its lines).
     pub fn flush(&mut self) -> Result<()> {
+        if self.dry_run {
+            for l in std::mem::take(&mut self.lines) {
+                self.out.line(&l)?;
+            }
+            return Ok(self.out.flush()?);
+        }
         if let Some(w) = self.writers.as_mut() {
             w.wait_all(&mut self.staged)?;
         }
-        if !self.staged.is_empty() || !self.removals.is_empty() {
-            self.sync(true)?;
-            for (tmp, dest) in &self.staged {
-                fs::rename(tmp, dest)
-                    .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
-            }
-            for p in std::mem::take(&mut self.removals) {
-                match fs::remove_file(&p) {
-                    Ok(()) => self.files_removed += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
-                }
-            }
-            self.sync(false)?;
-            self.staged.clear();
-            self.staged_bytes = 0;
+        let batch = Batch {
+            staged: std::mem::take(&mut self.staged),
+            removals: std::mem::take(&mut self.removals),
+            lines: std::mem::take(&mut self.lines),
+        };
+        self.staged_bytes = 0;
+        let root = self.root.clone();
+        let tx = self.batches.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::sync_channel::<Batch>(1);
+            self.commit_thread = Some(std::thread::spawn(move || commit_all(&root, rx)));
+            tx
+        });
+        if let Err(mpsc::SendError(batch)) = tx.send(batch) {
+            // The commit thread stopped on an error: the batch's temporary
+            // files are left for Drop to remove, and that error reported.
+            self.staged = batch.staged;
+            self.join()?;
+            return Err(anyhow::anyhow!("commit thread stopped"));
         }
-        for l in std::mem::take(&mut self.lines) {
-            self.out.line(&l)?;
-        }
-        self.out.flush()?;
         Ok(())
     }
 
-    /// One syncfs for the file system of the root. Where that is not
-    /// available, fsync the staged files (before renaming) and their
-    /// directories (after).
-    fn sync(&self, before_rename: bool) -> Result<()> {
-        let root =
-            File::open(&self.root).with_context(|| format!("opening {}", self.root.display()))?;
-        // SAFETY: syncfs only reads the descriptor, which `root` keeps open.
-        if unsafe { libc::syncfs(root.as_raw_fd()) } == 0 {
-            return Ok(());
-        }
-        if before_rename {
-            for (tmp, _) in &self.staged {
-                File::open(tmp)
-                    .and_then(|f| f.sync_all())
-                    .with_context(|| format!("fsync {}", tmp.display()))?;
-            }
-        } else {
-            let mut dirs: Vec<&Path> = self.staged.iter().filter_map(|(_, d)| d.parent()).collect();
-            dirs.sort();
-            dirs.dedup();
-            for d in dirs {
-                archive_core::atomic::sync_dir(d)?;
-            }
+    /// Flush the last batch and wait until everything is committed.
+    pub fn finish(&mut self) -> Result<()> {
+        self.flush()?;
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<()> {
+        self.batches = None;
+        if let Some(t) = self.commit_thread.take() {
+            self.files_removed += t.join().expect("commit thread panicked")?;
         }
         Ok(())
     }
 }
 
+/// The commit thread: each batch made durable, renamed, synced, reported.
+/// Returns the number of files removed.
+fn commit_all(root: &Path, batches: mpsc::Receiver<Batch>) -> Result<u64> {
+    let mut out = LineOut::new();
+    let mut removed = 0;
+    for batch in batches {
+        if let Err(e) = commit(root, &batch, &mut out, &mut removed) {
+            for (tmp, _) in &batch.staged {
+                let _ = fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+    }
+    Ok(removed)
+}
+
+fn commit(root: &Path, batch: &Batch, out: &mut LineOut, removed: &mut u64) -> Result<()> {
+    if !batch.staged.is_empty() || !batch.removals.is_empty() {
+        sync(root, &batch.staged, true)?;
+        for (tmp, dest) in &batch.staged {
+            fs::rename(tmp, dest)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+        }
+        for p in &batch.removals {
+            match fs::remove_file(p) {
+                Ok(()) => *removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
+            }
+        }
+        sync(root, &batch.staged, false)?;
+    }
+    for l in &batch.lines {
+        out.line(l)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// One syncfs for the file system of the root. Where that is not
+/// available, fsync the staged files (before renaming) and their
+/// directories (after).
+fn sync(root: &Path, staged: &[(PathBuf, PathBuf)], before_rename: bool) -> Result<()> {
+    let dir = File::open(root).with_context(|| format!("opening {}", root.display()))?;
+    // SAFETY: syncfs only reads the descriptor, which `dir` keeps open.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        return Ok(());
+    }
+    if before_rename {
+        for (tmp, _) in staged {
+            File::open(tmp)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("fsync {}", tmp.display()))?;
+        }
+    } else {
+        let mut dirs: Vec<&Path> = staged.iter().filter_map(|(_, d)| d.parent()).collect();
+        dirs.sort();
+        dirs.dedup();
+        for d in dirs {
+            archive_core::atomic::sync_dir(d)?;
+        }
+    }
+    Ok(())
+}
+
 impl Drop for Committer {
     fn drop(&mut self) {
+        // Batches already handed over are complete: let them be committed.
+        let _ = self.join();
         if let Some(w) = self.writers.as_mut() {
             let _ = w.wait_all(&mut self.staged);
         }

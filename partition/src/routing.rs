@@ -9,13 +9,12 @@
 
 use crate::config::Config;
 use crate::hashonly;
-use crate::input::{encode_ref, Lines};
+use crate::input::{encode_ref, LineSource};
 use crate::progress::Progress;
 use crate::render;
 use crate::route::Extractor;
 use crate::spill::{encoded_len, RecRef, Spiller};
 use anyhow::{Context, Result};
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The group key of quarantined lines: 0xFF never occurs in UTF-8, so it
@@ -59,18 +58,17 @@ pub struct Router<'a> {
 }
 
 impl Router<'_> {
-    /// Route every line of `input`, chunk number `chunk`. With `file_offset`
+    /// Route every line of `lines`, chunk number `chunk`. With `file_offset`
     /// (where the chunk starts in the input file) records are kept as
     /// references into the file; without, their bytes are copied.
-    pub fn route<R: Read>(
+    pub fn route(
         &self,
-        input: R,
+        mut lines: impl LineSource,
         chunk: u32,
         file_offset: Option<u64>,
         mut spiller: Spiller,
     ) -> Result<Routed> {
         let cfg = self.cfg;
-        let mut lines = Lines::new(input);
         let mut r = Counts::default();
         let mut reported = (0u64, 0u64);
         loop {

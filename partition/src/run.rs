@@ -5,7 +5,7 @@ use crate::commit::Committer;
 use crate::config::Config;
 use crate::dirs::DirMemo;
 use crate::group::{self, GroupCtx};
-use crate::input::InputFile;
+use crate::input::{InputFile, Lines};
 use crate::progress::Progress;
 use crate::quarantine::Quarantine;
 use crate::route::{rfc3339, Extractor};
@@ -76,7 +76,12 @@ pub fn run(args: Args) -> Result<Outcome> {
     let source = archive_core::io::input_name(cfg.input.as_deref());
     // --hash-only rewrites the records, so their new bytes are what is kept.
     let input_file = if cfg.hash_only.is_empty() {
-        InputFile::open(cfg.input.as_deref())?
+        // An eighth of the budget for the mapped input, shared by the
+        // routing threads; half for the spill arenas.
+        InputFile::open(
+            cfg.input.as_deref(),
+            (cfg.memory / 8) as usize / cfg.threads,
+        )?
     } else {
         None
     };
@@ -115,7 +120,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     let routed: Vec<Routed> = match &input_file {
         Some(file) => {
-            let ranges = file.chunks(cfg.threads)?;
+            let ranges = file.chunks(cfg.threads);
             let n = ranges.len();
             std::thread::scope(|scope| {
                 let handles: Vec<_> = ranges
@@ -124,12 +129,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                     .map(|(i, range)| {
                         let (router, sp) = (&router, spiller(i, n));
                         scope.spawn(move || {
-                            router.route(
-                                file.reader(range.clone()),
-                                i as u32,
-                                Some(range.start),
-                                sp,
-                            )
+                            router.route(file.lines(range.clone()), i as u32, Some(range.start), sp)
                         })
                     })
                     .collect();
@@ -142,7 +142,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         None => {
             let input = archive_core::io::open_input(cfg.input.as_deref())
                 .map_err(|e| Failure::usage(format!("{e:#}")))?;
-            vec![router.route(input, 0, None, spiller(0, 1))?]
+            vec![router.route(Lines::new(input), 0, None, spiller(0, 1))?]
         }
     };
     let lines = LineNumbers::new(routed.iter().map(|r| r.counts.line_count));
@@ -286,7 +286,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             &cfg, &q.rel, q.bytes, &q.sha256, extra, q.changed,
         ));
     }
-    committer.flush()?;
+    committer.finish()?;
     s.files_removed = committer.files_removed;
     progress.finish();
 
@@ -325,7 +325,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
 }
 
-/// Decode a group's records; records kept as references into the input
+/// Decode a group's records; those kept as references into the input
 /// file are read into `buf` (after checking the file is unchanged).
 fn records_of<'a>(
     bodies: &'a [Vec<u8>],
@@ -339,7 +339,7 @@ fn records_of<'a>(
     buf.clear();
     let spans = recs
         .iter()
-        .map(|r| file.read_ref(r.raw, buf))
+        .map(|r| file.read_record(r.raw, buf))
         .collect::<Result<Vec<_>>>()?;
     file.check_unchanged()?;
     let buf: &'a Vec<u8> = buf;
