@@ -7,6 +7,11 @@
 #
 # PEER_TIMEOUT (seconds, default 1800) stops a contender that takes longer
 # (reported as "timeout" with the files it had written).
+#
+# It also measures the file-system floor (partition/examples/fs_floor.rs):
+# creating the very tree partition wrote, from memory, with no parsing and
+# no renames, on 2 threads, then one syncfs. No tool writing this layout on
+# this disk can beat it, so "floor x python" bounds every ratio above.
 # Prints wall time, throughput (input MiB/s), ratio to the Python script,
 # and peak RSS for each. Needs python3, /usr/bin/time, and duckdb for
 # Python (pip install duckdb; installed here if missing).
@@ -24,8 +29,9 @@ if [ ! -s "$IN" ]; then
   echo "generating $IN" >&2
   python3 bench/gen/gen_conversations.py --size-mb "$SIZE_MB" --users 3000 --days 60 -o "$IN"
 fi
-cargo build --release -p partition >&2
+cargo build --release -p partition --bin partition --example fs_floor >&2
 BIN=target/release/partition
+FLOOR=target/release/examples/fs_floor
 bytes=$(stat -c %s "$IN")
 mib=$(awk -v b="$bytes" 'BEGIN{printf "%.1f", b/1048576}')
 
@@ -61,6 +67,11 @@ measure() { # name outdir command...
 
 results=()
 results+=("$(measure partition-seed "$DATA/out_partition" "$BIN" --out "$DATA/out_partition" "$IN")")
+# The floor, on the tree just written (its files are read in first, untimed).
+floor_out=$DATA/out_floor
+if [ -e "$floor_out" ]; then mv "$floor_out" "$TRASH/floor"; fi
+sync
+floor_json=$("$FLOOR" "$DATA/out_partition" "$floor_out" 2)
 results+=("$(measure partition-hive "$DATA/out_partition_hive" "$BIN" --out "$DATA/out_partition_hive" --layout hive "$IN")")
 results+=("$(measure python-naive "$DATA/out_python" python3 bench/partition/naive_partition.py "$IN" "$DATA/out_python")")
 results+=("$(measure duckdb "$DATA/out_duckdb" python3 bench/partition/duckdb_partition.py "$IN" "$DATA/out_duckdb")")
@@ -75,3 +86,12 @@ for r in "${results[@]}"; do
   awk -v n="$name" -v s="$secs" -v k="$kb" -v f="$files" -v m="$mib" -v ps="$py_secs" -v pk="$py_kb" -v st="$status" \
     'BEGIN{printf "%-18s %9.2f %10.1f %12.1f %12.0f %14.3f %8d %s\n", n, s, m/s, ps/s, k/1024, k/pk, f, st}'
 done
+echo
+echo "file-system floor (create the seed tree from memory, 2 threads): $floor_json"
+python3 - "$floor_json" "$py_secs" "$mib" <<'PY'
+import json, sys
+f = json.loads(sys.argv[1]); py = float(sys.argv[2]); mib = float(sys.argv[3])
+for k, label in (("write_seconds", "create + write"), ("write_and_sync_seconds", "create + write + syncfs")):
+    s = f[k]
+    print(f"  {label:26s} {s:7.2f} s  {mib / s:7.1f} MiB/s  = {py / s:5.1f}x python (the most any tool can reach)")
+PY
