@@ -1,5 +1,5 @@
 //! Standard input and output as the tools use them: `-` or no path means
-//! stdin/stdout, gzip input is recognised by its magic bytes, and stdout is
+//! stdin/stdout, gzip and zstd input is recognised by its magic bytes, and stdout is
 //! block-buffered with a closed pipe treated as a normal end.
 
 use anyhow::{Context, Result};
@@ -20,6 +20,10 @@ pub fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send>> {
     if magic.starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::bufread::MultiGzDecoder::new(buffered);
         Ok(Box::new(BufReader::with_capacity(256 * 1024, gz)))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let zst =
+            zstd::stream::read::Decoder::with_buffer(buffered).context("reading zstd input")?;
+        Ok(Box::new(BufReader::with_capacity(256 * 1024, zst)))
     } else {
         Ok(Box::new(buffered))
     }

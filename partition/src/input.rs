@@ -1,21 +1,18 @@
-//! Where record bytes come from. A regular, uncompressed input file is
-//! mapped into memory and read twice: routing keeps only each record's
-//! offset and length (about a hundred bytes per record instead of the
-//! record, so a run of gigabytes fits the memory budget without spilling),
-//! threads route chunks of it side by side without copying it out of the
-//! page cache (pages already routed are dropped from the process, not from
-//! the cache, so its resident memory stays small), and the merge reads each
-//! group's records back by offset. Anything else
-//! (stdin, a pipe, gzip, `--hash-only`, which rewrites the bytes) is routed
-//! in one stream and its records are copied into the spill.
+//! Where record bytes come from. A regular, uncompressed input file is read
+//! twice: routing keeps only each record's offset and length (about a
+//! hundred bytes per record instead of the record, so a run of gigabytes
+//! fits the memory budget without spilling), threads route chunks of it
+//! side by side, and the merge reads each group's records back by offset.
+//! Anything else (stdin, a pipe, gzip or zstd, `--hash-only`, which
+//! rewrites the bytes) is routed in one stream and its records are copied
+//! into the spill.
 //!
-//! As with any mapped input (ripgrep maps files too), truncating the file
-//! while it is being read stops the process with SIGBUS; any other change
-//! is caught by [`InputFile::check_unchanged`] before files are kept.
+//! Positioned reads, not a memory map: on this kind of machine they were as
+//! fast (page faults cost as much as the copy), and a map's resident size
+//! follows the page-cache folios it touches, not the memory budget.
 
 use anyhow::{Context, Result};
 use archive_core::Failure;
-use memmap2::{Mmap, UncheckedAdvice};
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::ops::Range;
@@ -34,12 +31,8 @@ pub trait LineSource {
 /// An input file whose records can be read again by offset.
 pub struct InputFile {
     file: File,
-    map: Mmap,
     name: String,
     stamp: Stamp,
-    /// Drop used pages from the process after this many bytes (per
-    /// routing thread while routing).
-    window: usize,
 }
 
 /// What says the file is still the one that was routed.
@@ -61,10 +54,9 @@ impl Stamp {
 }
 
 impl InputFile {
-    /// The input as a mapped file, or None when it must be streamed
-    /// (stdin, not a regular file, empty, or compressed). At most about
-    /// `window` bytes of it are resident at a time (per routing thread).
-    pub fn open(path: Option<&Path>, window: usize) -> Result<Option<InputFile>> {
+    /// The input as a re-readable file, or None when it must be streamed
+    /// (stdin, not a regular file, empty, or compressed).
+    pub fn open(path: Option<&Path>) -> Result<Option<InputFile>> {
         let Some(path) = path.filter(|p| p.as_os_str() != "-") else {
             return Ok(None);
         };
@@ -77,61 +69,76 @@ impl InputFile {
         if !meta.is_file() || meta.len() == 0 {
             return Ok(None);
         }
-        // SAFETY: the map is only read; see the module comment for what a
-        // concurrent change to the file does.
-        let map =
-            unsafe { Mmap::map(&file) }.with_context(|| format!("mapping {}", path.display()))?;
-        if map.starts_with(&[0x1f, 0x8b]) || map.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let mut magic = [0u8; 4];
+        let n = file.read_at(&mut magic, 0).unwrap_or(0);
+        let m = &magic[..n];
+        if m.starts_with(&[0x1f, 0x8b]) || m.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             return Ok(None);
         }
         Ok(Some(InputFile {
             file,
-            map,
             name: path.display().to_string(),
             stamp: Stamp::of(&meta),
-            window: window.max(1 << 20),
         }))
+    }
+
+    fn len(&self) -> u64 {
+        self.stamp.len
     }
 
     /// Split the file into at most `n` byte ranges that each start at the
     /// beginning of a line, so threads can route them side by side and line
     /// numbers add up.
-    pub fn chunks(&self, n: usize) -> Vec<Range<u64>> {
-        let len = self.map.len();
-        let mut starts = vec![0usize];
-        for i in 1..n.max(1) {
-            let from = (len / n * i).max(*starts.last().unwrap());
-            let Some(nl) = memchr::memchr(b'\n', &self.map[from..]) else {
+    pub fn chunks(&self, n: usize) -> Result<Vec<Range<u64>>> {
+        let len = self.len();
+        let mut starts = vec![0u64];
+        for i in 1..n.max(1) as u64 {
+            let from = (len / n as u64 * i).max(*starts.last().unwrap());
+            let Some(start) = self.next_line_start(from)? else {
                 break;
             };
-            let start = from + nl + 1;
             if start > *starts.last().unwrap() && start < len {
                 starts.push(start);
             }
         }
-        (0..starts.len())
-            .map(|i| starts[i] as u64..starts.get(i + 1).copied().unwrap_or(len) as u64)
-            .collect()
+        Ok((0..starts.len())
+            .map(|i| starts[i]..starts.get(i + 1).copied().unwrap_or(len))
+            .collect())
+    }
+
+    /// The offset just after the first newline at or after `from`.
+    fn next_line_start(&self, from: u64) -> Result<Option<u64>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut pos = from;
+        while pos < self.len() {
+            let n = self
+                .file
+                .read_at(&mut buf, pos)
+                .with_context(|| format!("reading {}", self.name))?;
+            if n == 0 {
+                break;
+            }
+            if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+                return Ok(Some(pos + i as u64 + 1));
+            }
+            pos += n as u64;
+        }
+        Ok(None)
     }
 
     /// The lines of `range`, which starts at a line.
-    pub fn lines(&self, range: Range<u64>) -> MappedLines<'_> {
-        MappedLines {
-            input: self,
-            start: range.start as usize,
-            end: range.end as usize,
-            pos: range.start as usize,
-            released: range.start as usize,
-        }
+    pub fn lines(&self, range: Range<u64>) -> Lines<RangeReader<'_>> {
+        Lines::new(RangeReader {
+            file: &self.file,
+            pos: range.start,
+            end: range.end,
+        })
     }
 
-    /// Append the referenced record to `buf`. Positioned reads, not the
-    /// map: records of a group are scattered over the file, and the kernel
-    /// maps whole (possibly huge) page-cache folios on each touch, which
-    /// would make the resident size follow the input size.
+    /// Append the referenced record to `buf`.
     pub fn read_record(&self, reference: &[u8], buf: &mut Vec<u8>) -> Result<Range<usize>> {
         let (offset, len) = decode_ref(reference);
-        if offset + len as u64 > self.map.len() as u64 {
+        if offset + len as u64 > self.len() {
             return Err(Failure::data(format!(
                 "{} is shorter than when it was read (byte {offset})",
                 self.name
@@ -143,18 +150,6 @@ impl InputFile {
             .read_exact_at(&mut buf[start..], offset)
             .with_context(|| format!("reading {} at byte {offset}", self.name))?;
         Ok(start..start + len)
-    }
-
-    /// Drop the pages of `range` from the process (routing is past them).
-    fn release(&self, range: Range<usize>) {
-        // SAFETY: for a read-only file mapping, MADV_DONTNEED only unmaps
-        // the pages; reading them again maps the same file contents, so
-        // even a slice still held would read the same bytes. A failure
-        // only leaves the pages mapped.
-        let _ = unsafe {
-            self.map
-                .unchecked_advise_range(UncheckedAdvice::DontNeed, range.start, range.len())
-        };
     }
 
     /// Fail if the file was changed (written, truncated, replaced) since it
@@ -176,32 +171,23 @@ impl InputFile {
     }
 }
 
-/// Lines of a chunk of the mapped input, without copying.
-pub struct MappedLines<'a> {
-    input: &'a InputFile,
-    start: usize,
-    end: usize,
-    pos: usize,
-    released: usize,
+/// Reads one byte range of the input file (positioned reads, so the
+/// threads' readers share the file).
+pub struct RangeReader<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
 }
 
-impl LineSource for MappedLines<'_> {
-    fn next_line(&mut self) -> io::Result<Option<(u64, &[u8])>> {
-        if self.pos >= self.end {
-            return Ok(None);
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = (self.end - self.pos).min(buf.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
         }
-        let rest = &self.input.map[self.pos..self.end];
-        let n = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-        let line = &rest[..n];
-        let offset = (self.pos - self.start) as u64;
-        self.pos += n;
-        if self.pos - self.released >= self.input.window {
-            // Whole pages before this line are done with.
-            let upto = self.pos - n;
-            self.input.release(self.released..upto);
-            self.released = upto;
-        }
-        Ok(Some((offset, line)))
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
@@ -337,9 +323,9 @@ mod tests {
             data.extend_from_slice(format!("{{\"n\":{i}}}\n").as_bytes());
         }
         std::fs::write(&path, &data).unwrap();
-        let f = InputFile::open(Some(&path), 1 << 20).unwrap().unwrap();
+        let f = InputFile::open(Some(&path)).unwrap().unwrap();
         for n in [1, 2, 3, 7] {
-            let chunks = f.chunks(n);
+            let chunks = f.chunks(n).unwrap();
             assert_eq!(chunks.len(), n);
             assert_eq!(chunks[0].start, 0);
             assert_eq!(chunks.last().unwrap().end, data.len() as u64);

@@ -171,7 +171,7 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "UNIT", default_value = "auto")]
     pub time_unit: config::TimeUnit,
 
-    /// NDJSON input (gzip recognised); `-` or none for stdin.
+    /// NDJSON input (gzip and zstd recognised); `-` or none for stdin.
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 }

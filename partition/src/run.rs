@@ -76,12 +76,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let source = archive_core::io::input_name(cfg.input.as_deref());
     // --hash-only rewrites the records, so their new bytes are what is kept.
     let input_file = if cfg.hash_only.is_empty() {
-        // An eighth of the budget for the mapped input, shared by the
-        // routing threads; half for the spill arenas.
-        InputFile::open(
-            cfg.input.as_deref(),
-            (cfg.memory / 8) as usize / cfg.threads,
-        )?
+        InputFile::open(cfg.input.as_deref())?
     } else {
         None
     };
@@ -120,7 +115,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     let routed: Vec<Routed> = match &input_file {
         Some(file) => {
-            let ranges = file.chunks(cfg.threads);
+            let ranges = file.chunks(cfg.threads)?;
             let n = ranges.len();
             std::thread::scope(|scope| {
                 let handles: Vec<_> = ranges

@@ -256,3 +256,49 @@ fn dry_run_plans_and_touches_nothing() {
     let written = &real_lines[planned["path"].as_str().unwrap()];
     assert_eq!(planned["records"], written["records"]);
 }
+
+#[test]
+fn gzip_and_zstd_input_give_the_same_files_as_plain_input() {
+    use std::io::Write;
+    let dir = Dir::new("compressed-input");
+    let input: String = (0..40)
+        .map(|i| {
+            let t = DAY0 + f64::from(i % 5) * 86_400.0 + f64::from(i);
+            conversation(&format!("c{i}"), &format!("u{}", i % 3), t, t, &["x"]) + "\n"
+        })
+        .collect();
+    dir.write("in.ndjson", &input);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(input.as_bytes()).unwrap();
+    std::fs::write(dir.join("in.ndjson.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(
+        dir.join("in.ndjson.zst"),
+        zstd::bulk::compress(input.as_bytes(), 3).unwrap(),
+    )
+    .unwrap();
+    let tree = |root: &str| {
+        dir.files(root)
+            .into_iter()
+            .map(|p| (p.clone(), dir.read(&format!("{root}/{p}"))))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    cmd(&dir)
+        .args(["--out", "plain", "--layout", "hive", "in.ndjson"])
+        .expect_code(0);
+    let plain = tree("plain");
+    assert_eq!(plain.len(), 15, "3 users x 5 days");
+    for (root, file) in [("gz", "in.ndjson.gz"), ("zst", "in.ndjson.zst")] {
+        let run = cmd(&dir)
+            .args(["--out", root, "--layout", "hive", file])
+            .expect_code(0);
+        check_lines(&dir, &run, root);
+        assert_eq!(tree(root), plain, "{file}");
+    }
+    // The same through stdin.
+    let run = cmd(&dir)
+        .args(["--out", "zst-stdin", "--layout", "hive"])
+        .stdin(std::fs::read(dir.join("in.ndjson.zst")).unwrap())
+        .expect_code(0);
+    check_lines(&dir, &run, "zst-stdin");
+    assert_eq!(tree("zst-stdin"), plain);
+}
