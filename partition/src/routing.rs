@@ -175,18 +175,11 @@ impl Router<'_> {
 
     /// Add this thread's progress since the last report to the totals.
     fn report(&self, reported: &mut (u64, u64), records: u64, bytes: u64) {
-        let records_total = self
-            .totals
-            .records
-            .fetch_add(records - reported.0, Ordering::Relaxed)
-            + records
-            - reported.0;
-        let bytes_total = self
-            .totals
-            .bytes
-            .fetch_add(bytes - reported.1, Ordering::Relaxed)
-            + bytes
-            - reported.1;
+        let add = |total: &AtomicU64, now: u64, before: u64| {
+            total.fetch_add(now - before, Ordering::Relaxed) + now - before
+        };
+        let records_total = add(&self.totals.records, records, reported.0);
+        let bytes_total = add(&self.totals.bytes, bytes, reported.1);
         *reported = (records, bytes);
         self.progress.reading(records_total, bytes_total);
     }

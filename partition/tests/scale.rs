@@ -91,62 +91,25 @@ fn run_far_larger_than_memory_limit_spills_and_stays_bounded() {
     // process small so the child's peak RSS is its own.
     drop(input);
 
-    let (code, big_rss, err) = run_measured(
-        &dir,
-        "in.ndjson",
-        &[
-            "--out",
-            "roomy",
-            "--layout",
-            "hive",
-            "--memory",
-            "1GB",
-            "--summary",
-            "roomy.json",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    let (code, small_rss, err) = run_measured(
-        &dir,
-        "in.ndjson",
-        &[
-            "--out",
-            "tight",
-            "--layout",
-            "hive",
-            "--memory",
-            "4MB",
-            "--max-open-files",
-            "4",
-            "--summary",
-            "tight.json",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    let tight: Value = serde_json::from_str(&dir.read("tight.json")).unwrap();
+    // Each run: the hive layout into ROOT, its summary in ROOT.json.
+    let run = |root: &str, extra: &[&str]| {
+        let summary = format!("{root}.json");
+        let mut args = vec!["--out", root, "--layout", "hive", "--summary", &summary];
+        args.extend_from_slice(extra);
+        let (code, rss, err) = run_measured(&dir, "in.ndjson", &args);
+        assert_eq!(code, 0, "{err}");
+        let s: Value = serde_json::from_str(&dir.read(&summary)).unwrap();
+        (rss, s)
+    };
+    let (big_rss, roomy) = run("roomy", &["--memory", "1GB"]);
+    let tight_args = ["--memory", "4MB", "--max-open-files", "4"];
+    let (small_rss, tight) = run("tight", &tight_args);
     // The same input as a file: threads route chunks of it and keep only
     // references to the records, which still spill under a 4 MB budget.
-    let (code, file_rss, err) = run_measured(
-        &dir,
-        "in.ndjson",
-        &[
-            "--out",
-            "chunked",
-            "--layout",
-            "hive",
-            "--memory",
-            "4MB",
-            "--max-open-files",
-            "4",
-            "--threads",
-            "3",
-            "--summary",
-            "chunked.json",
-            "in.ndjson",
-        ],
+    let (file_rss, chunked) = run(
+        "chunked",
+        &[&tight_args[..], &["--threads", "3", "in.ndjson"]].concat(),
     );
-    assert_eq!(code, 0, "{err}");
-    let chunked: Value = serde_json::from_str(&dir.read("chunked.json")).unwrap();
     assert!(chunked["spill_runs"].as_u64().unwrap() >= 3, "{chunked}");
     assert!(
         chunked["spilled_bytes"].as_u64().unwrap() < tight["spilled_bytes"].as_u64().unwrap() / 5,
@@ -156,7 +119,6 @@ fn run_far_larger_than_memory_limit_spills_and_stays_bounded() {
         file_rss < 24 * 1024,
         "peak RSS {file_rss} KiB with --memory 4MB and a file input"
     );
-    let roomy: Value = serde_json::from_str(&dir.read("roomy.json")).unwrap();
     eprintln!("peak RSS: --memory 4MB {small_rss} KiB (file input, 3 threads: {file_rss} KiB), --memory 1GB {big_rss} KiB; input {input_mb} MB; spill runs {}", tight["spill_runs"]);
     assert!(tight["spill_runs"].as_u64().unwrap() >= 10, "{tight}");
     assert_eq!(roomy["spill_runs"], 0, "{roomy}");
