@@ -7,6 +7,42 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
+/// A compression format recognised by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compressed {
+    Gzip,
+    Zstd,
+}
+
+impl Compressed {
+    /// The format whose magic bytes `first` starts with, if any.
+    pub fn detect(first: &[u8]) -> Option<Compressed> {
+        if first.starts_with(&[0x1f, 0x8b]) {
+            Some(Compressed::Gzip)
+        } else if first.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Compressed::Zstd)
+        } else {
+            None
+        }
+    }
+}
+
+/// `reader`, decompressed if its first bytes say gzip or zstd.
+pub fn decoder<'a, R: BufRead + Send + 'a>(mut reader: R) -> Result<Box<dyn BufRead + Send + 'a>> {
+    let first = reader.fill_buf().context("reading input")?;
+    Ok(match Compressed::detect(first) {
+        Some(Compressed::Gzip) => Box::new(BufReader::with_capacity(
+            256 * 1024,
+            flate2::bufread::MultiGzDecoder::new(reader),
+        )),
+        Some(Compressed::Zstd) => Box::new(BufReader::with_capacity(
+            256 * 1024,
+            zstd::stream::read::Decoder::with_buffer(reader).context("reading zstd input")?,
+        )),
+        None => Box::new(reader),
+    })
+}
+
 /// Open `path` (or stdin for `-`/None) for buffered reading. Gzip and zstd
 /// inputs are decompressed transparently, recognised by their magic bytes.
 pub fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send>> {
@@ -15,18 +51,7 @@ pub fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead + Send>> {
         Some(p) if p.as_os_str() == "-" => Box::new(io::stdin()),
         Some(p) => Box::new(File::open(p).with_context(|| format!("opening {}", p.display()))?),
     };
-    let mut buffered = BufReader::with_capacity(256 * 1024, raw);
-    let magic = buffered.fill_buf().context("reading input")?;
-    if magic.starts_with(&[0x1f, 0x8b]) {
-        let gz = flate2::bufread::MultiGzDecoder::new(buffered);
-        Ok(Box::new(BufReader::with_capacity(256 * 1024, gz)))
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let zst =
-            zstd::stream::read::Decoder::with_buffer(buffered).context("reading zstd input")?;
-        Ok(Box::new(BufReader::with_capacity(256 * 1024, zst)))
-    } else {
-        Ok(Box::new(buffered))
-    }
+    decoder(BufReader::with_capacity(256 * 1024, raw))
 }
 
 /// Human name of an input for error messages: the path, or `stdin`.

@@ -71,8 +71,7 @@ impl InputFile {
         }
         let mut magic = [0u8; 4];
         let n = file.read_at(&mut magic, 0).unwrap_or(0);
-        let m = &magic[..n];
-        if m.starts_with(&[0x1f, 0x8b]) || m.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        if archive_core::io::Compressed::detect(&magic[..n]).is_some() {
             return Ok(None);
         }
         Ok(Some(InputFile {

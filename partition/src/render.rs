@@ -176,17 +176,11 @@ pub fn compress(c: Option<Compression>, bytes: Vec<u8>) -> Result<Vec<u8>> {
 
 /// Decompress by magic bytes (gzip, zstd), or return the bytes as they are.
 pub fn decompress(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .with_context(|| format!("decompressing {what} (gzip)"))?;
-        Ok(out)
-    } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        zstd::stream::decode_all(bytes).with_context(|| format!("decompressing {what} (zstd)"))
-    } else {
-        Ok(bytes.to_vec())
-    }
+    let mut out = Vec::with_capacity(bytes.len());
+    archive_core::io::decoder(bytes)
+        .and_then(|mut r| Ok(r.read_to_end(&mut out)?))
+        .with_context(|| format!("decompressing {what}"))?;
+    Ok(out)
 }
 
 #[cfg(test)]
