@@ -29,7 +29,7 @@ impl AtomicFile {
         // Pid plus a counter keeps concurrent writers (threads or processes) apart.
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+        let tmp = dir.join(temp_name(&name, n));
         let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         Ok(AtomicFile {
             file: Some(file),
@@ -107,6 +107,76 @@ pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.contains(".tmp-")
 }
 
+/// The temporary name for `name` written by this process: `.{name}.tmp-{pid}-{n}`.
+/// Every tool uses this shape (for files and for spill directories), so
+/// [`sweep_stale_temps`] can tell whose leftover a name is.
+pub fn temp_name(name: &str, n: u64) -> String {
+    format!(".{name}.tmp-{}-{n}", std::process::id())
+}
+
+/// The process id a temporary name carries, if it has the shape of
+/// [`temp_name`].
+pub fn temp_owner(name: &str) -> Option<u32> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    let at = name.rfind(".tmp-")?;
+    let rest = &name[at + 5..];
+    let pid = rest.split('-').next()?;
+    pid.parse().ok()
+}
+
+/// True while a process with this id exists (signal 0 probes without
+/// sending anything; EPERM means it exists under another user).
+pub fn process_alive(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 performs only the permission and existence check.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Remove, under `root`, the temporary files and directories (names of the
+/// [`temp_name`] shape) left by processes that no longer exist: what a
+/// `kill -9` leaves behind. Symlinks are never followed or removed, and only
+/// names of that shape are touched. Returns how many were removed.
+pub fn sweep_stale_temps(root: &Path) -> Result<u64> {
+    let mut removed = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            // An unreadable directory is the walker's business, not ours.
+            Err(_) => continue,
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let stale = temp_owner(&name).is_some_and(|pid| !process_alive(pid));
+            if kind.is_symlink() {
+                continue;
+            }
+            let path = entry.path();
+            if stale {
+                let r = if kind.is_dir() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                r.with_context(|| format!("removing the leftover {}", path.display()))?;
+                removed += 1;
+            } else if kind.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +201,27 @@ mod tests {
         );
         let leftovers: Vec<_> = fs::read_dir(dest.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temporary file left behind");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_processes_are_swept() {
+        let dir = std::env::temp_dir().join(format!("sweep-test-{}", std::process::id()));
+        fs::create_dir_all(dir.join("sub/.spill.tmp-999999999-3")).unwrap();
+        fs::write(dir.join("sub/.spill.tmp-999999999-3/chunk"), b"x").unwrap();
+        fs::write(dir.join("sub/.a.json.tmp-999999999-0"), b"x").unwrap();
+        let mine = dir.join(temp_name("b.json", 7));
+        fs::write(&mine, b"x").unwrap();
+        fs::write(dir.join("keep.tmp-999999999-0"), b"x").unwrap();
+        assert_eq!(temp_owner(".a.json.tmp-123-4"), Some(123));
+        assert_eq!(temp_owner("a.json"), None);
+        assert_eq!(sweep_stale_temps(&dir).unwrap(), 2);
+        assert!(mine.exists(), "a live process's temporary was removed");
+        assert!(
+            dir.join("keep.tmp-999999999-0").exists(),
+            "a name we never create was removed"
+        );
+        assert!(!dir.join("sub/.a.json.tmp-999999999-0").exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

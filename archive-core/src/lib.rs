@@ -1,6 +1,7 @@
 //! Shared pieces of the compliance archive toolkit: the line types that the
 //! tools exchange on stdin/stdout, the exit codes, atomic file writes, retry
-//! with backoff, and the naming rules that keep derived paths inside a root.
+//! with backoff, the naming rules that keep derived paths inside a root,
+//! sizes, `s3://` URLs, the run summary and the hashing writer.
 //!
 //! Everything else lives in the tool that uses it.
 
@@ -10,7 +11,10 @@ pub mod hash;
 pub mod io;
 pub mod lines;
 pub mod naming;
+pub mod report;
 pub mod retry;
+pub mod s3url;
+pub mod size;
 
 pub use exit::{Failure, Outcome};
 pub use lines::{FileLine, ObjectLine, ObjectStatus};
