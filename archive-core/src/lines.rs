@@ -1,4 +1,4 @@
-//! The lines the tools exchange (see DESIGN.md): file lines and object
+//! The lines the tools exchange (see ARCHITECTURE.md): file lines and object
 //! lines. Records are passed as raw JSON and need no type here.
 //!
 //! Every tool passes through fields it does not know, so both types keep

@@ -17,7 +17,7 @@ pub struct S3Url {
 impl S3Url {
     /// Parse `s3://bucket[/prefix]`. The bucket must follow S3's naming
     /// rules (3–63 characters of lowercase letters, digits, `.` and `-`,
-    /// starting and ending with a letter or digit).
+    /// starting and ending with a letter or digit, not an IP address).
     pub fn parse(url: &str) -> Result<S3Url, String> {
         let rest = url
             .strip_prefix("s3://")
@@ -126,6 +126,9 @@ fn check_bucket(b: &str) -> Result<(), &'static str> {
     if b.contains("..") {
         return Err("may not hold two dots in a row");
     }
+    if b.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("may not be an IP address");
+    }
     Ok(())
 }
 
@@ -161,6 +164,7 @@ mod tests {
             "s3://a..b",
             "s3://bkt/../x",
             "s3://bkt/a//b",
+            "s3://192.168.1.1/x",
         ] {
             assert!(S3Url::parse(bad).is_err(), "{bad} should be refused");
         }
