@@ -12,6 +12,7 @@ path `crate::a::b::C` is an edge to the longest module prefix that exists
 (`a::b`). Declaring a child (`mod b;`) is not an edge; using it is.
 
 Usage: scripts/check-structure.py [ROOT]    (default: the repository root)
+       scripts/check-structure.py --self-test (the check finds what it must)
 """
 
 import os
@@ -234,9 +235,56 @@ def long_functions(path):
     return found
 
 
+def self_test():
+    """Run the check on a throw-away workspace holding one cycle, one long
+    function and some traps (braces in strings, test modules, a `self::`
+    child, a lifetime), and insist on exactly the two real findings."""
+    import tempfile
+    long_body = "\n".join(f"    let x{i} = {i};" for i in range(MAX_FN_LINES))
+    files = {
+        "Cargo.toml": "",
+        "demo/Cargo.toml": "[package]\nname = \"demo\"\n",
+        "demo/src/lib.rs": "mod a;\nmod b;\nmod c;\npub use c::Leaf;\n",
+        "demo/src/a.rs": "use crate::b::B;\npub struct A;\n",
+        "demo/src/b.rs": "use crate::{a::A, c};\npub struct B;\n",
+        "demo/src/c.rs": (
+            "pub struct Leaf<'a>(&'a str);\n"
+            "pub fn short() -> &'static str { \"}}}} {{ use crate::a;\" }\n"
+            "// use crate::a;\n"
+            "#[cfg(test)]\nmod tests {\n    use crate::a::A;\n}\n"
+            "pub fn long() {\n" + long_body + "\n}\n"
+        ),
+    }
+    with tempfile.TemporaryDirectory() as root:
+        for rel, text in files.items():
+            path = os.path.join(root, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        found = check(root)
+    want_cycle = "demo: module import cycle: a <-> b"
+    ok = len(found) == 2 and found[0] == want_cycle and "fn long is" in found[1]
+    print("\n".join(found) or "(nothing found)", file=sys.stderr)
+    print(f"check-structure self-test: {'ok' if ok else 'FAILED'}", file=sys.stderr)
+    return 0 if ok else 1
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")
-    root = os.path.abspath(root)
+    problems = check(os.path.abspath(root))
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"check-structure: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print("check-structure: no module cycles, no function over "
+          f"{MAX_FN_LINES} lines", file=sys.stderr)
+    return 0
+
+
+def check(root):
     problems = []
     for entry in sorted(os.listdir(root)):
         crate = os.path.join(root, entry)
@@ -259,14 +307,7 @@ def main():
                         problems.append(
                             f"{rel}:{line}: fn {name} is {length} lines (limit {MAX_FN_LINES})"
                         )
-    for p in problems:
-        print(p)
-    if problems:
-        print(f"check-structure: {len(problems)} problem(s)", file=sys.stderr)
-        return 1
-    print("check-structure: no module cycles, no function over "
-          f"{MAX_FN_LINES} lines", file=sys.stderr)
-    return 0
+    return problems
 
 
 if __name__ == "__main__":

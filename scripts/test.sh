@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 scripts/install-test-deps.sh
 # Module import cycles and functions over 120 lines fail the build.
+python3 scripts/check-structure.py --self-test
 python3 scripts/check-structure.py
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
