@@ -6,7 +6,7 @@
 //!     cargo run --release -p fetch --example parse_page -- PAGE.json [ITERATIONS]
 
 use fetch::splitter::ListSplitter;
-use fetch::streams::lists::conversation_meta;
+use fetch::streams::conversations::conversation_meta;
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -38,6 +38,14 @@ Environment:
   OPENAI_BASE_URL       default for --base-url of audit-logs (https://api.openai.com/v1)
   FETCH_STATE_DIR       default for --state-dir
   FETCH_LOG=debug       log every request to stderr (as -v does); keys are never logged
+
+A server that misbehaves stops the run with exit 4 and commits nothing: a
+paging cursor that does not move, repeats or runs backwards; a body that is
+not a JSON object with a data array (after retries); has_more that is not a
+boolean; a request slower than --deadline (after retries). API requests
+never follow a redirect to another origin (exit 2: check --base-url); only
+the log download follows its signed URL (https, or http on loopback),
+without the key. Text from the server is printed with the key masked.
 ";
 
 #[derive(Parser, Debug)]
@@ -212,6 +220,17 @@ pub struct Common {
         help_heading = "Requests"
     )]
     pub timeout: u64,
+    /// Longest one request may take, body included, before it is retried (a server that drips bytes never trips --timeout)
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        help_heading = "Requests"
+    )]
+    pub deadline: u64,
+    /// Also trust the CA certificate(s) in this PEM file (a TLS proxy or a private CA); certificate errors are configuration errors (exit 2), never retried
+    #[arg(long, value_name = "FILE", help_heading = "Requests")]
+    pub ca_cert: Option<PathBuf>,
 
     /// Print the first request that would be made (key redacted), check the credentials with one call, fetch nothing
     #[arg(long, help_heading = "Output")]
@@ -227,4 +246,16 @@ pub struct Common {
 /// The long help with the examples and the exit codes filled in.
 pub fn long_help_tail() -> String {
     format!("{EXAMPLES}\n{}", archive_core::exit::EXIT_CODES_HELP)
+}
+
+/// Parse the command line (exits with clap's message on a bad one), with
+/// the examples and exit codes under every subcommand's long help.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let tail = long_help_tail();
+    let matches = Cli::command()
+        .after_long_help(tail.clone())
+        .mut_subcommands(|s| s.after_long_help(tail.clone()))
+        .get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

@@ -1,30 +1,46 @@
 //! The HTTP side: one client, the bearer key (never printed), a pacing
 //! limiter per endpoint, retries with full-jitter backoff and `Retry-After`,
+//! an idle timeout and an overall deadline per request, the redirect rules,
 //! and the classification of failures into exit codes.
 //!
 //! Bodies are streamed into a [`BodySink`]; a body that breaks off half way
-//! is retried from the start, so a sink forgets a failed attempt in
-//! [`BodySink::begin`].
+//! (or that the sink finds malformed) is retried from the start, so a sink
+//! forgets a failed attempt in [`BodySink::begin`].
+//!
+//! Redirects are followed here, never by the HTTP library: an API request
+//! follows one only within its own origin; the log download
+//! ([`Api::download`]) follows its signed URL to https (or to plain http
+//! on a loopback address, for tests) without the key and without a
+//! `Referer`.
 
+use crate::model::{KeyKind, RequestPolicy};
 use crate::ratelimit::RateLimiter;
+use crate::redact::{excerpt, redact};
 use anyhow::Result;
-use archive_core::retry::Backoff;
 use archive_core::Failure;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 use url::Url;
 
+/// Redirect hops one request may take.
+const MAX_REDIRECTS: usize = 5;
+
+/// Bytes of an error body shown in a message.
+const ERROR_EXCERPT: usize = 300;
+
 /// Receives a response body in pieces.
 pub trait BodySink {
     /// A new attempt starts: drop anything a failed attempt delivered.
     fn begin(&mut self) -> Result<()>;
+    /// The next bytes. A [`Retryable`] error abandons this attempt.
     fn chunk(&mut self, bytes: &[u8]) -> Result<()>;
     /// The body ended. Return a [`Retryable`] error when it is incomplete
     /// or fails a check that a fresh download may pass.
     fn end(&mut self) -> Result<()>;
 }
 
-/// An error that another attempt may cure (truncated body, checksum mismatch).
+/// An error that another attempt may cure (truncated or malformed body,
+/// checksum mismatch).
 #[derive(Debug)]
 pub struct Retryable(pub String);
 
@@ -34,13 +50,6 @@ impl std::fmt::Display for Retryable {
     }
 }
 impl std::error::Error for Retryable {}
-
-/// Which key this client holds, for the hints on 401/403.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
-    Compliance,
-    Admin,
-}
 
 /// Counters for the run summary and the progress line.
 #[derive(Debug, Default, Clone)]
@@ -68,20 +77,11 @@ impl ApiStats {
     }
 }
 
-pub struct ApiConfig {
-    pub key: String,
-    pub kind: KeyKind,
-    pub per_minute: u32,
-    pub download_per_minute: u32,
-    pub backoff: Backoff,
-    pub max_wait: Duration,
-    pub timeout: Duration,
-    pub debug: bool,
-}
-
 pub struct Api {
     client: reqwest::Client,
-    cfg: ApiConfig,
+    key: String,
+    kind: KeyKind,
+    cfg: RequestPolicy,
     limiters: HashMap<String, RateLimiter>,
     pub stats: ApiStats,
 }
@@ -95,28 +95,84 @@ enum Attempt {
     },
 }
 
+/// Which redirects a request follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Follow {
+    /// An API request: only within its own origin, with the key.
+    SameOrigin,
+    /// The log download: to its signed URL (https, or http on loopback),
+    /// without the key.
+    SignedUrl,
+}
+
+/// A response, and whether a redirect led to it.
+struct Opened {
+    resp: reqwest::Response,
+    redirected: bool,
+}
+
 impl Api {
-    pub fn new(cfg: ApiConfig) -> Result<Api> {
-        let client = reqwest::Client::builder()
+    pub fn new(key: String, kind: KeyKind, cfg: RequestPolicy) -> Result<Api> {
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!(
                 "compliance-archive-fetch/",
                 env!("CARGO_PKG_VERSION")
             ))
             .connect_timeout(Duration::from_secs(10))
-            .read_timeout(cfg.timeout)
+            .read_timeout(cfg.idle_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false);
+        if let Some(path) = &cfg.ca_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| Failure::usage(format!("--ca-cert {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Failure::usage(format!(
+                    "--ca-cert {}: not PEM certificates: {e}",
+                    path.display()
+                ))
+            })?;
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let client = builder
             .build()
             .map_err(|e| Failure::usage(format!("building the HTTP client: {e}")))?;
         Ok(Api {
             client,
+            key,
+            kind,
             cfg,
             limiters: HashMap::new(),
             stats: ApiStats::default(),
         })
     }
 
-    /// GET `url`, paced on the limiter of `route`, streaming a 2xx body into
-    /// `sink`; retries transient failures, fails fast on 401/403/404.
+    /// GET an API `url`, paced on the limiter of `route`, streaming a 2xx
+    /// body into `sink`; retries transient failures, fails fast on
+    /// 401/403/404 and on a redirect off the API's origin.
     pub async fn get(&mut self, route: &str, url: &Url, sink: &mut dyn BodySink) -> Result<()> {
+        self.fetch(route, url, sink, Follow::SameOrigin).await
+    }
+
+    /// GET a log file: `url` answers with a redirect to a signed URL, which
+    /// is fetched without the key.
+    pub async fn download(
+        &mut self,
+        route: &str,
+        url: &Url,
+        sink: &mut dyn BodySink,
+    ) -> Result<()> {
+        self.fetch(route, url, sink, Follow::SignedUrl).await
+    }
+
+    async fn fetch(
+        &mut self,
+        route: &str,
+        url: &Url,
+        sink: &mut dyn BodySink,
+        follow: Follow,
+    ) -> Result<()> {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
@@ -124,13 +180,24 @@ impl Api {
             let started = Instant::now();
             self.stats.requests += 1;
             self.stats.recent.push_back(started);
-            let outcome = self.attempt(url, sink).await;
+            let deadline = self.cfg.deadline;
+            let outcome =
+                match tokio::time::timeout(deadline, self.attempt(url, sink, follow)).await {
+                    Ok(o) => o,
+                    Err(_) => Ok(Attempt::Transient {
+                        what: format!(
+                            "no complete answer within --deadline {}s",
+                            deadline.as_secs_f64()
+                        ),
+                        retry_after: None,
+                    }),
+                };
             let (what, retry_after) = match outcome {
                 Ok(Attempt::Done) => {
                     self.debug(url, "ok", started, attempts);
                     return Ok(());
                 }
-                Ok(Attempt::Transient { what, retry_after }) => (what, retry_after),
+                Ok(Attempt::Transient { what, retry_after }) => (redact(&what), retry_after),
                 Err(e) => {
                     self.debug(url, "failed", started, attempts);
                     return Err(e);
@@ -161,25 +228,79 @@ impl Api {
         }
     }
 
+    /// Send the request and follow the redirects `follow` allows.
+    async fn open(&self, url: &Url, follow: Follow) -> Result<Result<Opened, String>> {
+        let mut current = url.clone();
+        let mut with_key = true;
+        for hop in 0..=MAX_REDIRECTS {
+            let mut req = self.client.get(current.clone());
+            if with_key {
+                req = req.bearer_auth(&self.key);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => return transport_failure(&current, &e).map(Err),
+            };
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| current.join(l).ok());
+            let Some(next) = location.filter(|_| resp.status().is_redirection()) else {
+                return Ok(Ok(Opened {
+                    resp,
+                    redirected: hop > 0,
+                }));
+            };
+            let status = resp.status();
+            let shown = redact_url(&next);
+            match follow {
+                Follow::SameOrigin if next.origin() != current.origin() => {
+                    return Err(Failure::usage(format!(
+                        "GET {}: HTTP {status} redirects to {shown}, {}; API requests never follow a redirect off their origin
+                         hint: check --base-url (the API's https address)",
+                        redact_url(&current),
+                        if current.scheme() == "https" && next.scheme() != "https" {
+                            "a downgrade to plain http"
+                        } else {
+                            "another origin"
+                        }
+                    )));
+                }
+                Follow::SignedUrl if !may_download_from(&next) => {
+                    return Err(Failure::remote(format!(
+                        "GET {}: HTTP {status} redirects the download to {shown}, which is neither https nor a loopback address; not followed",
+                        redact_url(&current)
+                    )));
+                }
+                Follow::SignedUrl => with_key = false,
+                Follow::SameOrigin => {}
+            }
+            current = next;
+        }
+        Err(Failure::remote(format!(
+            "GET {}: more than {MAX_REDIRECTS} redirects",
+            redact_url(url)
+        )))
+    }
+
     /// One request. `Err` is final (no retry); `Transient` may be retried.
-    async fn attempt(&mut self, url: &Url, sink: &mut dyn BodySink) -> Result<Attempt> {
-        let resp = match self
-            .client
-            .get(url.clone())
-            .bearer_auth(&self.cfg.key)
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
+    async fn attempt(
+        &mut self,
+        url: &Url,
+        sink: &mut dyn BodySink,
+        follow: Follow,
+    ) -> Result<Attempt> {
+        let Opened { resp, redirected } = match self.open(url, follow).await? {
+            Ok(o) => o,
+            Err(what) => {
                 return Ok(Attempt::Transient {
-                    what: describe_transport(&e),
+                    what,
                     retry_after: None,
                 })
             }
         };
         let status = resp.status();
-        let redirected = resp.url() != url;
         if status.is_success() {
             return self.stream_body(resp, sink).await;
         }
@@ -188,7 +309,7 @@ impl Api {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let body = self.redact(&first_bytes(resp, 300).await);
+        let body = first_bytes(resp, ERROR_EXCERPT).await;
         let code = status.as_u16();
         if code == 429 {
             self.stats.rate_limited += 1;
@@ -210,7 +331,7 @@ impl Api {
             403 => Failure::usage(format!(
                 "GET {shown}: HTTP 403, the key is not allowed here: {body}\n\
                  hint: {}",
-                match self.cfg.kind {
+                match self.kind {
                     KeyKind::Compliance => "the key needs the Compliance API `read` scope for this workspace (ask OpenAI support to grant it), or the workspace id is not this key's",
                     KeyKind::Admin => "audit logs need an organisation admin key (sk-admin-…) and audit logging enabled in the organisation settings",
                 }
@@ -232,31 +353,37 @@ impl Api {
         mut resp: reqwest::Response,
         sink: &mut dyn BodySink,
     ) -> Result<Attempt> {
+        let transient = |what: String| {
+            Ok(Attempt::Transient {
+                what,
+                retry_after: None,
+            })
+        };
         sink.begin()?;
         loop {
             match resp.chunk().await {
-                Ok(Some(bytes)) => sink.chunk(&bytes)?,
+                Ok(Some(bytes)) => match sink.chunk(&bytes) {
+                    Ok(()) => {}
+                    Err(e) if e.downcast_ref::<Retryable>().is_some() => {
+                        return transient(format!("{e:#}"))
+                    }
+                    Err(e) => return Err(e),
+                },
                 Ok(None) => break,
                 Err(e) => {
-                    return Ok(Attempt::Transient {
-                        what: format!("the body broke off: {}", describe_transport(&e)),
-                        retry_after: None,
-                    })
+                    return transient(format!("the body broke off: {}", describe_transport(&e)))
                 }
             }
         }
         match sink.end() {
             Ok(()) => Ok(Attempt::Done),
-            Err(e) if e.downcast_ref::<Retryable>().is_some() => Ok(Attempt::Transient {
-                what: format!("{e:#}"),
-                retry_after: None,
-            }),
+            Err(e) if e.downcast_ref::<Retryable>().is_some() => transient(format!("{e:#}")),
             Err(e) => Err(e),
         }
     }
 
     fn key_hint(&self) -> &'static str {
-        match self.cfg.kind {
+        match self.kind {
             KeyKind::Compliance => "set OPENAI_API_KEY (or --api-key-file) to a Compliance API key, and check --base-url",
             KeyKind::Admin => "set OPENAI_ADMIN_KEY (or --api-key-file) to an organisation admin key, and check --base-url",
         }
@@ -286,30 +413,49 @@ impl Api {
             eprintln!(
                 "fetch: debug: GET {} -> {} ({} ms, attempt {attempt})",
                 redact_url(url),
-                what,
+                redact(what),
                 started.elapsed().as_millis()
             );
         }
     }
+}
 
-    /// Remove the key from text that came back from the server.
-    fn redact(&self, text: &str) -> String {
-        if self.cfg.key.len() >= 4 {
-            text.replace(&self.cfg.key, "[redacted]")
-        } else {
-            text.to_string()
-        }
+/// A signed download URL may be https anywhere, or plain http on this
+/// machine (the tests' mock); never plain http across a network.
+fn may_download_from(url: &Url) -> bool {
+    match (url.scheme(), url.host()) {
+        ("https", _) => true,
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Domain(d))) => d.eq_ignore_ascii_case("localhost"),
+        _ => false,
     }
 }
 
-/// URLs carry no secrets (the key is a header), but user info would be one.
+/// A failed send: a certificate the client refuses is a configuration
+/// error (retrying cannot help); anything else may pass on another attempt.
+fn transport_failure(url: &Url, e: &reqwest::Error) -> Result<String> {
+    let what = describe_transport(e);
+    let lower = what.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("unknownissuer") {
+        return Err(Failure::usage(format!(
+            "GET {}: TLS: the server's certificate was refused: {what}\n\
+             hint: check the host name in --base-url; a TLS proxy or private CA needs --ca-cert FILE (PEM)",
+            redact_url(url)
+        )));
+    }
+    Ok(what)
+}
+
+/// A URL for a message: user info removed, and masked like server text
+/// (a cursor in it came from the server).
 pub fn redact_url(url: &Url) -> String {
     let mut u = url.clone();
     if !u.username().is_empty() || u.password().is_some() {
         let _ = u.set_username("");
         let _ = u.set_password(None);
     }
-    u.to_string()
+    redact(u.as_str())
 }
 
 /// `Retry-After` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3).
@@ -327,25 +473,20 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Up to `limit` bytes of an error body, as text on one line.
+/// Up to `limit` bytes of an error body, masked, on one line. A little
+/// more is read than shown, so an echo of the key across the cut is
+/// recognised before the cut.
 async fn first_bytes(mut resp: reqwest::Response, limit: usize) -> String {
+    let want = limit + 256;
     let mut buf = Vec::new();
-    while buf.len() < limit {
+    while buf.len() < want {
         match resp.chunk().await {
             Ok(Some(c)) => buf.extend_from_slice(&c),
             _ => break,
         }
     }
-    let cut = buf.len() > limit;
-    buf.truncate(limit);
-    let mut s = String::from_utf8_lossy(&buf).replace(['\n', '\r'], " ");
-    if s.is_empty() {
-        s = "(empty body)".into();
-    }
-    if cut {
-        s.push('…');
-    }
-    s
+    buf.truncate(want);
+    excerpt(&String::from_utf8_lossy(&buf), limit)
 }
 
 fn describe_transport(e: &reqwest::Error) -> String {

@@ -406,6 +406,31 @@ pub fn json_string(raw: &[u8]) -> Option<String> {
     serde_json::from_slice(raw).ok()
 }
 
+/// `raw` JSON without the whitespace between tokens: one line, the same
+/// keys in the same order, numbers and strings byte for byte. (A raw line
+/// break inside a string is not JSON; it is kept, and the parse that
+/// follows refuses it.)
+pub fn compact(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let (mut in_string, mut escape) = (false, false);
+    for &b in raw {
+        if in_string {
+            out.push(b);
+            if escape {
+                escape = false;
+            } else if b == b'\\' {
+                escape = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    out
+}
+
 /// The body ended before the response object was complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Incomplete;
@@ -510,6 +535,15 @@ mod tests {
             assert_eq!(got[1].1, None);
             assert_eq!(got[1].2.as_deref(), Some(&b"false"[..]));
         }
+    }
+
+    #[test]
+    fn compact_keeps_order_numbers_and_strings() {
+        let raw = b"{\n  \"z\": 1.50,\r\n  \"a\" : [ 1e3 , \"x \\\" \\n y\" ],\n\t\"m\": { }\n}";
+        assert_eq!(
+            String::from_utf8(compact(raw)).unwrap(),
+            r#"{"z":1.50,"a":[1e3,"x \" \n y"],"m":{}}"#
+        );
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //! events already delivered (delivery is at least once) by `event_id`.
 //!
 //! `max_event_time` says how far the server has published; the bookmark
-//! never moves past it, and a run whose bookmark already reached it makes
-//! that one request and nothing else.
+//! never moves past it (nor past the present), and a run whose bookmark
+//! already reached it makes that one request and nothing else.
 
-use super::{env_str, get_json, get_page, has_more};
+use super::paginate::{paginate, Budget, CursorRule, Listing, PageIo, PageSource, Paged};
 use crate::bookmark::{Bookmark, Sweep};
-use crate::ctx::{Ctx, Query};
+use crate::ctx::Ctx;
 use crate::http::{BodySink, Retryable};
+use crate::model::{Opts, Query};
+use crate::splitter::Element;
 use crate::timeparse;
 use anyhow::{Context, Result};
 use archive_core::Failure;
@@ -19,12 +21,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use url::Url;
 
 /// How many files' event ids a bookmark keeps for the next run's
 /// de-duplication: a re-delivered event comes in one of the next files.
 const RECENT_FILES: usize = 2;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 
 /// One entry of a /logs page.
 #[derive(Debug, Deserialize)]
@@ -105,32 +108,93 @@ async fn max_event_times(
     let url = ctx
         .opts
         .url(&["compliance", scope(ws), ws, "max_event_time"], &q)?;
-    let v = get_json(ctx, "max_event_time", &url).await?;
-    let map = v
-        .get("max_event_time")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            Failure::remote(format!(
-                "GET {}: no max_event_time object in {}",
-                crate::http::redact_url(&url),
-                super::truncate(&v.to_string(), 200)
-            ))
-        })?;
+    let v = super::get_object(ctx, "max_event_time", &url, "max_event_time").await?;
+    let map = v["max_event_time"].as_object().cloned().unwrap_or_default();
     Ok(map
         .iter()
         .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string)))
         .collect())
 }
 
+/// The listing of one event type, downloading each file as its page ends.
+struct LogList<'a> {
+    ws: &'a str,
+    event_type: &'a str,
+    limit: u32,
+    before: Option<String>,
+    boundary: &'a BTreeMap<String, Value>,
+    /// Files of the page being read.
+    files: Vec<LogFile>,
+    seen_events: HashSet<String>,
+    /// Event ids of the last files written, newest last.
+    recent: VecDeque<Vec<String>>,
+    seen_files: BTreeMap<String, String>,
+    /// The newest end time reached.
+    cursor: Option<String>,
+}
+
+impl PageSource for LogList<'_> {
+    fn url(&self, opts: &Opts, cursor: Option<&str>) -> Result<Url> {
+        let mut q = Query::new();
+        q.push("event_type", self.event_type)
+            .push("after", cursor.unwrap_or_default());
+        if let Some(b) = &self.before {
+            q.push("before", b);
+        }
+        q.push("limit", self.limit);
+        opts.url(&["compliance", scope(self.ws), self.ws, "logs"], &q)
+    }
+
+    fn restart(&mut self) {
+        self.files.clear();
+    }
+
+    fn element(&mut self, io: &mut PageIo<'_>, e: Element<'_>) -> Result<()> {
+        let f: LogFile = serde_json::from_slice(e.bytes).map_err(|err| {
+            Failure::remote(format!(
+                "GET {}: a log file entry has no id: {err}",
+                crate::http::redact_url(io.url)
+            ))
+        })?;
+        self.files.push(f);
+        Ok(())
+    }
+
+    async fn page_done(&mut self, ctx: &mut Ctx, env: &Value) -> Result<()> {
+        for f in std::mem::take(&mut self.files) {
+            if self.boundary.contains_key(&f.id) || self.seen_files.contains_key(&f.id) {
+                ctx.stats.duplicates_dropped += 1;
+                continue;
+            }
+            let ids = download(ctx, self.ws, &f, &mut self.seen_events).await?;
+            self.recent.push_back(ids);
+            if self.recent.len() > RECENT_FILES {
+                self.recent.pop_front();
+            }
+            ctx.stats.files += 1;
+            if let Some(end) = &f.end_time {
+                self.seen_files.insert(f.id.clone(), end.clone());
+                self.advance(end);
+            }
+        }
+        if let Some(n) = env.get("last_end_time").and_then(Value::as_str) {
+            self.advance(n);
+        }
+        Ok(())
+    }
+}
+
+impl LogList<'_> {
+    fn advance(&mut self, t: &str) {
+        if self.cursor.as_deref().and_then(parse_iso) < parse_iso(t) {
+            self.cursor = Some(t.to_string());
+        }
+    }
+}
+
 async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
     let key = format!("logs-{event_type}");
-    let limit = ctx.opts.limit.unwrap_or(100).clamp(1, 100);
-    let committed = if ctx.opts.no_resume {
-        None
-    } else {
-        ctx.store.committed(&key)?
-    };
-    let committed = committed.unwrap_or_default();
+    let committed = super::committed(ctx, &key)?;
     let overlap = chrono::Duration::milliseconds((ctx.opts.overlap * 1000.0) as i64);
     let start: String = match (&committed.sweep, &committed.cursor) {
         (Some(sw), _) => sw.after.clone(),
@@ -140,18 +204,20 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
         },
         (None, None) => timeparse::rfc3339(ctx.opts.since_or_default()),
     };
-    let before = ctx.opts.until.map(timeparse::rfc3339);
-    let list_url = |after: &str, ctx: &Ctx| {
-        let mut q = Query::new();
-        q.push("event_type", event_type).push("after", after);
-        if let Some(b) = &before {
-            q.push("before", b);
-        }
-        q.push("limit", limit);
-        ctx.opts.url(&["compliance", scope(ws), ws, "logs"], &q)
+    let mut src = LogList {
+        ws,
+        event_type,
+        limit: ctx.opts.limit.unwrap_or(100).clamp(1, 100),
+        before: ctx.opts.until.map(timeparse::rfc3339),
+        boundary: &committed.boundary,
+        files: Vec::new(),
+        seen_events: committed.recent_events.iter().cloned().collect(),
+        recent: VecDeque::new(),
+        seen_files: BTreeMap::new(),
+        cursor: committed.cursor.clone(),
     };
     if ctx.opts.dry_run {
-        let url = list_url(&start, ctx)?;
+        let url = src.url(&ctx.opts, Some(&start))?;
         return super::dry_run(ctx, "logs", &url).await;
     }
     ctx.store.clear_pending(&key)?;
@@ -177,81 +243,25 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
         return super::save_pending(ctx, &key, b);
     }
 
-    let mut after = start;
-    let mut pages = 0u64;
-    let mut unfinished = None;
-    let mut seen_events: HashSet<String> = committed.recent_events.iter().cloned().collect();
-    // Event ids of the last files written, newest last.
-    let mut recent: VecDeque<Vec<String>> = VecDeque::new();
-    let mut seen_files: BTreeMap<String, String> = BTreeMap::new();
-    let mut cursor = committed.cursor.clone();
-    loop {
-        let url = list_url(&after, ctx)?;
-        let mut files: Vec<LogFile> = Vec::new();
-        let env = get_page(&mut ctx.api, "logs", &url, &mut |e| {
-            let f: LogFile = serde_json::from_slice(e.bytes).map_err(|err| {
-                Failure::remote(format!(
-                    "GET {}: a log file entry has no id: {err}",
-                    crate::http::redact_url(&url)
-                ))
-            })?;
-            files.push(f);
-            Ok(())
-        })
-        .await?;
-        pages += 1;
-        ctx.stats.pages += 1;
-        for f in files {
-            let at_boundary = committed.boundary.contains_key(&f.id);
-            if at_boundary || seen_files.contains_key(&f.id) {
-                ctx.stats.duplicates_dropped += 1;
-                continue;
-            }
-            let ids = download(ctx, ws, &f, &mut seen_events).await?;
-            recent.push_back(ids);
-            if recent.len() > RECENT_FILES {
-                recent.pop_front();
-            }
-            ctx.stats.files += 1;
-            if let Some(end) = &f.end_time {
-                seen_files.insert(f.id.clone(), end.clone());
-                if cursor.as_deref().and_then(parse_iso) < parse_iso(end) {
-                    cursor = Some(end.clone());
-                }
-            }
-        }
-        let next = env_str(&env, "last_end_time");
-        if let Some(n) = &next {
-            if cursor.as_deref().and_then(parse_iso) < parse_iso(n) {
-                cursor = Some(n.clone());
-            }
-        }
-        ctx.tick(cursor.as_deref().unwrap_or(""));
-        if !has_more(&env) {
-            break;
-        }
-        let Some(next) = next.filter(|n| *n != after) else {
-            return Err(Failure::remote(format!(
-                "GET {}: has_more is true but last_end_time does not move the cursor",
-                crate::http::redact_url(&url)
-            )));
-        };
-        if ctx.page_budget_spent(pages) {
-            unfinished = Some(Sweep {
-                after: next,
-                ..Default::default()
-            });
-            break;
-        }
-        after = next;
-    }
-
-    // Never past what the server has published.
-    if let (Some(c), Some(p)) = (cursor.as_deref().and_then(parse_iso), published_t) {
-        if c > p {
-            cursor = published.clone();
-        }
-    }
+    let listing = Listing {
+        what: format!("logs {event_type}"),
+        route: "logs",
+        cursor_field: "last_end_time",
+        rule: CursorRule::Time,
+    };
+    let mut budget = Budget::new(ctx.opts.max_pages);
+    let unfinished = match paginate(ctx, &listing, Some(start), &mut budget, &mut src).await? {
+        Paged::Finished => None,
+        Paged::Stopped { next } => Some(Sweep {
+            after: next,
+            ..Default::default()
+        }),
+    };
+    let bound = bound(ctx, published_t, &src);
+    let cursor = match (src.cursor.as_deref().and_then(parse_iso), bound) {
+        (Some(c), Some(b)) if c > b => Some(timeparse::rfc3339(b)),
+        _ => src.cursor.clone(),
+    };
     if unfinished.is_some() {
         ctx.stats.more = true;
     }
@@ -266,15 +276,15 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
         .boundary
         .iter()
         .filter_map(|(k, v)| v.as_str().map(|s| (k, s)));
-    for (id, end) in old.chain(seen_files.iter().map(|(k, v)| (k, v.as_str()))) {
+    for (id, end) in old.chain(src.seen_files.iter().map(|(k, v)| (k, v.as_str()))) {
         if edge.is_some_and(|e| parse_iso(end).is_some_and(|t| t >= e)) {
             boundary.insert(id.clone(), Value::String(end.to_string()));
         }
     }
-    let recent_events = if recent.is_empty() {
+    let recent_events = if src.recent.is_empty() {
         committed.recent_events.clone()
     } else {
-        recent.into_iter().flatten().collect()
+        src.recent.into_iter().flatten().collect()
     };
     let bookmark = Bookmark {
         stream: key.clone(),
@@ -285,6 +295,28 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
         ..Default::default()
     };
     super::save_pending(ctx, &key, bookmark)
+}
+
+/// How far the bookmark may go: what the server has published, and never
+/// past the present. Files that end beyond it are named in a warning.
+fn bound(
+    ctx: &mut Ctx,
+    published: Option<DateTime<Utc>>,
+    src: &LogList<'_>,
+) -> Option<DateTime<Utc>> {
+    let present = ctx.opts.present_bound();
+    let bound = published.map_or(present, |p| p.min(present));
+    for (id, end) in &src.seen_files {
+        if parse_iso(end).is_some_and(|t| t > bound) {
+            ctx.warn(&format!(
+                "log file {id} ends at {end}, after what the server has published ({}) or the present; \
+                 it is written, but the bookmark stops at {}",
+                published.map(timeparse::rfc3339).unwrap_or_else(|| "nothing".into()),
+                timeparse::rfc3339(bound)
+            ));
+        }
+    }
+    Some(bound)
 }
 
 /// Checks a download against the listing's size and SHA-256 as it arrives,
@@ -356,7 +388,7 @@ async fn download(
         expect_sha: f.file_sha256.clone(),
         id: f.id.clone(),
     };
-    ctx.api.get("logs/download", &url, &mut sink).await?;
+    ctx.api.download("logs/download", &url, &mut sink).await?;
     let mut file = sink.file;
     file.seek(SeekFrom::Start(0))?;
     let mut reader = BufReader::with_capacity(256 * 1024, file);

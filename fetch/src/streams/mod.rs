@@ -1,122 +1,80 @@
-//! The streams. Each one pages through its endpoint, hands records to
-//! stdout (or the conversation spool) as the body streams in, and returns
-//! the bookmark it reached.
+//! The streams. Each one describes its listing to the one pagination loop
+//! ([`paginate`]), hands records to stdout (or the conversation spool) as
+//! the body streams in, and records the bookmark it reached as pending.
 
 pub mod audit;
-pub mod lists;
+pub mod conversations;
 pub mod logs;
+pub mod paginate;
+pub mod snapshot;
 
+use crate::bookmark::Bookmark;
 use crate::ctx::Ctx;
 use crate::http::{BodySink, Retryable};
-use crate::splitter::{Element, ListSplitter};
+use crate::model::Stream;
+use crate::redact::excerpt;
 use anyhow::Result;
 use serde_json::{json, Value};
 use url::Url;
 
-/// Streams a list response through the splitter; elements go to `on_element`.
-pub struct ListSink<'a> {
-    splitter: ListSplitter,
-    on_element: &'a mut dyn FnMut(Element<'_>) -> Result<()>,
-    envelope: Option<Value>,
-}
-
-impl<'a> ListSink<'a> {
-    pub fn new(on_element: &'a mut dyn FnMut(Element<'_>) -> Result<()>) -> ListSink<'a> {
-        ListSink {
-            splitter: ListSplitter::new(),
-            on_element,
-            envelope: None,
-        }
-    }
-
-    /// The envelope (`has_more`, `last_id`, …) once the body is complete.
-    pub fn envelope(self) -> Value {
-        self.envelope.unwrap_or(Value::Null)
+/// Run one stream to its end.
+pub async fn run(ctx: &mut Ctx, stream: &Stream) -> Result<()> {
+    match stream {
+        Stream::Logs { event_types } => logs::logs(ctx, event_types).await,
+        Stream::Conversations => conversations::conversations(ctx).await,
+        Stream::Snapshot(name) => snapshot::snapshot(ctx, name).await,
+        Stream::AuditLogs(filters) => audit::audit_logs(ctx, filters).await,
     }
 }
 
-impl BodySink for ListSink<'_> {
-    fn begin(&mut self) -> Result<()> {
-        self.splitter = ListSplitter::new();
-        self.envelope = None;
-        Ok(())
-    }
-
-    fn chunk(&mut self, bytes: &[u8]) -> Result<()> {
-        let on = &mut *self.on_element;
-        // Element errors (stdout closed, spool full) are final; a malformed
-        // body may be a broken proxy or a cut connection, so it is retried.
-        let mut element_error = None;
-        let r = self.splitter.feed(bytes, &mut |e| {
-            on(e).map_err(|err| {
-                element_error = Some(err);
-                anyhow::anyhow!("element handler failed")
-            })
-        });
-        if let Some(e) = element_error {
-            return Err(e);
-        }
-        r.map_err(|e| Retryable(format!("the response is not valid JSON: {e:#}")).into())
-    }
-
-    fn end(&mut self) -> Result<()> {
-        let sp = std::mem::take(&mut self.splitter);
-        let saw_data = sp.saw_data();
-        let env = sp.finish().map_err(|e| Retryable(e.to_string()))?;
-        if !saw_data {
-            return Err(Retryable(format!(
-                "the response has no \"data\" array: {}",
-                truncate(&env.to_string(), 200)
-            ))
-            .into());
-        }
-        self.envelope = Some(env);
-        Ok(())
-    }
-}
-
-/// Collects a whole (small) body.
+/// Collects a whole (small) body; with `require`, the body must be a JSON
+/// object holding that field as an object, or the attempt is retried.
 #[derive(Default)]
-pub struct BytesSink(pub Vec<u8>);
+pub struct BytesSink {
+    pub bytes: Vec<u8>,
+    require: Option<&'static str>,
+}
 
 impl BodySink for BytesSink {
     fn begin(&mut self) -> Result<()> {
-        self.0.clear();
+        self.bytes.clear();
         Ok(())
     }
     fn chunk(&mut self, bytes: &[u8]) -> Result<()> {
-        self.0.extend_from_slice(bytes);
+        self.bytes.extend_from_slice(bytes);
         Ok(())
     }
     fn end(&mut self) -> Result<()> {
-        Ok(())
+        let Some(field) = self.require else {
+            return Ok(());
+        };
+        let ok = serde_json::from_slice::<Value>(&self.bytes)
+            .ok()
+            .is_some_and(|v| v.get(field).is_some_and(Value::is_object));
+        if ok {
+            return Ok(());
+        }
+        Err(Retryable(format!(
+            "the response is not a JSON object with a \"{field}\" object; it starts with: {}",
+            excerpt(&String::from_utf8_lossy(&self.bytes), 200)
+        ))
+        .into())
     }
 }
 
-/// GET a small JSON document.
-pub async fn get_json(ctx: &mut Ctx, route: &str, url: &Url) -> Result<Value> {
-    let mut sink = BytesSink::default();
-    ctx.api.get(route, url, &mut sink).await?;
-    serde_json::from_slice(&sink.0).map_err(|e| {
-        archive_core::Failure::remote(format!(
-            "GET {}: the response is not JSON ({e}): {}",
-            crate::http::redact_url(url),
-            truncate(&String::from_utf8_lossy(&sink.0), 200)
-        ))
-    })
-}
-
-/// GET one list page; each element of `data` goes to `on_element` as it arrives.
-/// (Takes the client alone so the handler can borrow the rest of the context.)
-pub async fn get_page(
-    api: &mut crate::http::Api,
+/// GET a small JSON object that must hold the object `field`.
+pub async fn get_object(
+    ctx: &mut Ctx,
     route: &str,
     url: &Url,
-    on_element: &mut dyn FnMut(Element<'_>) -> Result<()>,
+    field: &'static str,
 ) -> Result<Value> {
-    let mut sink = ListSink::new(on_element);
-    api.get(route, url, &mut sink).await?;
-    Ok(sink.envelope())
+    let mut sink = BytesSink {
+        bytes: Vec::new(),
+        require: Some(field),
+    };
+    ctx.api.get(route, url, &mut sink).await?;
+    Ok(serde_json::from_slice(&sink.bytes)?)
 }
 
 /// `--dry-run`: show the first request (key redacted) and check the
@@ -136,32 +94,32 @@ pub async fn dry_run(ctx: &mut Ctx, route: &str, url: &Url) -> Result<()> {
     Ok(())
 }
 
-pub fn truncate(s: &str, n: usize) -> String {
-    if s.len() <= n {
-        return s.to_string();
+/// The committed bookmark of `key`, unless --no-resume.
+pub fn committed(ctx: &Ctx, key: &str) -> Result<Bookmark> {
+    if ctx.opts.no_resume {
+        return Ok(Bookmark::default());
     }
-    let mut end = n;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    Ok(ctx.store.committed(key)?.unwrap_or_default())
 }
 
-/// The page's `has_more` (a short page is not the end; only this is).
-pub fn has_more(env: &Value) -> bool {
-    env.get("has_more")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-}
-
-/// A string field of the envelope.
-pub fn env_str(env: &Value, field: &str) -> Option<String> {
-    env.get(field).and_then(Value::as_str).map(str::to_string)
+/// A time (Unix seconds) a record gives, checked against the present:
+/// beyond `bound` it is named in a warning and must not move a bookmark.
+pub fn in_present(warnings: &mut Vec<String>, what: &str, id: &str, t: f64, bound: f64) -> bool {
+    if t <= bound {
+        return true;
+    }
+    let shown = crate::timeparse::from_unix(t)
+        .map(crate::timeparse::rfc3339)
+        .unwrap_or_else(|| t.to_string());
+    warnings.push(format!(
+        "{what} {id} has a time in the future ({shown}); it is written, but the bookmark does not move past the present"
+    ));
+    false
 }
 
 /// Record the bookmark this run reached as pending (after stdout is flushed:
 /// a bookmark must never describe records still sitting in a buffer).
-pub fn save_pending(ctx: &mut Ctx, key: &str, mut b: crate::bookmark::Bookmark) -> Result<()> {
+pub fn save_pending(ctx: &mut Ctx, key: &str, mut b: Bookmark) -> Result<()> {
     ctx.out.flush()?;
     b.saved_at = crate::timeparse::rfc3339(chrono::Utc::now());
     let path = ctx.store.write_pending(key, &b)?;

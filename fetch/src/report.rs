@@ -1,0 +1,67 @@
+//! The run summary: archive-core's [`RunReport`] (tool, status, exit_code,
+//! elapsed_s, started, finished, error) plus fetch's own counts under the
+//! names the scripts read (`records`, `pages`, `more`, `bookmark_pending`,
+//! …), written to --summary on success and on failure alike, and one line
+//! on stderr when the run succeeded.
+
+use crate::ctx::Ctx;
+use anyhow::Result;
+use archive_core::report::RunReport;
+use archive_core::Outcome;
+use serde_json::Value;
+use std::path::Path;
+
+/// Start the clock of a stream run.
+pub fn start(dry_run: bool) -> RunReport {
+    RunReport::start("fetch").dry_run(dry_run)
+}
+
+/// Copy the counts of `ctx` into the report.
+pub fn record(report: &mut RunReport, ctx: &mut Ctx) {
+    let s = &ctx.stats;
+    let a = &ctx.api.stats;
+    report.set("stream", &ctx.stream);
+    report.set("records", s.records);
+    report.set("pages", s.pages);
+    report.set("requests", a.requests);
+    report.set("retries", a.retries);
+    report.set("rate_limited", a.rate_limited);
+    report.set("duplicates_dropped", s.duplicates_dropped);
+    report.set("files", s.files);
+    report.set("skipped_until", s.skipped_until);
+    report.set("more", s.more);
+    let pending = if s.bookmarks.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(s.bookmarks.clone())
+    };
+    report.set("bookmark_pending", pending);
+    report.set("state_dir", ctx.store.dir().display().to_string());
+    report.set(
+        "waited_s",
+        (a.waited.as_secs_f64() * 1000.0).round() / 1000.0,
+    );
+}
+
+/// The one stderr line of a run that succeeded.
+pub fn print_line(ctx: &Ctx) {
+    let s = &ctx.stats;
+    let a = &ctx.api.stats;
+    let pending = if s.bookmarks.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", bookmark pending in {} (run `fetch commit` once stored)",
+            ctx.store.dir().display()
+        )
+    };
+    eprintln!(
+        "fetch: {}: {} records, {} pages, {} requests ({} retries, {} rate-limited), {} duplicates dropped, more={}{pending}",
+        ctx.stream, s.records, s.pages, a.requests, a.retries, a.rate_limited, s.duplicates_dropped, s.more,
+    );
+}
+
+/// Write the summary (when asked) for a run that ended with `result`.
+pub fn write(report: &RunReport, result: &Result<Outcome>, path: Option<&Path>) -> Result<()> {
+    report.write(result, path).map(|_| ())
+}
