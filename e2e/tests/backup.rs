@@ -1,9 +1,7 @@
 //! The daily compliance backup, end to end: mock API → fetch → partition →
 //! manifest → ship → moto S3 or a local directory.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use testkit::{Dir, MotoServer};
 
 const MOCK_ARGS: &[&str] = &[

@@ -2,9 +2,8 @@
 //! month in the Parquet files exactly once, manifest counts equal to
 //! `select count(*)`, objects in the requested storage class.
 
-mod common;
-
-use common::*;
+use crate::common::*;
+use std::path::Path;
 use testkit::{Dir, MotoServer, Postgres};
 
 #[test]
@@ -53,7 +52,15 @@ fn billing_month_to_s3() {
         run.report()
     );
 
-    // Storage classes: data in GLACIER_IR, manifests in STANDARD.
+    check_storage_classes(&s3, &run);
+    let local = dir.join("downloaded");
+    download_prefix(&s3, "billing", "ledger/2025-03/", &local);
+    check_rows_in_parquet(&pg, &local);
+    check_manifest_counts(&pg, &local);
+}
+
+/// Storage classes: data in GLACIER_IR, manifests in STANDARD.
+fn check_storage_classes(s3: &MotoServer, run: &testkit::Run) {
     let listing = s3.python(
         "out = {}\n\
          for o in s3.list_objects_v2(Bucket='billing', Prefix='ledger/2025-03/')['Contents']:\n\
@@ -80,10 +87,10 @@ fn billing_month_to_s3() {
             &format!("{key} missing or not STANDARD: {listing}"),
         );
     }
+}
 
-    // Every row of the month exactly once, read back by pyarrow.
-    let local = dir.join("downloaded");
-    download_prefix(&s3, "billing", "ledger/2025-03/", &local);
+/// Every row of the month exactly once, read back by pyarrow.
+fn check_rows_in_parquet(pg: &Postgres, local: &Path) {
     for (table, file) in [
         ("charges", "charges-2025-03.parquet"),
         ("credits", "credits-2025-03.parquet"),
@@ -118,9 +125,11 @@ fn billing_month_to_s3() {
             "{table}: the fixture has no rows in the month"
         );
     }
-    let all_accounts = pg.psql("select count(*) from accounts");
+}
 
-    // The manifest's counts equal PostgreSQL's, and GNU sha256sum agrees.
+/// The manifest's counts equal PostgreSQL's, and GNU sha256sum agrees.
+fn check_manifest_counts(pg: &Postgres, local: &Path) {
+    let all_accounts = pg.psql("select count(*) from accounts");
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(local.join("manifest.json")).unwrap())
             .unwrap();
@@ -144,7 +153,7 @@ fn billing_month_to_s3() {
     assert_eq!(manifest["retention_years"], 10);
     let out = std::process::Command::new("sha256sum")
         .args(["-c", "--strict", "manifest-sha256.txt"])
-        .current_dir(&local)
+        .current_dir(local)
         .output()
         .unwrap();
     assert!(

@@ -1,9 +1,7 @@
 //! Bad configuration of the daily backup: each exits with the documented
 //! code, a message that says what to fix, and commits nothing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use testkit::{free_port, Dir};
 
 const MOCK_ARGS: &[&str] = &[

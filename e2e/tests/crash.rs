@@ -2,9 +2,7 @@
 //! the same command again: the archive equals the server's data, nothing
 //! missing, nothing duplicated, every manifest verifies.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rand::{Rng, SeedableRng};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

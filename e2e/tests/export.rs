@@ -2,9 +2,7 @@
 //! prefix with its manifest; with S3 down it is kept as one ZIP, exit 1,
 //! and `ship --drain` uploads it later.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use testkit::{free_port, Dir, MotoServer};
 
 fn review_folder(dir: &Dir) -> std::path::PathBuf {
