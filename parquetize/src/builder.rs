@@ -2,7 +2,8 @@
 //! column; a batch is finished every few thousand rows and handed to the
 //! writer thread.
 
-use crate::schema::{field_for, Storage};
+use crate::model::Storage;
+use crate::schema::field_for;
 use crate::value;
 use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{

@@ -4,8 +4,8 @@
 //! is bounded by the batch and row-group sizes, never by the table.
 
 use crate::builder::ColumnBuilder;
+use crate::model::{Column, Storage};
 use crate::read::{Record, RecordSource};
-use crate::schema::{Column, Storage};
 use crate::write::Msg;
 use anyhow::Result;
 use archive_core::Failure;

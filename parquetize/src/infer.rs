@@ -3,8 +3,9 @@
 //! widest value seen, booleans, dates, timestamps with and without zone,
 //! UUIDs, JSON; anything else is text. Never a float (a guess that rounds).
 
+use crate::model::{Column, MAX_DECIMAL128_PRECISION};
 use crate::read::{Record, RecordSource};
-use crate::schema::{pg_type_of, Column, MAX_DECIMAL128_PRECISION};
+use crate::schema::pg_type_of;
 use crate::value;
 use anyhow::Result;
 use archive_core::Failure;

@@ -1,12 +1,14 @@
 //! The writer thread: Arrow batches in, one Parquet file out. Encoding and
 //! compression run here while the main thread parses the next batch, so
-//! both cores work. The file is hashed as it is written, and committed
-//! (fsync + rename) only when the parser says the input ended cleanly;
-//! any other end drops the temporary file.
+//! both cores work. The file is hashed as it is written (archive_core's
+//! `HashingWriter`), and committed (fsync + rename) only when the parser
+//! says the input ended cleanly; any other end drops the temporary file.
 
 use crate::encoding::{self, Choice};
+use crate::model::Codec;
 use anyhow::{Context, Result};
 use archive_core::atomic::AtomicFile;
+use archive_core::hash::HashingWriter;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
@@ -15,45 +17,25 @@ use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::thread::JoinHandle;
 
-/// Output codec, chosen with `--compression`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Codec {
-    Zstd,
-    Gzip,
-    Snappy,
-    None,
-}
-
-impl Codec {
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::Zstd => "zstd",
-            Codec::Gzip => "gzip",
-            Codec::Snappy => "snappy",
-            Codec::None => "none",
-        }
-    }
-
-    fn parquet(self, level: Option<i32>) -> Result<Compression> {
-        Ok(match self {
-            Codec::Zstd => Compression::ZSTD(match level {
-                Some(l) => ZstdLevel::try_new(l).context("--compression-level for zstd (1-22)")?,
-                None => ZstdLevel::default(),
-            }),
-            Codec::Gzip => Compression::GZIP(match level {
-                Some(l) => {
-                    GzipLevel::try_new(l as u32).context("--compression-level for gzip (0-9)")?
-                }
-                None => GzipLevel::default(),
-            }),
-            Codec::Snappy => Compression::SNAPPY,
-            Codec::None => Compression::UNCOMPRESSED,
-        })
-    }
+/// The Parquet compression for a codec and its optional level.
+fn compression(codec: Codec, level: Option<i32>) -> Result<Compression> {
+    Ok(match codec {
+        Codec::Zstd => Compression::ZSTD(match level {
+            Some(l) => ZstdLevel::try_new(l).context("--compression-level for zstd (1-22)")?,
+            None => ZstdLevel::default(),
+        }),
+        Codec::Gzip => Compression::GZIP(match level {
+            Some(l) => {
+                GzipLevel::try_new(l as u32).context("--compression-level for gzip (0-9)")?
+            }
+            None => GzipLevel::default(),
+        }),
+        Codec::Snappy => Compression::SNAPPY,
+        Codec::None => Compression::UNCOMPRESSED,
+    })
 }
 
 pub struct WriteOptions {
@@ -90,25 +72,6 @@ impl Write for Sink {
     }
 }
 
-/// Counts and hashes every byte on its way to the sink.
-struct Hashing {
-    inner: Sink,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl Write for Hashing {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 pub enum Msg {
     Batch(RecordBatch),
     /// The input ended cleanly after this many records: finish and commit.
@@ -119,6 +82,7 @@ pub enum Msg {
 
 /// What was written.
 pub struct Written {
+    pub records: u64,
     pub bytes: u64,
     pub sha256: String,
     pub row_groups: usize,
@@ -146,7 +110,7 @@ pub fn properties(opts: &WriteOptions, sample: Option<&RecordBatch>) -> Result<W
         }
     }
     Ok(builder
-        .set_compression(opts.codec.parquet(opts.level)?)
+        .set_compression(compression(opts.codec, opts.level)?)
         .set_dictionary_enabled(true)
         .set_dictionary_page_size_limit(opts.dictionary_page_bytes)
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -181,11 +145,7 @@ fn write_all(
     opts: WriteOptions,
     rx: Receiver<Msg>,
 ) -> Result<Written> {
-    let hashing = Hashing {
-        inner: sink,
-        hasher: Sha256::new(),
-        bytes: 0,
-    };
+    let hashing = HashingWriter::new(sink);
     // The writer is created when the first batch (the encoding sample) or
     // the end of an empty input arrives.
     let first = rx.recv();
@@ -211,18 +171,15 @@ fn write_all(
     writer.flush().context("finishing the Parquet file")?;
     let row_groups = writer.flushed_row_groups().len();
     let hashing = writer.into_inner().context("finishing the Parquet file")?;
-    let Hashing {
-        inner,
-        hasher,
-        bytes,
-    } = hashing;
-    if let Sink::File(f) = inner {
+    let (sink, bytes, sha256) = hashing.finish();
+    if let Sink::File(f) = sink {
         let dest = f.dest().display().to_string();
         f.commit().with_context(|| format!("writing {dest}"))?;
     }
     Ok(Written {
+        records,
         bytes,
-        sha256: hex::encode(hasher.finalize()),
+        sha256,
         row_groups,
     })
 }

@@ -1,13 +1,11 @@
 //! The command line without a database: malformed input, naming, dry
 //! runs, summaries, schema files, inference, NDJSON.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::io::Write;
 use testkit::Dir;
 
-const SCHEMA: &str = "\
+pub(crate) const SCHEMA: &str = "\
 --
 -- PostgreSQL database dump
 --
@@ -25,7 +23,7 @@ CREATE TABLE public.charges (
 ALTER TABLE ONLY public.charges ADD CONSTRAINT charges_pkey PRIMARY KEY (id);
 ";
 
-const HEADER: &str =
+pub(crate) const HEADER: &str =
     "id,amount,fx_rate,country,description,billing_period,created_at,metadata,refunded\n";
 const GOOD_CSV: &str = "\
 1,12.5,0.91000000000000000001,NA,\"\",2025-11-01,2025-11-03 14:05:09.123456+00,\"{\"\"a\"\": 1}\",t
@@ -34,13 +32,13 @@ const GOOD_CSV: &str = "\
 line, \"\"quoted\"\"\",2025-11-01,2025-11-30 23:59:59.999999+00,\"[]\",f
 ";
 
-fn setup(name: &str) -> Dir {
+pub(crate) fn setup(name: &str) -> Dir {
     let dir = Dir::new(name);
     dir.write("schema.sql", SCHEMA);
     dir
 }
 
-fn base_args() -> Vec<&'static str> {
+pub(crate) fn base_args() -> Vec<&'static str> {
     vec![
         "--table",
         "charges",
@@ -120,10 +118,13 @@ fn good_csv_converts_with_exact_values() {
     assert_eq!(rows[2][1], s("0.000001"));
 }
 
+/// A valid data row for [`SCHEMA`], edited by the malformed-input tests.
+const ROW: &str = "1,1.5,,US,x,2025-11-01,2025-11-01 00:00:00+00,,t\n";
+
 #[test]
-fn malformed_inputs_are_named_and_leave_nothing() {
-    let dir = setup("pq-bad");
-    let row = "1,1.5,,US,x,2025-11-01,2025-11-01 00:00:00+00,,t\n";
+fn malformed_records_are_named_and_leave_nothing() {
+    let dir = setup("pq-bad-records");
+    let row = ROW;
     expect_data_error(
         &dir,
         "count.csv",
@@ -131,6 +132,42 @@ fn malformed_inputs_are_named_and_leave_nothing() {
         "pg-csv",
         &["count.csv:3: expected 9 fields, found 6"],
     );
+    expect_data_error(
+        &dir,
+        "quote.csv",
+        format!("{HEADER}{row}2,1,,US,\"never closed,2025-11-01\n").as_bytes(),
+        "pg-csv",
+        &["quote.csv:3: quoted field not closed"],
+    );
+    expect_data_error(
+        &dir,
+        "header.csv",
+        format!("id,amount\n{row}").as_bytes(),
+        "pg-csv",
+        &["header.csv:1: header does not match table charges"],
+    );
+    let mut utf8 = HEADER.as_bytes().to_vec();
+    utf8.extend_from_slice(b"1,1.5,,US,caf\xe9,2025-11-01,2025-11-01 00:00:00+00,,t\n");
+    expect_data_error(
+        &dir,
+        "utf8.csv",
+        &utf8,
+        "pg-csv",
+        &["utf8.csv:2: column description (text): not valid UTF-8"],
+    );
+    expect_data_error(
+        &dir,
+        "text.tsv",
+        b"1\t1.5\t\\N\tUS\tx\t2025-11-01\t2025-11-01 00:00:00+00\t\\N\tt\n2\tabc\t\\N\tUS\tx\t2025-11-01\t2025-11-01 00:00:00+00\t\\N\tt\n",
+        "pg-text",
+        &["text.tsv:2: column amount", "\"abc\""],
+    );
+}
+
+#[test]
+fn bad_values_are_named_and_leave_nothing() {
+    let dir = setup("pq-bad-values");
+    let row = ROW;
     expect_data_error(
         &dir,
         "number.csv",
@@ -202,37 +239,12 @@ fn malformed_inputs_are_named_and_leave_nothing() {
         "pg-csv",
         &["bool.csv:2: column refunded (boolean)", "not a boolean"],
     );
-    expect_data_error(
-        &dir,
-        "quote.csv",
-        format!("{HEADER}{row}2,1,,US,\"never closed,2025-11-01\n").as_bytes(),
-        "pg-csv",
-        &["quote.csv:3: quoted field not closed"],
-    );
-    expect_data_error(
-        &dir,
-        "header.csv",
-        format!("id,amount\n{row}").as_bytes(),
-        "pg-csv",
-        &["header.csv:1: header does not match table charges"],
-    );
-    let mut utf8 = HEADER.as_bytes().to_vec();
-    utf8.extend_from_slice(b"1,1.5,,US,caf\xe9,2025-11-01,2025-11-01 00:00:00+00,,t\n");
-    expect_data_error(
-        &dir,
-        "utf8.csv",
-        &utf8,
-        "pg-csv",
-        &["utf8.csv:2: column description (text): not valid UTF-8"],
-    );
-    expect_data_error(
-        &dir,
-        "text.tsv",
-        b"1\t1.5\t\\N\tUS\tx\t2025-11-01\t2025-11-01 00:00:00+00\t\\N\tt\n2\tabc\t\\N\tUS\tx\t2025-11-01\t2025-11-01 00:00:00+00\t\\N\tt\n",
-        "pg-text",
-        &["text.tsv:2: column amount", "\"abc\""],
-    );
+}
 
+#[test]
+fn truncated_gzip_is_named_and_leaves_nothing() {
+    let dir = setup("pq-bad-gzip");
+    let row = ROW;
     // A truncated gzip stream: documented as exit 3 naming the input.
     let mut body = String::from(HEADER);
     for i in 0..20_000 {

@@ -1,9 +1,7 @@
 //! Real PostgreSQL in, Parquet out, every value compared with what the
 //! server holds, through arrow-rs and pyarrow.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::io::Write;
 use std::process::Command;
 use testkit::{Dir, Postgres};
@@ -87,8 +85,31 @@ fn billing_tables_round_trip_exactly_in_both_copy_formats() {
     let pg = Postgres::start();
     let dir = Dir::new("pq-billing");
     gen_billing(&pg, &dir, 3000, 500);
+    assert_generated_data_has_the_cases(&pg);
 
-    // The generated data really has the cases this test is about.
+    let (cols, truth) = pg_truth(&pg, "charges", "id");
+    assert_eq!(truth.len(), 3000);
+    let line = charges_csv_round_trips(&dir, &cols, &truth);
+    let info = charges_text_round_trips(&dir, &cols, &truth, &line);
+    gzip_stdin_gives_the_same_file(&dir, &line);
+    assert_types_encodings_and_metadata(&info, &line);
+    credits_round_trip(&pg, &dir);
+
+    let mut files = dir.files("out");
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "charges-2025-11.parquet",
+            "charges-text-2025-11.parquet",
+            "credits-fixed.parquet",
+            "credits-snapshot-2025-11.parquet"
+        ]
+    );
+}
+
+/// The generated data really has the cases the round trip is about.
+fn assert_generated_data_has_the_cases(pg: &Postgres) {
     let special = pg.psql(
         "select count(*) filter (where description = '') || ',' || count(*) filter (where description is null) \
          || ',' || count(*) filter (where description = 'NULL') || ',' || count(*) filter (where description = '\\N') \
@@ -107,13 +128,16 @@ fn billing_tables_round_trip_exactly_in_both_copy_formats() {
         counts.iter().all(|&n| n > 0),
         "generated data lacks a case: {special}"
     );
+}
 
-    let (cols, truth) = pg_truth(&pg, "charges", "id");
-    assert_eq!(truth.len(), 3000);
-
-    // CSV, unconstrained numeric as exact text.
+/// CSV, unconstrained numeric as exact text: the file line and the file.
+fn charges_csv_round_trips(
+    dir: &Dir,
+    cols: &[(String, String)],
+    truth: &[Row],
+) -> serde_json::Value {
     let line = convert(
-        &dir,
+        dir,
         "dump/charges.csv",
         "charges",
         "pg-csv",
@@ -128,11 +152,20 @@ fn billing_tables_round_trip_exactly_in_both_copy_formats() {
     assert_eq!(line["columns"], 15);
     assert_eq!(line["changed"], true);
     assert!(line["schema_version"].as_str().unwrap().len() == 12);
-    check_file("charges.csv", &dir, &line, &cols, &truth);
+    check_file("charges.csv", dir, &line, cols, truth);
+    line
+}
 
-    // COPY text, unconstrained numeric as decimal(38,20), small row groups.
+/// COPY text, unconstrained numeric as decimal(38,20), small row groups;
+/// returns pyarrow's description of the file.
+fn charges_text_round_trips(
+    dir: &Dir,
+    cols: &[(String, String)],
+    truth: &[Row],
+    line: &serde_json::Value,
+) -> serde_json::Value {
     let line_text = convert(
-        &dir,
+        dir,
         "dump/charges.tsv",
         "charges",
         "pg-text",
@@ -149,12 +182,15 @@ fn billing_tables_round_trip_exactly_in_both_copy_formats() {
     );
     assert_eq!(line_text["row_groups"], 3);
     assert_eq!(line_text["schema_version"], line["schema_version"]);
-    check_file("charges.tsv", &dir, &line_text, &cols, &truth);
+    check_file("charges.tsv", dir, &line_text, cols, truth);
     let (info, _) = read_pyarrow(&dir.join("out/charges-text-2025-11.parquet"));
     assert_eq!(info["row_groups"], 3);
     assert_eq!(info["types"]["fx_rate"], "decimal128(38, 20)");
+    info
+}
 
-    // Gzip-compressed CSV from stdin gives the same file as the plain one.
+/// Gzip-compressed CSV from stdin gives the same file as the plain one.
+fn gzip_stdin_gives_the_same_file(dir: &Dir, line: &serde_json::Value) {
     let csv = dir.read_bytes("dump/charges.csv");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&csv).unwrap();
@@ -188,8 +224,10 @@ fn billing_tables_round_trip_exactly_in_both_copy_formats() {
         again["changed"], false,
         "a re-run with the same data is unchanged"
     );
+}
 
-    // Types as an independent reader sees them.
+/// Types as an independent reader sees them, encodings and metadata.
+fn assert_types_encodings_and_metadata(info: &serde_json::Value, line: &serde_json::Value) {
     assert_eq!(info["types"]["amount"], "decimal128(18, 6)");
     assert_eq!(info["types"]["created_at"], "timestamp[us, tz=UTC]");
     assert_eq!(info["types"]["billing_period"], "date32[day]");
@@ -218,11 +256,13 @@ fn billing_tables_round_trip_exactly_in_both_copy_formats() {
         .as_str()
         .unwrap()
         .starts_with("CREATE TABLE public.charges ("));
+}
 
-    // credits: the second ledger table, as a snapshot.
-    let (ccols, ctruth) = pg_truth(&pg, "credits", "id");
+/// credits: the second ledger table, as a snapshot, and with fixed uuids.
+fn credits_round_trip(pg: &Postgres, dir: &Dir) {
+    let (ccols, ctruth) = pg_truth(pg, "credits", "id");
     let cline = convert(
-        &dir,
+        dir,
         "dump/credits.csv",
         "credits",
         "pg-csv",
@@ -230,29 +270,17 @@ fn billing_tables_round_trip_exactly_in_both_copy_formats() {
     );
     assert_eq!(cline["path"], "credits-snapshot-2025-11.parquet");
     assert_eq!(cline["snapshot"], true);
-    check_file("credits.csv", &dir, &cline, &ccols, &ctruth);
+    check_file("credits.csv", dir, &cline, &ccols, &ctruth);
     let cline = convert(
-        &dir,
+        dir,
         "dump/credits.tsv",
         "credits",
         "pg-text",
         &["--uuid-as", "fixed", "--name", "credits-fixed.parquet"],
     );
-    check_file("credits.tsv (uuid fixed)", &dir, &cline, &ccols, &ctruth);
+    check_file("credits.tsv (uuid fixed)", dir, &cline, &ccols, &ctruth);
     let (info, _) = read_pyarrow(&dir.join("out/credits-fixed.parquet"));
     assert_eq!(info["logical"]["account_id"], "UUID");
-
-    let mut files = dir.files("out");
-    files.sort();
-    assert_eq!(
-        files,
-        [
-            "charges-2025-11.parquet",
-            "charges-text-2025-11.parquet",
-            "credits-fixed.parquet",
-            "credits-snapshot-2025-11.parquet"
-        ]
-    );
 }
 
 #[test]
@@ -322,62 +350,8 @@ fn unconstrained_numeric_needs_numeric_as_and_never_rounds() {
 fn every_column_type_with_nulls_and_edge_values() {
     let pg = Postgres::start();
     let dir = Dir::new("pq-types");
-    pg.psql(
-        r#"create table edge (
-            id integer primary key,
-            i2 smallint, i4 integer, i8 bigint,
-            n18 numeric(18,6), n38 numeric(38,10), n_free numeric,
-            f4 real, f8 double precision, b boolean,
-            t text, vc character varying(10), ch character(5), "Mixed Case" text,
-            u uuid, d date, tz timestamp with time zone, ts timestamp without time zone, tm time,
-            j json, jb jsonb, bin bytea, ia integer[], ta text[], iv interval
-        )"#,
-    );
-    pg.psql(
-        r#"insert into edge values
-        (1, -32768, -2147483648, -9223372036854775808, -999999999999.999999, 9999999999999999999999999999.9999999999,
-            -0.000000001, -3.4028235e38, -1.7976931348623157e308, false,
-            '', '', '', 'NULL', '00000000-0000-0000-0000-000000000000', '0001-01-01', '1970-01-01 00:00:00+00',
-            '1900-01-01 00:00:00.000001', '00:00:00', '{}', '[]', '\x', '{}', '{}', '0'),
-        (2, 32767, 2147483647, 9223372036854775807, 999999999999.999999, -0.0000000001,
-            12345678901234567890123456789.123456789, 1.17549435e-38, 2.2250738585072014e-308, true,
-            E'multi\nline\ttab\\backslash "quoted", comma', '\N', 'ab', E'\\N', 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF', '9999-12-31',
-            '2025-11-03 14:05:09.123456+05:30', '2025-11-03 14:05:09.999999', '23:59:59.999999',
-            '{"b": 1, "a": [1, 2.50]}', '{"z": null, "a": "é\"\\"}', '\x00ff0a5c', '{1,NULL,-3}', '{"a b",NULL,"NULL","x,y","q\"","",é}', '1 year 2 mons 3 days 04:05:06.7'),
-        (3, null, null, null, null, null, null, 'NaN', '-Infinity', null,
-            null, null, null, null, null, null, null, null, null, null, null, null, null, null, null),
-        (4, 0, 0, 0, 0, 0, 0, 0, -0, null, 'NA', 'N/A', 'NA', ',', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2024-02-29',
-            '2024-02-29 23:59:59.5-03:30', '2024-02-29 00:00:00', '12:00:00', 'null', '"a string"', E'\\x5c4e', '{}', '{"\\N"}', '-1 days')"#,
-    );
-    let dump = Command::new(pg.bindir().join("pg_dump"))
-        .args(["--schema-only", "--no-owner", "-t", "edge"])
-        .envs(pg.env())
-        .output()
-        .unwrap();
-    assert!(dump.status.success());
-    dir.write("edge.sql", &dump.stdout);
-    let copy = |sql: &str, to: &str| {
-        let out = Command::new(pg.bindir().join("psql"))
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .envs(pg.env())
-            .env("PGOPTIONS", "-c extra_float_digits=1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir.write(to, &out.stdout);
-    };
-    copy(
-        "\\copy (select * from edge order by id) to stdout with (format csv, header)",
-        "edge.csv",
-    );
-    copy(
-        "\\copy (select * from edge order by id) to stdout",
-        "edge.tsv",
-    );
+    create_edge_table(&pg);
+    dump_edge_table(&pg, &dir);
     let (cols, truth) = pg_truth(&pg, "edge", "id");
     assert_eq!(truth.len(), 4);
     // Row 3 is NULL in every column but the key.
@@ -419,40 +393,114 @@ fn every_column_type_with_nulls_and_edge_values() {
         assert_same_rows(&format!("{input} (arrow-rs)"), &cols, &truth, &rows);
         let (info, rows) = read_pyarrow(&path);
         assert_same_rows(&format!("{input} (pyarrow)"), &cols, &truth, &rows);
-        let types = &info["types"];
-        assert_eq!(types["i2"], "int16");
-        assert_eq!(types["n18"], "decimal128(18, 6)");
-        assert_eq!(types["n38"], "decimal128(38, 10)");
-        let n_free = if numeric_as == "string" {
-            "string"
-        } else {
-            "decimal128(38, 9)"
-        };
-        assert_eq!(types["n_free"], n_free);
-        assert_eq!(types["f4"], "float");
-        assert_eq!(types["tz"], "timestamp[us, tz=UTC]");
-        assert_eq!(types["ts"], "timestamp[us]");
-        assert_eq!(types["tm"], "time64[us]");
-        assert_eq!(types["bin"], "binary");
-        assert_eq!(types["ia"], "list<element: int32>");
-        assert_eq!(types["iv"], "string");
-        assert_eq!(info["logical"]["jb"], "JSON");
-        assert_eq!(info["logical"]["j"], "JSON");
-        assert!(info["logical"]["tz"]
-            .as_str()
-            .unwrap()
-            .contains("isAdjustedToUTC=true"));
-        assert!(info["logical"]["ts"]
-            .as_str()
-            .unwrap()
-            .contains("isAdjustedToUTC=false"));
-        if uuid_as == "fixed" {
-            assert_eq!(info["logical"]["u"], "UUID");
-        }
-        assert_eq!(
-            schema.field_with_name("Mixed Case").unwrap().metadata()["pg_type"],
-            "text"
-        );
-        assert!(!schema.field_with_name("id").unwrap().is_nullable());
+        assert_edge_types(&info, &schema, numeric_as, uuid_as);
     }
+}
+
+/// A table with every type, each column's extremes, and a row of NULLs.
+fn create_edge_table(pg: &Postgres) {
+    pg.psql(
+        r#"create table edge (
+            id integer primary key,
+            i2 smallint, i4 integer, i8 bigint,
+            n18 numeric(18,6), n38 numeric(38,10), n_free numeric,
+            f4 real, f8 double precision, b boolean,
+            t text, vc character varying(10), ch character(5), "Mixed Case" text,
+            u uuid, d date, tz timestamp with time zone, ts timestamp without time zone, tm time,
+            j json, jb jsonb, bin bytea, ia integer[], ta text[], iv interval
+        )"#,
+    );
+    pg.psql(
+        r#"insert into edge values
+        (1, -32768, -2147483648, -9223372036854775808, -999999999999.999999, 9999999999999999999999999999.9999999999,
+            -0.000000001, -3.4028235e38, -1.7976931348623157e308, false,
+            '', '', '', 'NULL', '00000000-0000-0000-0000-000000000000', '0001-01-01', '1970-01-01 00:00:00+00',
+            '1900-01-01 00:00:00.000001', '00:00:00', '{}', '[]', '\x', '{}', '{}', '0'),
+        (2, 32767, 2147483647, 9223372036854775807, 999999999999.999999, -0.0000000001,
+            12345678901234567890123456789.123456789, 1.17549435e-38, 2.2250738585072014e-308, true,
+            E'multi\nline\ttab\\backslash "quoted", comma', '\N', 'ab', E'\\N', 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF', '9999-12-31',
+            '2025-11-03 14:05:09.123456+05:30', '2025-11-03 14:05:09.999999', '23:59:59.999999',
+            '{"b": 1, "a": [1, 2.50]}', '{"z": null, "a": "é\"\\"}', '\x00ff0a5c', '{1,NULL,-3}', '{"a b",NULL,"NULL","x,y","q\"","",é}', '1 year 2 mons 3 days 04:05:06.7'),
+        (3, null, null, null, null, null, null, 'NaN', '-Infinity', null,
+            null, null, null, null, null, null, null, null, null, null, null, null, null, null, null),
+        (4, 0, 0, 0, 0, 0, 0, 0, -0, null, 'NA', 'N/A', 'NA', ',', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2024-02-29',
+            '2024-02-29 23:59:59.5-03:30', '2024-02-29 00:00:00', '12:00:00', 'null', '"a string"', E'\\x5c4e', '{}', '{"\\N"}', '-1 days')"#,
+    );
+}
+
+/// edge.sql (pg_dump), edge.csv and edge.tsv (COPY) in `dir`.
+fn dump_edge_table(pg: &Postgres, dir: &Dir) {
+    let dump = Command::new(pg.bindir().join("pg_dump"))
+        .args(["--schema-only", "--no-owner", "-t", "edge"])
+        .envs(pg.env())
+        .output()
+        .unwrap();
+    assert!(dump.status.success());
+    dir.write("edge.sql", &dump.stdout);
+    let copy = |sql: &str, to: &str| {
+        let out = Command::new(pg.bindir().join("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .envs(pg.env())
+            .env("PGOPTIONS", "-c extra_float_digits=1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir.write(to, &out.stdout);
+    };
+    copy(
+        "\\copy (select * from edge order by id) to stdout with (format csv, header)",
+        "edge.csv",
+    );
+    copy(
+        "\\copy (select * from edge order by id) to stdout",
+        "edge.tsv",
+    );
+}
+
+/// The types pyarrow and arrow-rs see in a converted edge table.
+fn assert_edge_types(
+    info: &serde_json::Value,
+    schema: &arrow::datatypes::Schema,
+    numeric_as: &str,
+    uuid_as: &str,
+) {
+    let types = &info["types"];
+    assert_eq!(types["i2"], "int16");
+    assert_eq!(types["n18"], "decimal128(18, 6)");
+    assert_eq!(types["n38"], "decimal128(38, 10)");
+    let n_free = if numeric_as == "string" {
+        "string"
+    } else {
+        "decimal128(38, 9)"
+    };
+    assert_eq!(types["n_free"], n_free);
+    assert_eq!(types["f4"], "float");
+    assert_eq!(types["tz"], "timestamp[us, tz=UTC]");
+    assert_eq!(types["ts"], "timestamp[us]");
+    assert_eq!(types["tm"], "time64[us]");
+    assert_eq!(types["bin"], "binary");
+    assert_eq!(types["ia"], "list<element: int32>");
+    assert_eq!(types["iv"], "string");
+    assert_eq!(info["logical"]["jb"], "JSON");
+    assert_eq!(info["logical"]["j"], "JSON");
+    assert!(info["logical"]["tz"]
+        .as_str()
+        .unwrap()
+        .contains("isAdjustedToUTC=true"));
+    assert!(info["logical"]["ts"]
+        .as_str()
+        .unwrap()
+        .contains("isAdjustedToUTC=false"));
+    if uuid_as == "fixed" {
+        assert_eq!(info["logical"]["u"], "UUID");
+    }
+    assert_eq!(
+        schema.field_with_name("Mixed Case").unwrap().metadata()["pg_type"],
+        "text"
+    );
+    assert!(!schema.field_with_name("id").unwrap().is_nullable());
 }

@@ -4,7 +4,7 @@
 //! default), so `,,` is NULL while `,"",` is the empty string, exactly as
 //! PostgreSQL distinguishes them. A record's line ending may be LF or CRLF.
 
-use super::{read_error, Record, RecordSource};
+use super::record::{read_error, Record, RecordSource};
 use archive_core::Failure;
 use std::io::BufRead;
 

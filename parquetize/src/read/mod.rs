@@ -5,83 +5,92 @@
 mod csv;
 mod ndjson;
 mod pg_text;
+mod record;
 
-pub use self::csv::CsvReader;
+pub use csv::CsvReader;
 pub use ndjson::{NdjsonColumn, NdjsonReader};
 pub use pg_text::PgTextReader;
+pub use record::{read_error, Record, RecordSource};
 
+use crate::config::Config;
+use crate::model::{Column, Format, PgType};
+use anyhow::Result;
 use archive_core::Failure;
+use std::io::BufRead;
 
-/// One record: decoded field bytes in `buf`, each field a range of it or
-/// `None` for NULL.
-#[derive(Default)]
-pub struct Record {
-    /// Input line on which the record starts (1-based).
-    pub line: u64,
-    /// Bytes of input the record took, for batch sizing.
-    pub raw_len: usize,
-    pub buf: Vec<u8>,
-    pub fields: Vec<Option<(usize, usize)>>,
-}
+/// A record reader and, for CSV with a header, the header's names.
+pub type ReaderAndHeader = (Box<dyn RecordSource>, Option<Vec<String>>);
 
-impl Record {
-    pub fn clear(&mut self) {
-        self.buf.clear();
-        self.fields.clear();
-    }
-
-    /// Append a decoded field.
-    pub fn push(&mut self, bytes: &[u8]) {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(bytes);
-        self.fields.push(Some((start, self.buf.len())));
-    }
-
-    pub fn push_null(&mut self) {
-        self.fields.push(None);
-    }
-
-    pub fn len(&self) -> usize {
-        self.fields.len()
-    }
-
-    /// Field `i` as text, `None` for NULL; an error if it is not UTF-8.
-    pub fn field(&self, i: usize) -> Result<Option<&str>, String> {
-        match self.fields[i] {
-            None => Ok(None),
-            Some((a, b)) => std::str::from_utf8(&self.buf[a..b]).map(Some).map_err(|e| {
-                format!(
-                    "not valid UTF-8 (byte {} of the value)",
-                    e.valid_up_to() + 1
-                )
-            }),
+/// A reader over `input` for the chosen format, with the header checked
+/// against `columns` (None: inference, the header gives the names).
+pub fn open(
+    config: &Config,
+    format: Format,
+    input: Box<dyn BufRead + Send>,
+    name: &str,
+    columns: Option<&[Column]>,
+) -> Result<ReaderAndHeader> {
+    match format {
+        Format::PgText => {
+            let null = config.null.clone().unwrap_or_else(|| "\\N".into());
+            let delimiter = delimiter(config, b'\t')?;
+            let reader = PgTextReader::new(input, name, delimiter, &null);
+            Ok((Box::new(reader), None))
+        }
+        Format::PgCsv | Format::Csv => open_csv(config, format, input, name, columns),
+        Format::Ndjson => {
+            let cols = columns.expect("NDJSON inference reads the input itself");
+            let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+            let kinds = cols
+                .iter()
+                .map(|c| match c.pg_type {
+                    PgType::Json => NdjsonColumn::Json,
+                    PgType::Array(_) => NdjsonColumn::Array,
+                    _ => NdjsonColumn::Scalar,
+                })
+                .collect();
+            let reader = NdjsonReader::new(input, name, &names, kinds);
+            Ok((Box::new(reader), None))
         }
     }
+}
 
-    /// Put the fields in schema order: `order[col]` is the input position.
-    pub fn reorder(&mut self, order: &[usize], scratch: &mut Vec<Option<(usize, usize)>>) {
-        scratch.clear();
-        scratch.extend(order.iter().map(|&k| self.fields[k]));
-        std::mem::swap(&mut self.fields, scratch);
+fn open_csv(
+    config: &Config,
+    format: Format,
+    input: Box<dyn BufRead + Send>,
+    name: &str,
+    columns: Option<&[Column]>,
+) -> Result<ReaderAndHeader> {
+    let null = config.null.clone().unwrap_or_default();
+    let mut r = CsvReader::new(input, name, delimiter(config, b',')?, &null);
+    if config.no_header {
+        return Ok((Box::new(r), None));
     }
+    let h = r.read_header()?;
+    if let Some(cols) = columns {
+        let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+        if format == Format::PgCsv && h != names {
+            return Err(Failure::data(format!(
+                "{name}:1: header does not match table {}: expected {}, found {}",
+                config.table,
+                names.join(","),
+                h.join(",")
+            )));
+        }
+        r.set_order(header_order(name, &h, &names)?);
+    }
+    Ok((Box::new(r), Some(h)))
 }
 
-/// Something that yields records.
-pub trait RecordSource: Send {
-    /// Fill `rec` with the next record; false at the end of the input.
-    fn next_record(&mut self, rec: &mut Record) -> anyhow::Result<bool>;
-}
-
-/// A read error: for compressed input almost always truncation or
-/// corruption, which is an input data error (exit 3).
-pub fn read_error(input: &str, line: u64, e: std::io::Error) -> anyhow::Error {
-    let hint = match e.kind() {
-        std::io::ErrorKind::UnexpectedEof
-        | std::io::ErrorKind::InvalidInput
-        | std::io::ErrorKind::InvalidData => " (truncated or corrupt compressed input)",
-        _ => "",
-    };
-    Failure::data(format!("{input}: reading after line {line}: {e}{hint}"))
+fn delimiter(config: &Config, default: u8) -> Result<u8> {
+    match config.delimiter {
+        None => Ok(default),
+        Some(c) if c.is_ascii() && c != '"' && c != '\n' && c != '\r' && c != '\\' => Ok(c as u8),
+        Some(c) => Err(Failure::usage(format!(
+            "--delimiter {c:?}: must be one ASCII character other than quote, backslash or newline"
+        ))),
+    }
 }
 
 /// How a header names the columns, matched against the schema: the

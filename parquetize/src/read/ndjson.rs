@@ -4,7 +4,7 @@
 //! (dropping it would lose data silently). json/jsonb columns keep the
 //! value's JSON text; array columns take a JSON array.
 
-use super::{read_error, Record, RecordSource};
+use super::record::{read_error, Record, RecordSource};
 use archive_core::Failure;
 use serde_json::value::RawValue;
 use std::collections::HashMap;

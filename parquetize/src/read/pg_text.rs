@@ -3,7 +3,7 @@
 //! \r \t \v \\`, octal `\NNN`, hex `\xHH`; any other escaped character
 //! stands for itself. A line `\.` ends the data (pg_dump's COPY blocks).
 
-use super::{read_error, Record, RecordSource};
+use super::record::{read_error, Record, RecordSource};
 use std::io::BufRead;
 
 pub struct PgTextReader {

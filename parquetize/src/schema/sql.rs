@@ -4,7 +4,8 @@
 //! dollar-quoted literals, schema-qualified names, types with arguments,
 //! arrays, NOT NULL, and table constraints (skipped).
 
-use super::{pg_type_of, Column, TableSchema};
+use super::decl::pg_type_of;
+use crate::model::{Column, TableSchema};
 use anyhow::{bail, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,123 +43,134 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>> {
     let mut out = Vec::new();
     let line_of = |pos: usize| src[..pos].bytes().filter(|&c| c == b'\n').count() + 1;
     while i < b.len() {
-        let c = b[i];
         let start = i;
-        match c {
-            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                loop {
-                    if i + 1 >= b.len() {
-                        bail!("line {}: unterminated /* comment", line_of(start));
-                    }
-                    if b[i] == b'/' && b[i + 1] == b'*' {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && b[i + 1] == b'/' {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
+        let (tok, end) = match b[i] {
+            b' ' | b'\t' | b'\r' | b'\n' => (None, i + 1),
+            b'-' if b.get(i + 1) == Some(&b'-') => (
+                None,
+                memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |k| i + k),
+            ),
+            b'/' if b.get(i + 1) == Some(&b'*') => match block_comment_end(b, i) {
+                Some(end) => (None, end),
+                None => bail!("line {}: unterminated /* comment", line_of(start)),
+            },
             b'\'' => {
                 // E'..' strings allow backslash escapes.
                 let escapes = matches!(out.last(), Some((Tok::Word(w), _)) if w == "e");
-                i += 1;
-                loop {
-                    match b.get(i) {
-                        None => bail!("line {}: unterminated string literal", line_of(start)),
-                        Some(b'\\') if escapes => i += 2,
-                        Some(b'\'') if b.get(i + 1) == Some(&b'\'') => i += 2,
-                        Some(b'\'') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(_) => i += 1,
-                    }
+                match string_end(b, i, escapes) {
+                    Some(end) => (Some(Tok::Str), end),
+                    None => bail!("line {}: unterminated string literal", line_of(start)),
                 }
-                out.push((Tok::Str, start));
             }
-            b'"' => {
-                let mut s = String::new();
-                i += 1;
-                loop {
-                    match b.get(i) {
-                        None => bail!("line {}: unterminated quoted identifier", line_of(start)),
-                        Some(b'"') if b.get(i + 1) == Some(&b'"') => {
-                            s.push('"');
-                            i += 2;
-                        }
-                        Some(b'"') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(_) => {
-                            let ch = src[i..].chars().next().unwrap();
-                            s.push(ch);
-                            i += ch.len_utf8();
-                        }
-                    }
-                }
-                out.push((Tok::Quoted(s), start));
-            }
-            b'$' => {
+            b'"' => match quoted_ident(src, i) {
+                Some((name, end)) => (Some(Tok::Quoted(name)), end),
+                None => bail!("line {}: unterminated quoted identifier", line_of(start)),
+            },
+            b'$' => match dollar_tag(src, i) {
                 // $tag$ ... $tag$ (function bodies, defaults).
-                let rest = &src[i + 1..];
-                let tag_end = rest.find('$');
-                let is_tag = tag_end.is_some_and(|e| {
-                    rest[..e]
-                        .bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || c == b'_')
-                });
-                if let (true, Some(e)) = (is_tag, tag_end) {
-                    let tag = &src[i..i + e + 2];
-                    let body_start = i + e + 2;
-                    match src[body_start..].find(tag) {
-                        Some(j) => i = body_start + j + tag.len(),
-                        None => bail!("line {}: unterminated {tag} literal", line_of(start)),
-                    }
-                    out.push((Tok::Str, start));
-                } else {
-                    out.push((Tok::Sym('$'), start));
-                    i += 1;
-                }
-            }
+                Some(tag) => match src[i + tag.len()..].find(tag) {
+                    Some(j) => (Some(Tok::Str), i + tag.len() + j + tag.len()),
+                    None => bail!("line {}: unterminated {tag} literal", line_of(start)),
+                },
+                None => (Some(Tok::Sym('$')), i + 1),
+            },
             c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
-                while i < b.len()
-                    && (b[i].is_ascii_alphanumeric()
-                        || b[i] == b'_'
-                        || b[i] == b'$'
-                        || b[i] >= 0x80)
-                {
-                    i += 1;
-                }
-                out.push((Tok::Word(src[start..i].to_lowercase()), start));
+                let end = scan(b, i, |c| {
+                    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
+                });
+                (Some(Tok::Word(src[start..end].to_lowercase())), end)
             }
             c if c.is_ascii_digit() => {
-                while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
-                    i += 1;
-                }
-                out.push((Tok::Num(src[start..i].to_string()), start));
+                let end = scan(b, i, |c| c.is_ascii_digit() || c == b'.');
+                (Some(Tok::Num(src[start..end].to_string())), end)
             }
             _ => {
                 let ch = src[i..].chars().next().unwrap();
-                out.push((Tok::Sym(ch), start));
+                (Some(Tok::Sym(ch)), i + ch.len_utf8())
+            }
+        };
+        if let Some(tok) = tok {
+            out.push((tok, start));
+        }
+        i = end;
+    }
+    Ok(out)
+}
+
+/// The end of the run of bytes from `i` that `keep` accepts.
+fn scan(b: &[u8], mut i: usize, keep: impl Fn(u8) -> bool) -> usize {
+    while i < b.len() && keep(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// The position after the `/* … */` comment (nested, as PostgreSQL allows)
+/// that starts at `i`, or None if it is not closed.
+fn block_comment_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0;
+    loop {
+        if i + 1 >= b.len() {
+            return None;
+        }
+        if b[i] == b'/' && b[i + 1] == b'*' {
+            depth += 1;
+            i += 2;
+        } else if b[i] == b'*' && b[i + 1] == b'/' {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                return Some(i);
+            }
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// The position after the string literal that starts at `i` (`''` is a
+/// quote inside it; with `escapes`, so is `\'`), or None if it is not closed.
+fn string_end(b: &[u8], mut i: usize, escapes: bool) -> Option<usize> {
+    i += 1;
+    loop {
+        match b.get(i)? {
+            b'\\' if escapes => i += 2,
+            b'\'' if b.get(i + 1) == Some(&b'\'') => i += 2,
+            b'\'' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+}
+
+/// The `"quoted"` identifier that starts at `i` (`""` is a quote inside it)
+/// and the position after it, or None if it is not closed.
+fn quoted_ident(src: &str, mut i: usize) -> Option<(String, usize)> {
+    let b = src.as_bytes();
+    let mut s = String::new();
+    i += 1;
+    loop {
+        match b.get(i)? {
+            b'"' if b.get(i + 1) == Some(&b'"') => {
+                s.push('"');
+                i += 2;
+            }
+            b'"' => return Some((s, i + 1)),
+            _ => {
+                let ch = src[i..].chars().next().unwrap();
+                s.push(ch);
                 i += ch.len_utf8();
             }
         }
     }
-    Ok(out)
+}
+
+/// The `$tag$` (or `$$`) that opens a dollar-quoted literal at `i`, if one does.
+fn dollar_tag(src: &str, i: usize) -> Option<&str> {
+    let e = src[i + 1..].find('$')?;
+    let is_tag = src[i + 1..i + 1 + e]
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'_');
+    is_tag.then(|| &src[i..i + e + 2])
 }
 
 fn is_word(t: Option<&(Tok, usize)>, w: &str) -> bool {
@@ -519,7 +531,7 @@ pub fn split_table_arg(arg: &str) -> Result<(Option<String>, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::PgType;
+    use crate::model::PgType;
 
     const DUMP: &str = r#"
 --

@@ -1,0 +1,125 @@
+//! The conversion itself: records are parsed on this thread while the
+//! writer thread encodes the previous batch. The file is committed only when
+//! the input ended cleanly; an error or a signal (SIGINT, SIGTERM) drops
+//! the temporary file.
+
+use crate::convert::{self, Limits};
+use crate::model::{Column, Storage};
+use crate::read::RecordSource;
+use crate::write::{self, Sink, WriteOptions, Written};
+use anyhow::{Context, Result};
+use archive_core::Failure;
+use arrow::datatypes::SchemaRef;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What is converted, and how.
+pub struct Job<'a> {
+    /// The input's name, for errors.
+    pub input: &'a str,
+    pub columns: &'a [Column],
+    pub storages: &'a [Storage],
+    pub schema: SchemaRef,
+    pub limits: Limits,
+}
+
+/// Batch limits for the flags: a batch never holds more input than a
+/// quarter of a row group.
+pub fn limits(batch_rows: usize, row_group_bytes: usize) -> Limits {
+    Limits {
+        batch_rows: batch_rows.max(1),
+        batch_bytes: (row_group_bytes / 4).max(1 << 20),
+    }
+}
+
+/// Convert every record of `reader` into `sink`. `parsed` is set to the
+/// number of records once the whole input has been parsed.
+pub fn run(
+    reader: &mut dyn RecordSource,
+    job: Job,
+    sink: Sink,
+    options: WriteOptions,
+    parsed: &mut u64,
+) -> Result<Written> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends the process at once (exit 130).
+        signal_hook::flag::register_conditional_shutdown(sig, 130, interrupted.clone())
+            .context("installing signal handlers")?;
+        signal_hook::flag::register(sig, interrupted.clone())
+            .context("installing signal handlers")?;
+    }
+    let (tx, writer) = write::spawn(sink, job.schema.clone(), options);
+    let mut progress = Progress::new();
+    let converted = convert::convert(
+        reader,
+        job.input,
+        job.columns,
+        job.storages,
+        job.schema,
+        &job.limits,
+        &tx,
+        &interrupted,
+        |n| progress.tick(n),
+    );
+    progress.done();
+    let converted = converted.and_then(|records| {
+        if interrupted.load(Ordering::Relaxed) {
+            Err(anyhow::Error::new(Failure::Interrupted))
+        } else {
+            Ok(records)
+        }
+    });
+    match converted {
+        Ok(records) => {
+            *parsed = records;
+            let _ = tx.send(write::Msg::Done { records });
+            drop(tx);
+        }
+        Err(e) => {
+            // Closing the channel without Done makes the writer drop the
+            // temporary file; its own error, if any, is secondary.
+            drop(tx);
+            let _ = writer.join();
+            return Err(e);
+        }
+    }
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the Parquet writer thread panicked"))?
+}
+
+/// A records counter on stderr, only when it is a terminal.
+struct Progress {
+    enabled: bool,
+    last: Instant,
+    started: Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            enabled: archive_core::io::stderr_is_terminal(),
+            last: Instant::now(),
+            started: Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, records: u64) {
+        if self.enabled && self.last.elapsed().as_millis() >= 250 {
+            self.last = Instant::now();
+            let secs = self.started.elapsed().as_secs_f64().max(0.001);
+            eprint!(
+                "\rparquetize: {records} records ({:.0}/s)   ",
+                records as f64 / secs
+            );
+        }
+    }
+
+    fn done(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[K");
+        }
+    }
+}

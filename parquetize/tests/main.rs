@@ -1,0 +1,6 @@
+//! parquetize's tests, one binary: each module drives the real binary.
+
+mod cli;
+mod crash;
+mod postgres_roundtrip;
+mod support;
