@@ -336,6 +336,77 @@ fn dry_run_reports_the_real_file_and_writes_nothing() {
 }
 
 #[test]
+fn summary_speaks_the_shared_vocabulary() {
+    let dir = setup("pq-summary");
+    dir.write("in.csv", format!("{HEADER}{GOOD_CSV}"));
+    dir.command(bin())
+        .args([
+            "in.csv",
+            "--format",
+            "pg-csv",
+            "--dry-run",
+            "--summary",
+            "sum.json",
+        ])
+        .args(base_args())
+        .expect_success();
+    let summary: serde_json::Value = serde_json::from_str(&dir.read("sum.json")).unwrap();
+    assert_eq!(summary["tool"], "parquetize");
+    assert_eq!(summary["status"], "planned");
+    assert_eq!(summary["exit_code"], 0);
+    assert_eq!(summary["dry_run"], true);
+    assert!(summary["elapsed_s"].as_f64().unwrap() >= 0.0, "{summary}");
+    assert!(summary.get("seconds").is_none(), "the old name: {summary}");
+    for t in ["started", "finished"] {
+        assert!(summary[t].as_str().unwrap().ends_with('Z'), "{summary}");
+    }
+    assert_eq!(summary["records"], 3);
+    assert_eq!(summary["table"], "charges");
+    assert_eq!(summary["input"], "in.csv");
+    assert_eq!(summary["compression"], "zstd");
+    for field in [
+        "period",
+        "snapshot",
+        "format",
+        "bytes",
+        "row_groups",
+        "path",
+        "sha256",
+    ] {
+        assert!(!summary[field].is_null(), "{field} missing: {summary}");
+    }
+    assert!(summary["schema_version"].as_str().unwrap().len() == 12);
+}
+
+#[test]
+fn sizes_follow_the_one_rule_and_help_says_so() {
+    let dir = setup("pq-sizes");
+    let help = dir.command(bin()).arg("--help").expect_success();
+    let text = help.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    help.assert(
+        text.contains("KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)"),
+        "--help states the size rule",
+    );
+    help.assert(
+        text.contains("[default: 128MiB]"),
+        "default row group bytes",
+    );
+    dir.write("in.csv", format!("{HEADER}{GOOD_CSV}"));
+    for flag in ["--row-group-bytes", "--dictionary-page-bytes"] {
+        let run = dir
+            .command(bin())
+            .args(["in.csv", "--format", "pg-csv", flag, "128M"])
+            .args(base_args())
+            .expect_code(2);
+        run.assert(
+            run.stderr.contains(flag) && run.stderr.contains("MiB (powers of 1024)"),
+            "a bare unit is refused, naming both readings",
+        );
+    }
+    assert!(!dir.join("out").exists());
+}
+
+#[test]
 fn print_schema_round_trips_and_names_are_checked() {
     let dir = setup("pq-schema");
     dir.write("in.csv", format!("{HEADER}{GOOD_CSV}"));
