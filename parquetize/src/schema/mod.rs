@@ -1,4 +1,4 @@
-//! The table schema: PostgreSQL column types as declared, how each maps to
+//! The table schema (its types are in `model`): how each declared type maps to
 //! Arrow/Parquet, and the canonical text form that `--print-schema` writes
 //! and `--schema` reads (a `CREATE TABLE` statement, so one parser serves
 //! both it and `pg_dump --schema-only` output).
