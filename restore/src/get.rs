@@ -1,0 +1,380 @@
+//! `restore get`: for each file the manifests list, request a restore when
+//! it is cold, or download it and keep it only when every checksum agrees:
+//! the manifest's SHA-256 of the plaintext, ship's `x-amz-meta-sha256` of
+//! the stored bytes, and S3's own `x-amz-checksum-sha256` (whole-object, or
+//! the composite of a multipart upload, recomputed at the part boundaries).
+
+use crate::catalog::decrypting_reader;
+use crate::model::{GetStatus, Head, Keys, RestoreState, Wanted};
+use crate::remote::Remote;
+use anyhow::{Context, Result};
+use archive_core::atomic::AtomicFile;
+use archive_core::hash::HashingWriter;
+use archive_s3::checksum::{composite_checksum, etag_parts, Stored};
+use archive_s3::ErrorKind;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// What every download needs.
+pub struct GetCtx<'a> {
+    pub remote: &'a Remote,
+    pub dir: &'a Path,
+    pub tier: &'a str,
+    pub days: i32,
+    pub dry_run: bool,
+    pub keys: &'a Keys,
+}
+
+/// How many times a download whose body broke off is started again.
+const DOWNLOAD_ATTEMPTS: u32 = 3;
+
+/// One file: its object line and how it ended.
+pub async fn get_one(ctx: &GetCtx<'_>, w: &Wanted, listed: bool) -> (GetStatus, Value) {
+    let mut line = Map::new();
+    line.insert("root".into(), json!(ctx.dir.display().to_string()));
+    line.insert("path".into(), json!(w.rel));
+    line.insert(
+        "url".into(),
+        json!(format!("s3://{}/{}", ctx.remote.bucket, w.key)),
+    );
+    line.insert("key".into(), json!(w.key));
+    if let Some(m) = &w.manifest {
+        line.insert("manifest".into(), json!(m));
+    }
+    let status = match get_checked(ctx, w, listed, &mut line).await {
+        Ok(s) => s,
+        Err(e) => {
+            line.insert("error".into(), json!(format!("{e:#}")));
+            GetStatus::Failed
+        }
+    };
+    line.insert(
+        "status".into(),
+        serde_json::to_value(status).expect("a status serialises"),
+    );
+    (status, Value::Object(line))
+}
+
+async fn get_checked(
+    ctx: &GetCtx<'_>,
+    w: &Wanted,
+    listed: bool,
+    line: &mut Map<String, Value>,
+) -> Result<GetStatus> {
+    let local = local_path(ctx.dir, &w.rel)?;
+    if !listed {
+        line.insert(
+            "error".into(),
+            json!("the manifest lists it; the destination does not hold it"),
+        );
+        return Ok(GetStatus::Missing);
+    }
+    if let (Some(sha), Some(have)) = (&w.sha256, local_sha256(&local)?) {
+        if &have == sha {
+            line.insert("sha256".into(), json!(have));
+            return Ok(GetStatus::Present);
+        }
+    }
+    let Some(head) = ctx.remote.head(&w.key).await.map_err(|e| e.into_error())? else {
+        line.insert(
+            "error".into(),
+            json!("the object vanished after the listing"),
+        );
+        return Ok(GetStatus::Missing);
+    };
+    line.insert("storage_class".into(), json!(head.storage_class));
+    line.insert("version_id".into(), json!(head.version_id));
+    line.insert("restore".into(), serde_json::to_value(&head.restore)?);
+    match &head.restore {
+        RestoreState::Archived if ctx.dry_run => {
+            line.insert("action".into(), json!("restore"));
+            return Ok(GetStatus::Planned);
+        }
+        RestoreState::Archived => {
+            let started = ctx
+                .remote
+                .request_restore(&w.key, ctx.tier, ctx.days)
+                .await
+                .map_err(|e| e.into_error())?;
+            return Ok(if started {
+                GetStatus::RestoreRequested
+            } else {
+                GetStatus::Restoring
+            });
+        }
+        RestoreState::InProgress => return Ok(GetStatus::Restoring),
+        RestoreState::Instant | RestoreState::Restored { .. } => {}
+    }
+    if ctx.dry_run {
+        line.insert("action".into(), json!("download"));
+        return Ok(GetStatus::Planned);
+    }
+    let mut attempt = 1;
+    loop {
+        match download(ctx, w, &head, &local, line).await {
+            Err(e) if attempt < DOWNLOAD_ATTEMPTS && is_transient(&e) => {
+                eprintln!("restore: {}: starting the download again: {e:#}", w.key);
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<archive_s3::S3Failure>()
+            .is_some_and(|f| matches!(f.kind, ErrorKind::Transient { .. }))
+    })
+}
+
+/// `rel` under `dir`, refusing any path that leaves it or passes through a
+/// symlink that is already there.
+fn local_path(dir: &Path, rel: &str) -> Result<PathBuf> {
+    let path = archive_core::naming::join_under(dir, rel)
+        .map_err(|e| archive_core::Failure::data(format!("{e:#}")))?;
+    let mut at = dir.to_path_buf();
+    for seg in rel.split('/') {
+        at.push(seg);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => anyhow::bail!(
+                "{} is a symlink: refusing to write through it",
+                at.display()
+            ),
+            _ => {}
+        }
+    }
+    Ok(path)
+}
+
+/// SHA-256 of a regular file already there, None when there is none.
+fn local_sha256(path: &Path) -> Result<Option<String>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => Ok(Some(archive_core::hash::sha256_file(path)?.1)),
+        _ => Ok(None),
+    }
+}
+
+/// Hashes of what came down: the whole stream and, for a multipart
+/// object, each part (for the composite checksum).
+struct Digests {
+    whole: Sha256,
+    part_size: Option<u64>,
+    part: Sha256,
+    part_filled: u64,
+    parts: Vec<String>,
+}
+
+impl Digests {
+    fn new(part_size: Option<u64>) -> Digests {
+        Digests {
+            whole: Sha256::new(),
+            part_size,
+            part: Sha256::new(),
+            part_filled: 0,
+            parts: Vec::new(),
+        }
+    }
+
+    fn update(&mut self, mut buf: &[u8]) {
+        self.whole.update(buf);
+        let Some(size) = self.part_size else { return };
+        while !buf.is_empty() {
+            let room = (size - self.part_filled) as usize;
+            let n = room.min(buf.len());
+            self.part.update(&buf[..n]);
+            self.part_filled += n as u64;
+            buf = &buf[n..];
+            if self.part_filled == size {
+                self.parts
+                    .push(hex::encode(std::mem::take(&mut self.part).finalize()));
+                self.part_filled = 0;
+            }
+        }
+    }
+
+    /// (whole-stream SHA-256 hex, composite checksum when multipart)
+    fn finish(mut self) -> (String, Option<String>) {
+        if self.part_size.is_some() && self.part_filled > 0 {
+            self.parts
+                .push(hex::encode(std::mem::take(&mut self.part).finalize()));
+        }
+        let composite = self.part_size.and_then(|_| composite_checksum(&self.parts));
+        (hex::encode(self.whole.finalize()), composite)
+    }
+}
+
+async fn download(
+    ctx: &GetCtx<'_>,
+    w: &Wanted,
+    head: &Head,
+    local: &Path,
+    line: &mut Map<String, Value>,
+) -> Result<GetStatus> {
+    let multipart = head.etag.as_deref().and_then(etag_parts).is_some()
+        || head
+            .checksum_sha256
+            .as_deref()
+            .is_some_and(|c| c.contains('-'));
+    let part_size = if multipart {
+        ctx.remote
+            .part_size(&w.key)
+            .await
+            .map_err(|e| e.into_error())?
+            .map(|(s, _)| s)
+    } else {
+        None
+    };
+    let mut stored = AtomicFile::create(if w.encrypted {
+        cipher_path(local)
+    } else {
+        local.to_path_buf()
+    })?;
+    let mut digests = Digests::new(part_size);
+    let bytes = {
+        let file = stored.file();
+        ctx.remote
+            .get(&w.key, &mut |chunk| {
+                digests.update(chunk);
+                file.write_all(chunk)
+            })
+            .await
+            .map_err(anyhow::Error::new)?
+    };
+    let (stored_sha, composite) = digests.finish();
+    let mut checks = Vec::new();
+    let mut problems = Vec::new();
+    if bytes != head.bytes {
+        problems.push(format!(
+            "{bytes} bytes came down, the object has {}",
+            head.bytes
+        ));
+    }
+    if let Some(meta) = &head.meta_sha256 {
+        agree(
+            &mut checks,
+            &mut problems,
+            "x-amz-meta-sha256",
+            meta,
+            &stored_sha,
+        );
+    }
+    if let Some(value) = &head.checksum_sha256 {
+        match Stored::interpret(value, head.etag.as_deref())
+            .and_then(|s| s.matches(Some(&stored_sha), composite.as_deref()))
+        {
+            Some(true) => checks.push("x-amz-checksum-sha256"),
+            Some(false) => problems.push(format!(
+                "x-amz-checksum-sha256 is {value}, the bytes give {}",
+                composite.as_deref().unwrap_or(&stored_sha)
+            )),
+            None => {}
+        }
+    }
+    let plain_sha = if w.encrypted {
+        let identity = ctx
+            .keys
+            .identity
+            .as_deref()
+            .expect("encrypted wanted implies an identity");
+        let (sha, out) = decrypt_to(&mut stored, local, identity)?;
+        if let Some(src) = &head.meta_source_sha256 {
+            agree(
+                &mut checks,
+                &mut problems,
+                "x-amz-meta-source-sha256",
+                src,
+                &sha,
+            );
+        }
+        if let Some(m) = &w.sha256 {
+            agree(&mut checks, &mut problems, "manifest", m, &sha);
+        }
+        (problems.is_empty() && !checks.is_empty()).then_some((sha, Some(out)))
+    } else {
+        if let Some(m) = &w.sha256 {
+            agree(&mut checks, &mut problems, "manifest", m, &stored_sha);
+        }
+        (problems.is_empty() && !checks.is_empty()).then_some((stored_sha.clone(), None))
+    };
+    line.insert("bytes".into(), json!(bytes));
+    line.insert("checks".into(), json!(checks));
+    if !problems.is_empty() {
+        anyhow::bail!("checksum mismatch, nothing kept: {}", problems.join("; "));
+    }
+    let Some((sha, plaintext)) = plain_sha else {
+        anyhow::bail!(
+            "nothing to verify it against (no manifest entry, no stored checksum): nothing kept"
+        );
+    };
+    line.insert("sha256".into(), json!(sha));
+    match plaintext {
+        Some(out) => out.commit()?,
+        None => stored.commit()?,
+    }
+    Ok(GetStatus::Downloaded)
+}
+
+fn agree(
+    checks: &mut Vec<&'static str>,
+    problems: &mut Vec<String>,
+    what: &'static str,
+    want: &str,
+    got: &str,
+) {
+    if want.eq_ignore_ascii_case(got) {
+        checks.push(what);
+    } else {
+        problems.push(format!("{what} says {want}, the bytes give {got}"));
+    }
+}
+
+fn cipher_path(local: &Path) -> PathBuf {
+    let mut name = local.file_name().unwrap_or_default().to_os_string();
+    name.push(".age");
+    local.with_file_name(name)
+}
+
+/// Decrypt the downloaded ciphertext into a new temporary file beside
+/// `local`; returns the plaintext's SHA-256 and the uncommitted file.
+fn decrypt_to(
+    cipher: &mut AtomicFile,
+    local: &Path,
+    identity: &Path,
+) -> Result<(String, AtomicFile)> {
+    let mut src = cipher
+        .file()
+        .try_clone()
+        .context("reopening the ciphertext")?;
+    src.seek(SeekFrom::Start(0))?;
+    let mut reader = decrypting_reader(std::io::BufReader::new(src), identity)?;
+    let mut out = HashingWriter::new(AtomicFile::create(local)?);
+    std::io::copy(&mut reader, &mut out)
+        .with_context(|| format!("decrypting into {}", local.display()))?;
+    let (file, _, sha) = out.finish();
+    Ok((sha, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_digests_follow_the_part_boundaries() {
+        let data = vec![7u8; 25];
+        let mut d = Digests::new(Some(10));
+        d.update(&data[..3]);
+        d.update(&data[3..17]);
+        d.update(&data[17..]);
+        let (whole, composite) = d.finish();
+        assert_eq!(whole, archive_core::hash::sha256_hex(&data));
+        let parts: Vec<String> = data
+            .chunks(10)
+            .map(archive_core::hash::sha256_hex)
+            .collect();
+        assert_eq!(composite, composite_checksum(&parts));
+        assert!(composite.unwrap().ends_with("-3"));
+    }
+}
