@@ -3,6 +3,7 @@
 //! matching identity. Objects get a `.age` suffix.
 
 use anyhow::{Context, Result};
+use archive_core::hash::HashingWriter;
 use archive_core::Failure;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -26,11 +27,13 @@ impl Recipients {
         Ok(Recipients(out))
     }
 
-    /// Encrypt `src` into `dest` (any writer); returns the ciphertext's
-    /// (bytes, SHA-256 hex) and the plaintext's (bytes, SHA-256 hex), so the
-    /// caller can check the plaintext against its file line in the same pass.
+    /// Encrypt the opened file `input` (named `src` in messages) into `dest`
+    /// (any writer); returns the ciphertext's (bytes, SHA-256 hex) and the
+    /// plaintext's (bytes, SHA-256 hex), so the caller can check the
+    /// plaintext against its file line in the same pass.
     pub fn encrypt_file(
         &self,
+        input: &mut std::fs::File,
         src: &Path,
         dest: impl Write,
     ) -> Result<((u64, String), (u64, String))> {
@@ -41,8 +44,6 @@ impl Recipients {
         let mut w = encryptor
             .wrap_output(&mut counted)
             .context("starting age encryption")?;
-        let mut input =
-            std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
         let mut plain = Sha256::new();
         let mut plain_bytes = 0u64;
         let mut buf = vec![0u8; 256 * 1024];
@@ -58,39 +59,11 @@ impl Recipients {
             w.write_all(&buf[..n]).context("writing ciphertext")?;
         }
         w.finish().context("finishing age encryption")?;
-        counted.inner.flush().context("writing ciphertext")?;
+        counted.get_mut().flush().context("writing ciphertext")?;
+        let (_, cipher_bytes, cipher_sha) = counted.finish();
         Ok((
-            (counted.bytes, hex::encode(counted.hash.finalize())),
+            (cipher_bytes, cipher_sha),
             (plain_bytes, hex::encode(plain.finalize())),
         ))
-    }
-}
-
-/// A writer that hashes and counts what passes through it.
-struct HashingWriter<W> {
-    inner: W,
-    hash: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hash: Sha256::new(),
-            bytes: 0,
-        }
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }

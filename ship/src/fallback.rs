@@ -1,9 +1,12 @@
 //! Where files go when S3 cannot be reached after retries: a directory
 //! (same keys as in the bucket) or one ZIP file, so nothing is lost and a
-//! later `ship --drain` can upload them.
+//! later `ship --drain` can upload them. Each file is recorded with the time
+//! it was spooled and its SHA-256 (`spool.rs`), so the drain never puts an
+//! old copy over a newer object.
 
-use crate::options::Clobber;
+use crate::model::Clobber;
 use crate::payload::Payload;
+use crate::spool::Record;
 use anyhow::{Context, Result};
 use archive_core::atomic::AtomicFile;
 use std::io::Write;
@@ -34,9 +37,17 @@ impl Fallback {
 
     /// Keep `payload` under `key`; returns where it went, for the object line.
     pub fn keep(&self, key: &str, payload: &Payload) -> Result<String> {
+        let record = Record {
+            key: key.to_string(),
+            bytes: payload.bytes,
+            sha256: payload.sha256.clone(),
+            source_sha256: payload.source_sha256.clone(),
+            spooled_at: chrono::Utc::now(),
+        };
         match self {
             Fallback::Dir(dir) => {
                 crate::local::store(dir, key, payload, Clobber::Overwrite)?;
+                record.save(dir)?;
                 let p = dir.join(key);
                 Ok(format!(
                     "file://{}",
@@ -45,7 +56,7 @@ impl Fallback {
             }
             Fallback::Zip(z) => {
                 let mut z = z.lock().unwrap_or_else(|e| e.into_inner());
-                z.add(key, payload)?;
+                z.add(key, payload, &record)?;
                 Ok(format!(
                     "zip://{}#{key}",
                     std::path::absolute(&z.path)
@@ -75,7 +86,7 @@ impl Fallback {
 }
 
 impl ZipFallback {
-    fn add(&mut self, key: &str, payload: &Payload) -> Result<()> {
+    fn add(&mut self, key: &str, payload: &Payload, record: &Record) -> Result<()> {
         if self.writer.is_none() {
             let mut atomic = AtomicFile::create(&self.path)?;
             let file = atomic
@@ -101,6 +112,9 @@ impl ZipFallback {
                     .with_context(|| format!("writing {}", self.path.display()))?;
             }
         }
+        w.start_file(Record::rel(key), SimpleFileOptions::default())
+            .with_context(|| format!("adding the record of {key} to {}", self.path.display()))?;
+        w.write_all(&record.to_bytes())?;
         self.entries += 1;
         Ok(())
     }

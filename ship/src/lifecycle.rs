@@ -2,11 +2,11 @@
 //! noncurrent-version expiry, abort of incomplete multipart uploads). The
 //! bucket's other rules are kept; a rule with the same id is replaced.
 
-use crate::args::LifecycleArgs;
-use crate::dest::{storage_class, Destination, TRANSITION_CLASSES};
-use crate::retry::{classify, ErrorKind};
+use crate::config::LifecycleConfig;
 use anyhow::{Context, Result};
-use archive_core::{Failure, Outcome};
+use archive_core::report::RunReport;
+use archive_core::Outcome;
+use archive_s3::{classify, S3Failure};
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus,
     LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,
@@ -14,108 +14,69 @@ use aws_sdk_s3::types::{
 };
 use serde_json::{json, Value};
 
-pub fn run(args: LifecycleArgs) -> Result<Outcome> {
-    let (bucket, prefix) = match Destination::parse(&args.url)? {
-        Destination::S3 { bucket, prefix } => (bucket, prefix),
-        Destination::Local(..) => {
-            return Err(Failure::usage(format!(
-                "{}: lifecycle rules need an s3:// URL",
-                args.url
-            )))
-        }
-    };
-    let rule = rule_json(&args, &prefix)?;
-    let rule_id = rule["ID"].as_str().unwrap_or_default().to_string();
-    if args.dry_run {
-        let config = json!({ "Rules": [rule] });
-        println!("{}", serde_json::to_string_pretty(&config)?);
-        write_summary(&args, &bucket, &prefix, &rule_id, "planned")?;
-        return Ok(Outcome::Complete);
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(apply(&args, &bucket, &rule))?;
-    println!(
-        "{}",
-        json!({"url": args.url, "bucket": bucket, "prefix": prefix, "rule_id": rule_id,
-               "status": "applied", "rule": rule})
-    );
-    write_summary(&args, &bucket, &prefix, &rule_id, "applied")?;
-    Ok(Outcome::Complete)
+pub fn run(cfg: LifecycleConfig) -> Result<Outcome> {
+    let mut summary = RunReport::start("ship lifecycle").dry_run(cfg.dry_run);
+    let result = apply_or_print(&cfg, &mut summary);
+    crate::report::finish(&summary, result, cfg.summary.as_deref())
 }
 
-fn write_summary(
-    args: &LifecycleArgs,
-    bucket: &str,
-    prefix: &str,
-    id: &str,
-    status: &str,
-) -> Result<()> {
-    eprintln!("ship lifecycle: rule {id:?} for s3://{bucket}/{prefix}: {status}");
-    if let Some(p) = &args.summary {
-        let s = json!({"tool": "ship lifecycle", "bucket": bucket, "prefix": prefix,
-                       "rule_id": id, "status": status, "dry_run": args.dry_run});
-        archive_core::atomic::write_file(p, format!("{s}\n").as_bytes())?;
+fn apply_or_print(cfg: &LifecycleConfig, summary: &mut RunReport) -> Result<Outcome> {
+    let rule = rule_json(cfg);
+    let rule_id = rule["ID"].as_str().unwrap_or_default().to_string();
+    let (bucket, prefix) = (&cfg.url.bucket, &cfg.url.prefix);
+    summary.set("bucket", bucket);
+    summary.set("prefix", prefix);
+    summary.set("rule_id", &rule_id);
+    if cfg.dry_run {
+        let config = json!({ "Rules": [rule] });
+        println!("{}", serde_json::to_string_pretty(&config)?);
+        eprintln!("ship lifecycle: rule {rule_id:?} for {}: planned", cfg.url);
+        return Ok(Outcome::Complete);
     }
-    Ok(())
+    archive_s3::client::runtime()?.block_on(apply(cfg, &rule))?;
+    println!(
+        "{}",
+        json!({"url": cfg.url.to_string(), "bucket": bucket, "prefix": prefix, "rule_id": rule_id,
+               "status": "applied", "rule": rule})
+    );
+    eprintln!("ship lifecycle: rule {rule_id:?} for {}: applied", cfg.url);
+    Ok(Outcome::Complete)
 }
 
 /// The rule in the JSON shape of S3's API (and of
 /// `aws s3api put-bucket-lifecycle-configuration`).
-fn rule_json(args: &LifecycleArgs, prefix: &str) -> Result<Value> {
-    let mut transitions = Vec::new();
-    for t in &args.transition {
-        let (days, class) = t.split_once(':').ok_or_else(|| {
-            Failure::usage(format!(
-                "--transition {t:?}: expected DAYS:CLASS, e.g. 90:GLACIER_IR"
-            ))
-        })?;
-        let days: u32 = days
-            .parse()
-            .map_err(|_| Failure::usage(format!("--transition {t:?}: DAYS is not a number")))?;
-        let class = storage_class("--transition", class, TRANSITION_CLASSES)?;
-        transitions.push(json!({"Days": days, "StorageClass": class}));
-    }
-    if transitions.is_empty()
-        && args.expire_days.is_none()
-        && args.noncurrent_expire_days.is_none()
-        && args.abort_incomplete_days.is_none()
-    {
-        return Err(Failure::usage(
-            "nothing to apply: give --transition, --expire-days, --noncurrent-expire-days or --abort-incomplete-days",
-        ));
-    }
-    let id = args.rule_id.clone().unwrap_or_else(|| {
+fn rule_json(cfg: &LifecycleConfig) -> Value {
+    let transitions: Vec<Value> = cfg
+        .transitions
+        .iter()
+        .map(|(days, class)| json!({"Days": days, "StorageClass": class}))
+        .collect();
+    let prefix = &cfg.url.prefix;
+    let id = cfg.rule_id.clone().unwrap_or_else(|| {
         if prefix.is_empty() {
             "ship".to_string()
         } else {
             format!("ship-{prefix}")
         }
     });
-    let filter_prefix = if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
-    };
     let mut rule = json!({
         "ID": id,
         "Status": "Enabled",
-        "Filter": {"Prefix": filter_prefix},
+        "Filter": {"Prefix": cfg.url.list_prefix()},
     });
     if !transitions.is_empty() {
         rule["Transitions"] = Value::Array(transitions);
     }
-    if let Some(d) = args.expire_days {
+    if let Some(d) = cfg.expire_days {
         rule["Expiration"] = json!({"Days": d});
     }
-    if let Some(d) = args.noncurrent_expire_days {
+    if let Some(d) = cfg.noncurrent_expire_days {
         rule["NoncurrentVersionExpiration"] = json!({"NoncurrentDays": d});
     }
-    if let Some(d) = args.abort_incomplete_days {
+    if let Some(d) = cfg.abort_incomplete_days {
         rule["AbortIncompleteMultipartUpload"] = json!({"DaysAfterInitiation": d});
     }
-    Ok(rule)
+    rule
 }
 
 fn to_sdk_rule(rule: &Value) -> Result<LifecycleRule> {
@@ -164,9 +125,9 @@ fn to_sdk_rule(rule: &Value) -> Result<LifecycleRule> {
     b.build().context("building the lifecycle rule")
 }
 
-async fn apply(args: &LifecycleArgs, bucket: &str, rule: &Value) -> Result<()> {
-    let client =
-        crate::options::s3_client(args.endpoint_url.as_deref(), args.region.as_deref()).await?;
+async fn apply(cfg: &LifecycleConfig, rule: &Value) -> Result<()> {
+    let bucket = cfg.url.bucket.as_str();
+    let client = archive_s3::build_client(&cfg.client).await?;
     let new_rule = to_sdk_rule(rule)?;
     // Keep the bucket's other rules: PutBucketLifecycleConfiguration
     // replaces the whole configuration.
@@ -206,12 +167,11 @@ async fn apply(args: &LifecycleArgs, bucket: &str, rule: &Value) -> Result<()> {
     Ok(())
 }
 
-fn remote(f: crate::retry::S3Failure) -> anyhow::Error {
-    match f.kind {
-        ErrorKind::Permanent if f.message.contains("HTTP 4") => Failure::remote(format!(
-            "{} (check the bucket name and permissions)",
-            f.message
-        )),
-        _ => Failure::remote(f.message),
-    }
+fn remote(f: S3Failure) -> anyhow::Error {
+    let message = if f.exit_code() == archive_core::exit::USAGE {
+        format!("{} (check the bucket name and permissions)", f.message)
+    } else {
+        f.message.clone()
+    };
+    S3Failure { message, ..f }.into_error()
 }

@@ -1,25 +1,31 @@
 //! `ship`: put the files named by file lines into S3 (or a local
 //! directory) and print one object line per object. See README.md.
 
-mod args;
-mod dest;
+mod abort;
+mod cli;
+mod config;
 mod encrypt;
 mod fallback;
+mod fsafe;
+mod job;
+mod leftovers;
 mod lifecycle;
 mod local;
-mod options;
+mod model;
 mod payload;
-mod retry;
+mod pipeline;
+mod report;
 mod run;
 mod s3;
 mod sources;
+mod spool;
 
-use clap::Parser;
+use config::Command;
 
 fn main() {
-    let cli = args::Cli::parse();
-    archive_core::exit::main_with("ship", || match cli.command {
-        Some(args::Command::Lifecycle(l)) => lifecycle::run(l),
-        None => run::run(cli.ship),
+    archive_core::exit::main_with("ship", || match config::load()? {
+        Command::Ship(cfg) => run::run(*cfg),
+        Command::Lifecycle(cfg) => lifecycle::run(cfg),
+        Command::AbortIncomplete(cfg) => abort::run(cfg),
     })
 }

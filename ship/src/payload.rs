@@ -1,13 +1,16 @@
 //! The bytes one object will hold, checked against the file line before
 //! anything is sent: a small file read whole, a large one hashed part by
 //! part (the parts are later streamed from disk), or age ciphertext in a
-//! temporary file.
+//! temporary file. The source is opened once, below its root without
+//! following links (`fsafe`), and every later read goes through that handle.
 
 use crate::encrypt::Recipients;
+use crate::fsafe::{self, Signature};
 use anyhow::{Context, Result};
 use archive_core::{Failure, FileLine};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
+use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +36,9 @@ pub struct Payload {
     pub small: Option<Bytes>,
     /// Part digests, for objects sent as a multipart upload.
     pub parts: Option<Vec<PartDigest>>,
+    /// The source file as opened, and how it looked when it was hashed: a
+    /// change seen afterwards means the upload may hold other bytes.
+    source: Option<(File, Signature)>,
     /// Keeps the temporary ciphertext alive; removes it on drop.
     _temp: Option<tempfile::TempPath>,
 }
@@ -46,47 +52,46 @@ pub struct Shape<'a> {
 }
 
 /// Read and verify the file a line names. A file that no longer matches its
-/// line (size or SHA-256) is an input data error: it changed after the
-/// producer described it, and shipping it would archive the wrong bytes.
-/// A line with an empty `sha256` (folder mode) takes the hash as read.
+/// line (size or SHA-256), has vanished, or changes while it is read is an
+/// input data error: shipping it would archive the wrong bytes. A line with
+/// an empty `sha256` (folder mode) takes the hash as read. A symlink on the
+/// way is an [`fsafe::Symlink`] error.
 pub fn prepare(line: &FileLine, shape: &Shape) -> Result<Payload> {
     let src = line.local_path();
-    let (path, temp, source_sha256) = match shape.encrypt {
-        Some(recipients) => {
-            let tmp = tempfile::Builder::new()
-                .prefix(".ship-age-")
-                .tempfile_in(shape.tmp_dir)
-                .with_context(|| {
-                    format!("creating a temporary file in {}", shape.tmp_dir.display())
-                })?;
-            let (tmp_file, tmp_path) = tmp.into_parts();
-            let mut w = std::io::BufWriter::with_capacity(256 * 1024, tmp_file);
-            let (_cipher, (plain_bytes, plain_sha)) = recipients.encrypt_file(&src, &mut w)?;
-            drop(w);
-            check_against_line(line, &src, plain_bytes, &plain_sha)?;
-            (tmp_path.to_path_buf(), Some(tmp_path), plain_sha)
-        }
-        None => (src.clone(), None, String::new()),
+    let mut file = open_source(line)?;
+    let before = Signature::of(&file).with_context(|| format!("reading {}", src.display()))?;
+    let mut payload = match shape.encrypt {
+        Some(recipients) => encrypted(line, &mut file, recipients, shape.tmp_dir)?,
+        None => Payload {
+            path: fsafe::reopen_path(&file, &src),
+            bytes: before.len,
+            sha256: String::new(),
+            source_sha256: String::new(),
+            small: None,
+            parts: None,
+            source: None,
+            _temp: None,
+        },
     };
-    let size = std::fs::metadata(&path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    let mut payload = Payload {
-        path,
-        bytes: size,
-        sha256: String::new(),
-        source_sha256,
-        small: None,
-        parts: None,
-        _temp: temp,
-    };
+    let size = payload.bytes;
     if size > shape.multipart_threshold {
-        let (parts, sha) = hash_parts(&payload.path, size, (shape.part_size_for)(size))?;
+        let mut f = match &payload._temp {
+            Some(t) => File::open(t).with_context(|| format!("opening {}", t.display()))?,
+            None => file.try_clone().context("duplicating a file handle")?,
+        };
+        let (parts, sha) = hash_parts(&mut f, &src, size, (shape.part_size_for)(size))?;
         payload.parts = Some(parts);
         payload.sha256 = sha;
     } else {
-        let data = std::fs::read(&payload.path)
-            .with_context(|| format!("reading {}", payload.path.display()))?;
+        let mut data = Vec::with_capacity(size as usize);
+        match &payload._temp {
+            Some(t) => File::open(t)
+                .and_then(|mut f| f.read_to_end(&mut data))
+                .with_context(|| format!("reading {}", t.display()))?,
+            None => file
+                .read_to_end(&mut data)
+                .with_context(|| format!("reading {}", src.display()))?,
+        };
         payload.sha256 = archive_core::hash::sha256_hex(&data);
         payload.bytes = data.len() as u64;
         payload.small = Some(Bytes::from(data));
@@ -94,8 +99,66 @@ pub fn prepare(line: &FileLine, shape: &Shape) -> Result<Payload> {
     if shape.encrypt.is_none() {
         check_against_line(line, &src, payload.bytes, &payload.sha256)?;
         payload.source_sha256 = payload.sha256.clone();
+        if Signature::of(&file).ok() != Some(before) {
+            return Err(Failure::data(format!(
+                "{}: changed while it was read",
+                src.display()
+            )));
+        }
+        payload.source = Some((file, before));
+    }
+    if let Some(s) = line.extra.get("source_sha256").and_then(|v| v.as_str()) {
+        // A drained spool copy of a ciphertext: the plaintext's hash travels
+        // with it, for --update's comparisons.
+        payload.source_sha256 = s.to_string();
     }
     Ok(payload)
+}
+
+fn open_source(line: &FileLine) -> Result<File> {
+    let src = line.local_path();
+    fsafe::open_file(Path::new(&line.root), &line.path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Failure::data(format!(
+                "{}: vanished (no such file; removed since it was listed?)",
+                src.display()
+            ))
+        } else {
+            anyhow::Error::new(e).context(format!("opening {}", src.display()))
+        }
+    })
+}
+
+fn encrypted(
+    line: &FileLine,
+    file: &mut File,
+    recipients: &Recipients,
+    tmp_dir: &Path,
+) -> Result<Payload> {
+    let src = line.local_path();
+    // Named like every temporary of the toolkit (pid inside), so a later
+    // run can remove what a killed one left.
+    let prefix = format!(".ship-age.tmp-{}-", std::process::id());
+    let tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempfile_in(tmp_dir)
+        .with_context(|| format!("creating a temporary file in {}", tmp_dir.display()))?;
+    let (tmp_file, tmp_path) = tmp.into_parts();
+    let mut w = std::io::BufWriter::with_capacity(256 * 1024, tmp_file);
+    let ((cipher_bytes, _), (plain_bytes, plain_sha)) =
+        recipients.encrypt_file(file, &src, &mut w)?;
+    drop(w);
+    check_against_line(line, &src, plain_bytes, &plain_sha)?;
+    Ok(Payload {
+        path: tmp_path.to_path_buf(),
+        bytes: cipher_bytes,
+        sha256: String::new(),
+        source_sha256: plain_sha,
+        small: None,
+        parts: None,
+        source: None,
+        _temp: Some(tmp_path),
+    })
 }
 
 impl Payload {
@@ -104,6 +167,20 @@ impl Payload {
         self.small
             .clone()
             .context("internal: payload was not read for a single PUT")
+    }
+
+    /// True when the source file changed (size, times, content written in
+    /// place) since it was hashed: what was sent may not be what was hashed.
+    pub fn source_changed(&self) -> bool {
+        match &self.source {
+            Some((f, before)) => Signature::of(f).ok().as_ref() != Some(before),
+            None => false,
+        }
+    }
+
+    /// The source file's identity, for the drain's delete.
+    pub fn source_signature(&self) -> Option<&Signature> {
+        self.source.as_ref().map(|(_, s)| s)
     }
 }
 
@@ -126,8 +203,12 @@ fn check_against_line(line: &FileLine, src: &Path, bytes: u64, sha256: &str) -> 
 }
 
 /// One pass over the file: the SHA-256 of each part and of the whole.
-fn hash_parts(path: &Path, size: u64, part_size: u64) -> Result<(Vec<PartDigest>, String)> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+fn hash_parts(
+    f: &mut File,
+    path: &Path,
+    size: u64,
+    part_size: u64,
+) -> Result<(Vec<PartDigest>, String)> {
     let mut whole = Sha256::new();
     let mut parts = Vec::new();
     let mut buf = vec![0u8; 1024 * 1024];

@@ -2,28 +2,58 @@
 //! a multipart upload above it. Every request carries
 //! `x-amz-checksum-sha256` with a value computed here beforehand, so the SDK
 //! never buffers a body to checksum it, and the checksum S3 answers with is
-//! compared to ours. No clobber unless asked: `If-None-Match: *`.
+//! compared to ours; an object whose checksum does not match is deleted (or,
+//! where Object Lock keeps it, tagged `integrity=failed`). No clobber unless
+//! asked: `If-None-Match: *`, and an existing key is read back (HeadObject)
+//! to tell an identical object from a conflicting one.
 
-use crate::options::{Clobber, PutOptions};
+use crate::model::{
+    Clobber, Corrupt, Existing, Put, PutFailure, PutOptions, Stored, META_SHA256,
+    META_SOURCE_SHA256,
+};
 use crate::payload::{PartDigest, Payload};
-use crate::retry::{classify, ErrorKind, RetryPolicy, S3Failure};
+use archive_s3::checksum;
+use archive_s3::{classify, ErrorKind, RetryPolicy, S3Failure};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use aws_smithy_types::byte_stream::Length;
-use base64::Engine;
+use chrono::{DateTime, Utc};
 use futures::stream::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Object metadata holding the SHA-256 (hex) of the stored bytes, so the
-/// whole-object checksum survives a multipart upload, whose S3 checksum is
-/// only a checksum of part checksums.
-pub const META_SHA256: &str = "sha256";
-/// The SHA-256 of the source file before client-side encryption; `--update`
-/// compares against it, since age ciphertext differs on every run.
-pub const META_SOURCE_SHA256: &str = "source-sha256";
+/// Apply storage class, SSE and Object Lock settings to a PutObject or
+/// CreateMultipartUpload request (the two builders share these setters but
+/// no trait).
+macro_rules! apply_put_options {
+    ($req:ident, $opts:expr, $class:expr) => {
+        if let Some(c) = $class {
+            $req = $req.storage_class(aws_sdk_s3::types::StorageClass::from(c));
+        }
+        if let Some(sse) = &$opts.sse {
+            $req = $req.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::from(
+                sse.as_str(),
+            ));
+        }
+        if let Some(k) = &$opts.sse_kms_key_id {
+            $req = $req.ssekms_key_id(k);
+        }
+        if let Some(mode) = &$opts.lock_mode {
+            $req = $req.object_lock_mode(aws_sdk_s3::types::ObjectLockMode::from(mode.as_str()));
+        }
+        if let Some(until) = $opts.retain_until {
+            $req = $req.object_lock_retain_until_date(aws_smithy_types::DateTime::from_secs(
+                until.timestamp(),
+            ));
+        }
+        if $opts.legal_hold {
+            $req = $req
+                .object_lock_legal_hold_status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On);
+        }
+    };
+}
 
 /// Everything one run needs to talk to one bucket.
 pub struct S3Target {
@@ -39,20 +69,26 @@ pub struct S3Target {
     pub bytes_sent: AtomicU64,
 }
 
-/// What S3 answered for one object.
-#[derive(Debug, Clone, Default)]
-pub struct Stored {
-    pub skipped: bool,
-    pub etag: Option<String>,
-    pub version_id: Option<String>,
-    /// Hex SHA-256 of the stored bytes, as verified.
-    pub checksum_sha256: Option<String>,
-    /// The checksum value exactly as S3 returned it (base64, with `-N` for
-    /// a multipart upload's checksum of part checksums).
-    pub s3_checksum: Option<String>,
-}
-
 impl S3Target {
+    /// The S3 side of a run (none for a dry run or a local destination).
+    pub async fn connect(cfg: &crate::config::Config) -> anyhow::Result<Option<S3Target>> {
+        let crate::model::Destination::S3(url) = &cfg.dest else {
+            return Ok(None);
+        };
+        if cfg.dry_run {
+            return Ok(None);
+        }
+        Ok(Some(S3Target {
+            client: archive_s3::build_client(&cfg.client).await?,
+            bucket: url.bucket.clone(),
+            retry: RetryPolicy::new("ship", cfg.backoff),
+            opts: cfg.opts.clone(),
+            active: Default::default(),
+            unreachable: Default::default(),
+            bytes_sent: Default::default(),
+        }))
+    }
+
     fn attempts(&self) -> u32 {
         if self.unreachable.load(Ordering::Relaxed) {
             1
@@ -79,61 +115,72 @@ impl S3Target {
     }
 
     /// Store `payload` under `key` with `class`, honouring the clobber mode.
+    /// `spooled_at` (draining) makes it look first and refuse to put a copy
+    /// over an object modified since that time.
     pub async fn put(
         &self,
         key: &str,
         payload: &Payload,
         class: Option<&str>,
-    ) -> Result<Stored, S3Failure> {
-        match self.opts.clobber {
-            Clobber::Overwrite => self.put_once(key, payload, class, false).await,
-            Clobber::Refuse => match self.put_once(key, payload, class, true).await {
-                Err(e) if e.kind == ErrorKind::Exists => Ok(Stored {
-                    skipped: true,
-                    ..Stored::default()
-                }),
-                other => other,
-            },
-            Clobber::Update => {
-                // Look first (this mode may read): an unchanged object is not
-                // sent again, however large.
-                if let Some(existing) = self.head(key).await? {
-                    return self.update_existing(key, payload, class, existing).await;
-                }
-                match self.put_once(key, payload, class, true).await {
-                    Err(e) if e.kind == ErrorKind::Exists => {
-                        // Created by someone else since we looked.
-                        match self.head(key).await? {
-                            Some(existing) => {
-                                self.update_existing(key, payload, class, existing).await
-                            }
-                            None => Err(e),
-                        }
-                    }
-                    other => other,
-                }
+        spooled_at: Option<DateTime<Utc>>,
+    ) -> Result<Put, PutFailure> {
+        let clobber = self.opts.clobber;
+        // --update may read, and the drain must: an unchanged object is not
+        // sent again, however large, and a newer one is not replaced.
+        if clobber == Clobber::Update || spooled_at.is_some() {
+            if let Some(existing) = self.head(key).await? {
+                return self
+                    .over_existing(key, payload, class, existing, spooled_at)
+                    .await;
             }
+        }
+        match self
+            .put_once(key, payload, class, clobber != Clobber::Overwrite)
+            .await
+        {
+            Err(e) if e.failure.kind == ErrorKind::Exists => {
+                // No clobber, or created by someone else since we looked.
+                let existing = match self.head(key).await {
+                    Ok(Some(existing)) => existing,
+                    Ok(None) => return Err(e),
+                    Err(h) if clobber == Clobber::Refuse => {
+                        eprintln!("ship: {key}: exists; could not read it back to compare: {h}");
+                        Existing::default()
+                    }
+                    Err(h) => return Err(h.into()),
+                };
+                self.over_existing(key, payload, class, existing, spooled_at)
+                    .await
+            }
+            other => other.map(Put::Written),
         }
     }
 
-    async fn update_existing(
+    /// An object exists at `key`: keep it (identical, newer than the spooled
+    /// copy, or no clobber), or replace it.
+    async fn over_existing(
         &self,
         key: &str,
         payload: &Payload,
         class: Option<&str>,
         existing: Existing,
-    ) -> Result<Stored, S3Failure> {
+        spooled_at: Option<DateTime<Utc>>,
+    ) -> Result<Put, PutFailure> {
         if existing.source_sha256.as_deref() == Some(payload.source_sha256.as_str()) {
-            Ok(Stored {
-                skipped: true,
-                etag: existing.etag,
-                version_id: existing.version_id,
-                checksum_sha256: existing.sha256,
-                s3_checksum: existing.s3_checksum,
-            })
-        } else {
-            self.put_once(key, payload, class, false).await
+            return Ok(Put::Exists(existing));
         }
+        if let (Some(spooled), Some(modified)) = (spooled_at, existing.last_modified) {
+            // Second resolution on S3's side: the same second counts as newer.
+            if modified.timestamp() >= spooled.timestamp() {
+                return Ok(Put::Stale(existing));
+            }
+        }
+        if self.opts.clobber == Clobber::Refuse {
+            return Ok(Put::Exists(existing));
+        }
+        self.put_once(key, payload, class, false)
+            .await
+            .map(Put::Written)
     }
 
     async fn put_once(
@@ -142,7 +189,7 @@ impl S3Target {
         payload: &Payload,
         class: Option<&str>,
         if_none_match: bool,
-    ) -> Result<Stored, S3Failure> {
+    ) -> Result<Stored, PutFailure> {
         if payload.bytes > self.opts.multipart_threshold {
             self.put_multipart(key, payload, class, if_none_match).await
         } else {
@@ -156,12 +203,12 @@ impl S3Target {
         payload: &Payload,
         class: Option<&str>,
         if_none_match: bool,
-    ) -> Result<Stored, S3Failure> {
-        let body = payload.read_small().await.map_err(|e| S3Failure {
-            kind: ErrorKind::Permanent,
-            message: format!("{e:#}"),
-        })?;
-        let checksum = b64(&payload.sha256);
+    ) -> Result<Stored, PutFailure> {
+        let body = payload
+            .read_small()
+            .await
+            .map_err(|e| S3Failure::local(ErrorKind::Permanent, format!("{e:#}")))?;
+        let checksum = hex_to_b64(&payload.sha256);
         let out = self
             .call(|| {
                 let mut req = self
@@ -178,23 +225,18 @@ impl S3Target {
                 if if_none_match {
                     req = req.if_none_match("*");
                 }
-                crate::apply_put_options!(req, self.opts, class);
+                apply_put_options!(req, self.opts, class);
                 async move { req.send().await.map_err(|e| classify("PutObject", &e)) }
             })
             .await?;
         self.bytes_sent.fetch_add(payload.bytes, Ordering::Relaxed);
-        let mut stored = Stored {
-            skipped: false,
+        let stored = Stored {
             etag: out.e_tag().map(str::to_string),
             version_id: out.version_id().map(str::to_string),
             checksum_sha256: None,
             s3_checksum: out.checksum_sha256().map(str::to_string),
         };
-        if stored.s3_checksum.is_none() {
-            stored.s3_checksum = self.head_checksum(key).await;
-        }
-        verify(key, &mut stored, &checksum, &payload.sha256)?;
-        Ok(stored)
+        self.verify_or_discard(key, stored, payload).await
     }
 
     async fn put_multipart(
@@ -203,10 +245,12 @@ impl S3Target {
         payload: &Payload,
         class: Option<&str>,
         if_none_match: bool,
-    ) -> Result<Stored, S3Failure> {
-        let parts = payload.parts.as_ref().ok_or_else(|| S3Failure {
-            kind: ErrorKind::Permanent,
-            message: "internal: multipart payload without part digests".into(),
+    ) -> Result<Stored, PutFailure> {
+        let parts = payload.parts.as_ref().ok_or_else(|| {
+            S3Failure::local(
+                ErrorKind::Permanent,
+                "internal: multipart payload without part digests",
+            )
         })?;
         let created = self
             .call(|| {
@@ -218,7 +262,7 @@ impl S3Target {
                     .checksum_algorithm(ChecksumAlgorithm::Sha256)
                     .metadata(META_SHA256, &payload.sha256)
                     .metadata(META_SOURCE_SHA256, &payload.source_sha256);
-                crate::apply_put_options!(req, self.opts, class);
+                apply_put_options!(req, self.opts, class);
                 async move {
                     req.send()
                         .await
@@ -242,17 +286,97 @@ impl S3Target {
         }
         self.active.lock().unwrap().remove(&upload_id);
         // The upload completed; now check what S3 says it stored.
-        let mut stored = result?;
+        self.verify_or_discard(key, result?, payload).await
+    }
+
+    /// Check S3's checksum against ours; a mismatch deletes the object this
+    /// run created (or tags it where it cannot be deleted).
+    async fn verify_or_discard(
+        &self,
+        key: &str,
+        mut stored: Stored,
+        payload: &Payload,
+    ) -> Result<Stored, PutFailure> {
         if stored.s3_checksum.is_none() {
             stored.s3_checksum = self.head_checksum(key).await;
         }
-        verify(
-            key,
-            &mut stored,
-            &composite_checksum(parts),
-            &payload.sha256,
-        )?;
-        Ok(stored)
+        match verify(key, &mut stored, payload) {
+            Ok(()) => Ok(stored),
+            Err(failure) => {
+                let corrupt = self.discard(key, stored.version_id.as_deref()).await;
+                Err(PutFailure {
+                    failure,
+                    corrupt: Some(corrupt),
+                })
+            }
+        }
+    }
+
+    /// Remove a corrupt object version this run created. Under Object Lock
+    /// (or without s3:DeleteObject) it cannot be removed: it is tagged
+    /// `integrity=failed` instead, so no reader takes it for good.
+    pub async fn discard(&self, key: &str, version_id: Option<&str>) -> Corrupt {
+        let version = version_id.map(str::to_string);
+        let deleted = self
+            .call(|| {
+                let req = self
+                    .client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .set_version_id(version.clone());
+                async move {
+                    req.send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| classify("DeleteObject", &e))
+                }
+            })
+            .await;
+        let Err(why) = deleted else {
+            eprintln!("ship: {key}: deleted the corrupt object this run created");
+            return Corrupt::Deleted;
+        };
+        let tag = aws_sdk_s3::types::Tag::builder()
+            .key("integrity")
+            .value("failed")
+            .build()
+            .expect("key and value are set");
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .tag_set(tag)
+            .build()
+            .expect("the tag set is set");
+        let tagged = self
+            .call(|| {
+                let req = self
+                    .client
+                    .put_object_tagging()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .set_version_id(version.clone())
+                    .tagging(tagging.clone());
+                async move {
+                    req.send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| classify("PutObjectTagging", &e))
+                }
+            })
+            .await;
+        match tagged {
+            Ok(()) => {
+                eprintln!("ship: {key}: could not delete the corrupt object ({why}); tagged it integrity=failed");
+                Corrupt::Tagged {
+                    version_id: version,
+                }
+            }
+            Err(t) => {
+                eprintln!("ship: {key}: could not delete ({why}) nor tag ({t}) the corrupt object");
+                Corrupt::Left {
+                    version_id: version,
+                }
+            }
+        }
     }
 
     async fn send_parts_and_complete(
@@ -262,7 +386,7 @@ impl S3Target {
         parts: &[PartDigest],
         upload_id: &str,
         if_none_match: bool,
-    ) -> Result<Stored, S3Failure> {
+    ) -> Result<Stored, PutFailure> {
         let mut completed: Vec<CompletedPart> = futures::stream::iter(parts.to_vec())
             .map(|part| self.upload_part(key, payload, part, upload_id))
             .buffer_unordered(self.opts.part_concurrency.max(1))
@@ -288,7 +412,6 @@ impl S3Target {
                 async move {
                     match req.send().await {
                         Ok(done) => Ok(Stored {
-                            skipped: false,
                             etag: done.e_tag().map(str::to_string),
                             version_id: done.version_id().map(str::to_string),
                             checksum_sha256: None,
@@ -311,7 +434,7 @@ impl S3Target {
         upload_id: &str,
     ) -> Result<CompletedPart, S3Failure> {
         let part = &part;
-        let checksum = b64(&part.sha256);
+        let checksum = hex_to_b64(&part.sha256);
         let out = self
             .call(|| {
                 let path = payload.path.clone();
@@ -334,9 +457,11 @@ impl S3Target {
                         .length(Length::Exact(len))
                         .build()
                         .await
-                        .map_err(|e| S3Failure {
-                            kind: ErrorKind::Permanent,
-                            message: format!("reading {}: {e}", path.display()),
+                        .map_err(|e| {
+                            S3Failure::local(
+                                ErrorKind::Permanent,
+                                format!("reading {}: {e}", path.display()),
+                            )
                         })?;
                     req.body(body)
                         .send()
@@ -348,13 +473,13 @@ impl S3Target {
         self.bytes_sent.fetch_add(part.len, Ordering::Relaxed);
         if let Some(got) = out.checksum_sha256() {
             if got != checksum {
-                return Err(S3Failure {
-                    kind: ErrorKind::Permanent,
-                    message: format!(
+                return Err(S3Failure::local(
+                    ErrorKind::Permanent,
+                    format!(
                         "UploadPart {}: S3 stored checksum {got}, sent {checksum}",
                         part.number
                     ),
-                });
+                ));
             }
         }
         Ok(CompletedPart::builder()
@@ -398,10 +523,14 @@ impl S3Target {
                 async move {
                     match req.send().await {
                         Ok(out) => Ok(Some(out)),
-                        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-                            Ok(None)
+                        Err(e) => {
+                            let f = classify("HeadObject", &e);
+                            if f.is_not_found() {
+                                Ok(None)
+                            } else {
+                                Err(f)
+                            }
                         }
-                        Err(e) => Err(classify("HeadObject", &e)),
                     }
                 }
             })
@@ -415,7 +544,7 @@ impl S3Target {
         let single = s3_checksum
             .as_deref()
             .filter(|c| !c.contains('-'))
-            .and_then(b64_to_hex);
+            .and_then(checksum::b64_to_hex);
         let sha256 = stored_sha.or(single);
         let source_sha256 = meta
             .and_then(|m| m.get(META_SOURCE_SHA256))
@@ -427,6 +556,9 @@ impl S3Target {
             sha256,
             source_sha256,
             s3_checksum,
+            last_modified: out
+                .last_modified()
+                .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
         }))
     }
 
@@ -463,7 +595,6 @@ fn completed_under_other_root<E>(
         Some(body[start..end].replace("&quot;", "\""))
     };
     Some(Stored {
-        skipped: false,
         etag: element("ETag"),
         version_id: raw
             .headers()
@@ -475,107 +606,33 @@ fn completed_under_other_root<E>(
     })
 }
 
-/// What an existing object says about its content.
-#[derive(Debug, Clone)]
-pub struct Existing {
-    pub etag: Option<String>,
-    pub version_id: Option<String>,
-    pub sha256: Option<String>,
-    pub source_sha256: Option<String>,
-    pub s3_checksum: Option<String>,
-}
-
-/// Compare S3's checksum with the one sent; record the verified SHA-256.
-fn verify(
-    key: &str,
-    stored: &mut Stored,
-    expected: &str,
-    sha256_hex: &str,
-) -> Result<(), S3Failure> {
-    // Some servers drop the "-<parts>" suffix of a composite checksum; the
-    // digest itself must still match, and a part count, when given, too.
-    let same = |got: &str| {
-        let (g, gn) = got
-            .split_once('-')
-            .map_or((got, None), |(a, b)| (a, Some(b)));
-        let (e, en) = expected
-            .split_once('-')
-            .map_or((expected, None), |(a, b)| (a, Some(b)));
-        g == e && (gn.is_none() || gn == en)
+/// Compare S3's checksum with ours (the whole-object SHA-256 for a single
+/// PUT, the composite of part digests for a multipart upload); record the
+/// verified SHA-256.
+fn verify(key: &str, stored: &mut Stored, payload: &Payload) -> Result<(), S3Failure> {
+    let composite = payload.parts.as_ref().and_then(|parts| {
+        let digests: Vec<&str> = parts.iter().map(|p| p.sha256.as_str()).collect();
+        checksum::composite_checksum(&digests)
+    });
+    let Some(got) = stored.s3_checksum.as_deref() else {
+        eprintln!("ship: {key}: S3 returned no SHA-256 checksum; recorded the local one");
+        stored.checksum_sha256 = Some(payload.sha256.clone());
+        return Ok(());
     };
-    match stored.s3_checksum.as_deref() {
-        Some(got) if !same(got) => Err(S3Failure {
-            kind: ErrorKind::Permanent,
-            message: format!("{key}: S3 stored checksum {got}, expected {expected}"),
-        }),
-        Some(_) => {
-            stored.checksum_sha256 = Some(sha256_hex.to_string());
-            Ok(())
-        }
-        None => {
-            eprintln!("ship: {key}: S3 returned no SHA-256 checksum; recorded the local one");
-            stored.checksum_sha256 = Some(sha256_hex.to_string());
-            Ok(())
-        }
+    let same = checksum::Stored::interpret(got, stored.etag.as_deref())
+        .and_then(|s| s.matches(Some(&payload.sha256), composite.as_deref()));
+    if same == Some(true) {
+        stored.checksum_sha256 = Some(payload.sha256.clone());
+        return Ok(());
     }
+    let expected = composite.unwrap_or_else(|| hex_to_b64(&payload.sha256));
+    Err(S3Failure::local(
+        ErrorKind::Permanent,
+        format!("{key}: S3 stored checksum {got}, expected {expected}"),
+    ))
 }
 
-/// S3's checksum of a multipart upload: SHA-256 over the concatenated
-/// binary part digests, base64, then `-<number of parts>`.
-pub fn composite_checksum(parts: &[PartDigest]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(hex::decode(&p.sha256).expect("part digests are hex"));
-    }
-    format!(
-        "{}-{}",
-        base64::engine::general_purpose::STANDARD.encode(h.finalize()),
-        parts.len()
-    )
-}
-
-/// Hex SHA-256 → the base64 form S3 headers use.
-pub fn b64(hex_digest: &str) -> String {
-    base64::engine::general_purpose::STANDARD
-        .encode(hex::decode(hex_digest).expect("SHA-256 digests are hex"))
-}
-
-fn b64_to_hex(b: &str) -> Option<String> {
-    base64::engine::general_purpose::STANDARD
-        .decode(b)
-        .ok()
-        .map(hex::encode)
-}
-
-/// Apply storage class, SSE and Object Lock settings to a PutObject or
-/// CreateMultipartUpload request (the two builders share these setters but
-/// no trait).
-#[macro_export]
-macro_rules! apply_put_options {
-    ($req:ident, $opts:expr, $class:expr) => {
-        if let Some(c) = $class {
-            $req = $req.storage_class(aws_sdk_s3::types::StorageClass::from(c));
-        }
-        if let Some(sse) = &$opts.sse {
-            $req = $req.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::from(
-                sse.as_str(),
-            ));
-        }
-        if let Some(k) = &$opts.sse_kms_key_id {
-            $req = $req.ssekms_key_id(k);
-        }
-        if let Some(mode) = &$opts.lock_mode {
-            $req = $req.object_lock_mode(aws_sdk_s3::types::ObjectLockMode::from(mode.as_str()));
-        }
-        if let Some(until) = $opts.retain_until {
-            $req = $req.object_lock_retain_until_date(aws_smithy_types::DateTime::from_secs(
-                until.timestamp(),
-            ));
-        }
-        if $opts.legal_hold {
-            $req = $req
-                .object_lock_legal_hold_status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On);
-        }
-    };
+/// Hex SHA-256 (always hex: computed here) → the base64 form of S3 headers.
+fn hex_to_b64(hex_digest: &str) -> String {
+    checksum::b64(hex_digest).expect("SHA-256 digests computed here are hex")
 }

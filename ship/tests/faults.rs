@@ -3,13 +3,11 @@
 //! the right bytes, or fails with exit 4 leaving no object and no
 //! incomplete multipart upload; Ctrl-C aborts an upload in flight.
 
-mod util;
-
+use crate::util::proxy::{Faults, Proxy};
+use crate::util::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use testkit::Dir;
-use util::proxy::{Faults, Proxy};
-use util::*;
 
 #[test]
 fn transient_faults_are_retried_and_the_bytes_arrive_intact() {

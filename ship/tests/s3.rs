@@ -2,11 +2,9 @@
 //! SSE, Object Lock, lifecycle, age, fallback and drain. boto3 is the
 //! independent reader of what ended up in the bucket.
 
-mod util;
-
+use crate::util::*;
 use serde_json::{json, Value};
 use testkit::Dir;
-use util::*;
 
 fn statuses(lines: &[Value]) -> Vec<String> {
     let mut s: Vec<String> = lines
@@ -153,13 +151,25 @@ fn no_clobber_by_default_then_overwrite_and_update() {
         .stdin(v1.clone())
         .expect_success();
 
-    // A changed file under the same key: refused by default.
+    // The same file again: identical, skipped.
+    let run = ship(&dir, &moto)
+        .arg("s3://clobber")
+        .stdin(v1.clone())
+        .expect_success();
+    assert_eq!(statuses(&run.json_lines()), ["day.json skipped"]);
+
+    // A changed file under the same key: refused by default, and said so
+    // (a conflict, exit 1), never reported as kept.
     let v2 = file_line(&dir, "d", "day.json", b"version two, longer\n");
     let run = ship(&dir, &moto)
         .arg("s3://clobber")
         .stdin(v2.clone())
-        .expect_success();
-    assert_eq!(statuses(&run.json_lines()), ["day.json skipped"]);
+        .expect_code(1);
+    assert_eq!(statuses(&run.json_lines()), ["day.json conflict"]);
+    run.assert(
+        run.stderr.contains("conflict") && run.stderr.contains("d/day.json"),
+        "names the conflicting file",
+    );
     assert_eq!(get_bytes(&moto, "clobber", "day.json"), b"version one\n");
 
     // --update: different SHA-256 → replaced; then the same → skipped.
@@ -452,7 +462,20 @@ fn fallback_dir_when_s3_is_down_then_drain() {
     assert!(lines
         .iter()
         .all(|l| l["error"].is_string() && l["url"].as_str().unwrap().starts_with("file://")));
-    assert_eq!(dir.files("spool"), ["chat/u1/a.json", "chat/u2/b.json"]);
+    assert_eq!(
+        dir.files("spool"),
+        [
+            ".ship-spool/chat/u1/a.json.json",
+            ".ship-spool/chat/u2/b.json.json",
+            "chat/u1/a.json",
+            "chat/u2/b.json"
+        ],
+        "each spooled file has its record"
+    );
+    let record: Value =
+        serde_json::from_str(&dir.read("spool/.ship-spool/chat/u1/a.json.json")).unwrap();
+    assert_eq!(record["sha256"], json!(sha256_hex(&a)));
+    assert!(record["spooled_at"].is_string(), "{record}");
     assert_eq!(dir.read_bytes("spool/chat/u1/a.json"), a);
     let summary: Value = serde_json::from_str(&dir.read("s.json")).unwrap();
     assert_eq!(summary["fallback"], json!(2));
@@ -489,7 +512,10 @@ fn fallback_dir_when_s3_is_down_then_drain() {
         "import zipfile\nprint(json.dumps(sorted(zipfile.ZipFile('{}').namelist())))",
         dir.join("spool.zip").display()
     ));
-    assert_eq!(names.trim(), r#"["chat/u1/a.json", "chat/u2/b.json"]"#);
+    assert_eq!(
+        names.trim(),
+        r#"[".ship-spool/chat/u1/a.json.json", ".ship-spool/chat/u2/b.json.json", "chat/u1/a.json", "chat/u2/b.json"]"#
+    );
 
     // S3 is back: drain uploads the files under the same keys and empties the spool.
     let run = ship(&dir, &moto)

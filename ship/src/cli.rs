@@ -1,5 +1,6 @@
-//! Command-line flags. Help text sits beside each flag; examples and exit
-//! codes are in the long help (`ship --help`).
+//! Command-line flags. Help text sits beside each flag; examples, the size
+//! rule and the exit codes are in the long help (`ship --help`). Only
+//! `config.rs` reads these types.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,10 +28,26 @@ Examples:
 
   # Lifecycle rules for a prefix (print the JSON first)
   ship lifecycle s3://acme-archive/chatgpt --transition 90:GLACIER_IR \\
-    --transition 365:DEEP_ARCHIVE --expire-days 3650 --abort-incomplete-days 7 --dry-run";
+    --transition 365:DEEP_ARCHIVE --expire-days 3650 --abort-incomplete-days 7 --dry-run
+
+  # Multipart uploads left behind by killed runs: list, then abort
+  ship abort-incomplete s3://acme-archive/chatgpt
+  ship abort-incomplete s3://acme-archive/chatgpt --apply";
+
+/// What each exit code means for ship in particular.
+const SHIP_EXIT_CODES: &str = "\
+For ship: 1 also means a \"conflict\" (changed content under an existing key,
+not replaced), a \"stale\" spooled copy kept by --drain, or a file kept in the
+fallback; 3 a file that vanished, or changed before or during its upload
+(any object it created is deleted); 4 an S3 failure after retries, or a
+corrupt object that Object Lock keeps (tagged integrity=failed).";
 
 fn long_help() -> String {
-    format!("{EXAMPLES}\n\n{}", archive_core::exit::EXIT_CODES_HELP)
+    format!(
+        "{EXAMPLES}\n\n{}\n\n{}\n\n{SHIP_EXIT_CODES}",
+        archive_core::size::SIZE_HELP,
+        archive_core::exit::EXIT_CODES_HELP
+    )
 }
 
 #[derive(Parser, Debug)]
@@ -52,6 +69,8 @@ pub struct Cli {
 pub enum Command {
     /// Apply lifecycle rules (transitions, expiry, abort of incomplete uploads) to a prefix.
     Lifecycle(LifecycleArgs),
+    /// List (default) or abort (--apply) the incomplete multipart uploads under a prefix.
+    AbortIncomplete(AbortArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -76,9 +95,10 @@ pub struct ShipArgs {
     pub prefix_template: String,
 
     /// Upload what an earlier run left in this --fallback-dir (or
-    /// --fallback-zip file) to DEST, removing each file once it is uploaded.
-    /// The keys under DIR already include the original prefix, so DEST is
-    /// usually just s3://bucket.
+    /// --fallback-zip file) to DEST, removing each file once it is uploaded
+    /// and verified. A spooled copy older than the object now at its key is
+    /// reported "stale" and kept. The keys under DIR already include the
+    /// original prefix, so DEST is usually just s3://bucket.
     #[arg(long, value_name = "DIR", help_heading = "Input")]
     pub drain: Option<PathBuf>,
 
@@ -97,8 +117,8 @@ pub struct ShipArgs {
     )]
     pub manifest_storage_class: String,
 
-    /// Replace existing objects (default: keep them and report "skipped").
-    /// Needs no extra permission.
+    /// Replace existing objects (default: keep them; an identical one is
+    /// "skipped", a changed one a "conflict", exit 1).
     #[arg(long, conflicts_with = "update", help_heading = "Existing objects")]
     pub overwrite: bool,
 
@@ -160,15 +180,17 @@ pub struct ShipArgs {
     )]
     pub jobs: usize,
 
-    /// Multipart part size (bytes, or with KB/MB/GB/KiB/MiB/GiB); raised
-    /// automatically so no file needs more than 10,000 parts. Minimum 5MiB.
+    /// Multipart part size (bytes, or KB/MB/GB = powers of 1000, KiB/MiB/GiB =
+    /// powers of 1024); raised automatically so no file needs more than
+    /// 10,000 parts. Minimum 5MiB.
     #[arg(
         long,
         value_name = "SIZE",
         default_value = "16MiB",
+        value_parser = archive_core::size::parse_size,
         help_heading = "Performance"
     )]
-    pub part_size: String,
+    pub part_size: u64,
 
     /// Parts of one file uploaded in parallel.
     #[arg(
@@ -179,15 +201,16 @@ pub struct ShipArgs {
     )]
     pub part_concurrency: usize,
 
-    /// Files larger than this go up as multipart uploads; smaller ones are
-    /// read into memory and sent with one PUT.
+    /// Files larger than this SIZE go up as multipart uploads; smaller ones
+    /// are read into memory and sent with one PUT (KB = 1000, KiB = 1024).
     #[arg(
         long,
         value_name = "SIZE",
         default_value = "16MiB",
+        value_parser = archive_core::size::parse_size,
         help_heading = "Performance"
     )]
-    pub multipart_threshold: String,
+    pub multipart_threshold: u64,
 
     /// Attempts per request, including the first (retries only on 5xx,
     /// SlowDown, timeouts and connection errors).
@@ -222,7 +245,8 @@ pub struct ShipArgs {
     #[arg(long, value_name = "REGION", help_heading = "Connection")]
     pub region: Option<String>,
 
-    /// Directory for age ciphertext before upload (default: the system temp dir).
+    /// Directory for age ciphertext before upload (default: the system temp
+    /// dir). Leftovers of dead ship processes there are removed at start.
     #[arg(long, value_name = "DIR", help_heading = "Connection")]
     pub tmp_dir: Option<PathBuf>,
 
@@ -274,6 +298,39 @@ pub struct LifecycleArgs {
     /// Print the lifecycle configuration JSON that would be applied; touch nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Write a JSON run summary to FILE (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(after_long_help = long_help())]
+pub struct AbortArgs {
+    /// s3://bucket/prefix whose incomplete multipart uploads to list or abort.
+    #[arg(value_name = "S3_URL")]
+    pub url: String,
+
+    /// Abort the uploads listed (default: only list them, status "planned").
+    #[arg(long, conflicts_with = "dry_run")]
+    pub apply: bool,
+
+    /// Only list, touch nothing (the default; for scripts that say so).
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Only uploads started at least this many hours ago, so that the
+    /// uploads of a ship still running are left alone. 0 for all.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    pub older_than_hours: u64,
+
+    /// S3-compatible endpoint.
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+
+    /// AWS region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
 
     /// Write a JSON run summary to FILE (atomically).
     #[arg(long, value_name = "FILE")]

@@ -1,0 +1,6 @@
+//! ship's one test binary: the real `ship` against moto's S3 server, a
+//! fault-injecting proxy and local directories.
+
+mod faults;
+mod s3;
+mod util;
