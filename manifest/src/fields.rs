@@ -99,6 +99,15 @@ impl ObjectText {
         }
     }
 
+    /// A field from a parsed value (written compact).
+    pub fn push_value(&mut self, key: &str, value: &serde_json::Value) {
+        self.text.push(if self.text.is_empty() { '{' } else { ',' });
+        self.text
+            .push_str(&serde_json::to_string(key).expect("string serialises"));
+        self.text.push(':');
+        self.text.push_str(&value.to_string());
+    }
+
     /// `{...}`, or None when no field was pushed.
     pub fn finish(mut self) -> Option<Box<str>> {
         if self.text.is_empty() {

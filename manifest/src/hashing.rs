@@ -135,26 +135,6 @@ fn fill(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Hash a stream (an S3 download) chunk by chunk.
-#[derive(Default)]
-pub struct StreamHasher {
-    h: Sha256,
-    bytes: u64,
-}
-
-impl StreamHasher {
-    pub fn update(&mut self, chunk: &[u8]) {
-        self.h.update(chunk);
-        self.bytes += chunk.len() as u64;
-    }
-    pub fn finish(self) -> Digested {
-        Digested {
-            bytes: self.bytes,
-            sha256: hex::encode(self.h.finalize()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! line, never as one `serde_json::Value`.
 
 use crate::fields::{self, Key, ObjectText};
+use crate::model::{parse_digest, write_hex, Digest, Entry, Meta, Mtime};
 use anyhow::{Context, Result};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -15,107 +16,10 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use std::fmt;
 use std::io::{self, Write};
-use std::time::SystemTime;
 
 /// Version of the archive layout this manifest describes; bumped when the
 /// meaning of a field changes.
 pub const ARCHIVE_VERSION: u32 = 1;
-
-/// A raw SHA-256 digest.
-pub type Digest = [u8; 32];
-
-/// Lowercase hex of a digest.
-pub fn hex(d: &Digest) -> String {
-    hex::encode(d)
-}
-
-/// Modification time, exactly as recorded (RFC 3339 with nanoseconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mtime {
-    pub secs: i64,
-    pub nanos: u32,
-}
-
-impl Mtime {
-    pub fn from_system(t: SystemTime) -> Mtime {
-        let dt = chrono::DateTime::<chrono::Utc>::from(t);
-        Mtime {
-            secs: dt.timestamp(),
-            nanos: dt.timestamp_subsec_nanos(),
-        }
-    }
-
-    /// None for text that is not RFC 3339: such an entry is re-hashed.
-    pub fn parse(s: &str) -> Option<Mtime> {
-        let dt = chrono::DateTime::parse_from_rfc3339(s).ok()?;
-        Some(Mtime {
-            secs: dt.timestamp(),
-            nanos: dt.timestamp_subsec_nanos(),
-        })
-    }
-
-    /// RFC 3339 UTC with nanoseconds, as `--trust-unchanged` compares.
-    pub fn rfc3339(&self) -> Option<String> {
-        chrono::DateTime::<chrono::Utc>::from_timestamp(self.secs, self.nanos)
-            .map(|dt| dt.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
-    }
-}
-
-/// One file of the manifest, without its path (the path is the key it is
-/// stored under). 64 bytes, plus the metadata when there is any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub bytes: u64,
-    pub sha256: Digest,
-    /// Modification time when hashed; what `--trust-unchanged` compares.
-    pub mtime: Option<Mtime>,
-    meta: Option<Box<Meta>>,
-}
-
-/// What producers knew about a file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Meta {
-    pub records: Option<u64>,
-    pub s3_key: Option<Box<str>>,
-    pub table: Option<Box<str>>,
-    /// Other fields the producer's file line carried (period, date,
-    /// user_id, min_time, max_time, schema_version, ...) as a compact JSON
-    /// object, in the producer's order.
-    pub extra: Option<Box<str>>,
-}
-
-impl Meta {
-    fn is_empty(&self) -> bool {
-        *self == Meta::default()
-    }
-}
-
-static NO_META: Meta = Meta {
-    records: None,
-    s3_key: None,
-    table: None,
-    extra: None,
-};
-
-impl Entry {
-    pub fn new(bytes: u64, sha256: Digest, mtime: Option<Mtime>, meta: Meta) -> Entry {
-        Entry {
-            bytes,
-            sha256,
-            mtime,
-            meta: (!meta.is_empty()).then(|| Box::new(meta)),
-        }
-    }
-
-    /// An entry known only by its digest (from a sha256sum manifest).
-    pub fn bare(sha256: Digest) -> Entry {
-        Entry::new(0, sha256, None, Meta::default())
-    }
-
-    pub fn meta(&self) -> &Meta {
-        self.meta.as_deref().unwrap_or(&NO_META)
-    }
-}
 
 /// An entry with its path, as read from a manifest.json.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,13 +79,6 @@ impl<'de> Visitor<'de> for EntryVisitor {
             entry: Entry::new(bytes, sha256, mtime, meta),
         })
     }
-}
-
-/// 64 hex digits (either case) as a digest.
-pub fn parse_digest(s: &str) -> Option<Digest> {
-    let mut d = [0u8; 32];
-    hex::decode_to_slice(s, &mut d).ok()?;
-    Some(d)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -413,13 +310,6 @@ pub fn write_entry(w: &mut impl Write, path: &str, e: &Entry) -> io::Result<()> 
         fields::write_inner(w, x)?;
     }
     w.write_all(b"}")
-}
-
-/// Lowercase hex of a digest without allocating.
-pub fn write_hex(w: &mut impl Write, d: &Digest) -> io::Result<()> {
-    let mut buf = [0u8; 64];
-    hex::encode_to_slice(d, &mut buf).expect("64 bytes hold 32 in hex");
-    w.write_all(&buf)
 }
 
 #[cfg(test)]

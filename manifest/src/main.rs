@@ -1,194 +1,23 @@
 //! `manifest`: checksummed manifests that standard tools verify, and a
 //! verifier for local trees and S3 prefixes. See README.md.
 
-mod assemble;
 mod bagit;
-mod build;
+mod cli;
+mod config;
 mod fields;
 mod hashing;
-mod input;
 mod json_manifest;
-mod plan;
+mod model;
 mod progress;
+mod report;
+mod run;
 mod sha256sum;
 mod sign;
-mod summary;
 mod tree;
 mod verify;
-mod verify_s3;
 mod write;
 
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
-
-const EXAMPLES: &str = "\
-Examples:
-  # Between partition and ship: manifests written at the root, passed on to ship
-  partition --out archive/conversations --preset conversations < records.ndjson \\
-    | manifest | ship s3://bucket/compliance/conversations
-
-  # Manifest an existing tree, then check it with GNU coreutils alone
-  manifest --root archive/conversations > /dev/null
-  (cd archive/conversations && sha256sum -c --strict manifest-sha256.txt)
-
-  # Billing: one manifest per period, labelled, signed with minisign
-  parquetize ... | manifest --group-by period --retention-years 7 \\
-    --compliance SOX --compliance GDPR --sign ~/.minisign/archive.key
-  minisign -Vm out/manifest-2025-11-sha256.txt -p archive.pub
-
-  # A BagIt bag around a directory named data/
-  manifest --root archive/2025-11/data --bagit && bagit.py --validate archive/2025-11
-
-  # Which files differ?
-  manifest verify archive/conversations | jq -c 'select(.status != \"ok\")'
-  manifest verify s3://bucket/compliance/conversations --download
-";
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "manifest",
-    version,
-    about = "Write sha256sum/JSON/BagIt manifests for file lines, and verify trees and S3 prefixes",
-    long_about = "Reads file lines (NDJSON: {\"root\",\"path\",\"bytes\",\"sha256\",...}) from stdin, \
-hashes every file itself, and writes manifest-sha256.txt (GNU sha256sum format) and manifest.json \
-at each root, covering the whole directory. Prints the input lines followed by one file line per \
-manifest file written (with \"manifest\": true), so ship uploads the manifests with the data.",
-    after_long_help = concat_help(),
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub write: WriteArgs,
-}
-
-fn concat_help() -> String {
-    format!("{EXAMPLES}\n{}", archive_core::exit::EXIT_CODES_HELP)
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Compare a directory or an S3 prefix with its manifest; print one NDJSON
-    /// line per difference (missing, extra, changed, renamed, unverifiable).
-    #[command(after_long_help = concat_help())]
-    Verify(VerifyArgs),
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct WriteArgs {
-    /// File lines to read ('-' = stdin, the default). Ignored with --root.
-    #[arg(value_name = "INPUT")]
-    pub input: Option<PathBuf>,
-
-    /// Walk this directory instead of reading file lines; prints a file line
-    /// for every file in it. Repeatable.
-    #[arg(long, value_name = "DIR")]
-    pub root: Vec<PathBuf>,
-
-    /// One manifest per value of this file-line field (e.g. period, date),
-    /// named manifest-<value>-sha256.txt / manifest-<value>.json at the root.
-    #[arg(long, value_name = "FIELD")]
-    pub group_by: Option<String>,
-
-    /// The period the archive covers (e.g. 2025-11), recorded in manifest.json.
-    #[arg(long, value_name = "P")]
-    pub period: Option<String>,
-
-    /// Retention in years, recorded in manifest.json.
-    #[arg(long, value_name = "N")]
-    pub retention_years: Option<u32>,
-
-    /// Compliance label recorded in manifest.json (repeatable, e.g. SOX, GDPR).
-    #[arg(long = "compliance", value_name = "TAG")]
-    pub compliance: Vec<String>,
-
-    /// Data schema version recorded in manifest.json (default: the value all
-    /// input lines agree on).
-    #[arg(long, value_name = "V")]
-    pub schema_version: Option<String>,
-
-    /// S3 prefix the files will be shipped to (s3://bucket/prefix); records
-    /// s3_key = prefix/path for each file in manifest.json.
-    #[arg(long, value_name = "URL")]
-    pub s3_prefix: Option<String>,
-
-    /// Also make the directory a BagIt 1.0 bag (RFC 8493). The payload must
-    /// be under <bag>/data/: give a root named `data` (the bag is its parent)
-    /// or a root that contains data/.
-    #[arg(long)]
-    pub bagit: bool,
-
-    /// External-Identifier for bag-info.txt (default: the bag directory's name).
-    #[arg(long, value_name = "ID", requires = "bagit")]
-    pub external_identifier: Option<String>,
-
-    /// Sign the manifests with this secret key: a minisign key (writes
-    /// .minisig, password in env MINISIGN_PASSWORD, empty if unset) or an
-    /// OpenSSH private key (writes .sig with `ssh-keygen -Y sign -n file`).
-    #[arg(long, value_name = "KEYFILE")]
-    pub sign: Option<PathBuf>,
-
-    /// Reuse a previous manifest's digest for files whose size and mtime are
-    /// unchanged instead of re-hashing them.
-    #[arg(long)]
-    pub trust_unchanged: bool,
-
-    /// Record files that changed or vanished since the previous manifest
-    /// without being announced on stdin (default: keep the old entry and fail).
-    #[arg(long)]
-    pub accept_changes: bool,
-
-    /// Hash and print as usual, but write nothing; manifest lines carry
-    /// "status":"planned".
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Write a JSON run summary to this file.
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
-
-    /// Hashing threads (default: all cores).
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct VerifyArgs {
-    /// Directory holding manifest-sha256.txt, or s3://bucket/prefix.
-    #[arg(value_name = "DIR|S3URL", required = true)]
-    pub targets: Vec<String>,
-
-    /// S3: download and re-hash every object instead of trusting the stored
-    /// x-amz-checksum-sha256.
-    #[arg(long)]
-    pub download: bool,
-
-    /// Also print a line for every file that matched ("status":"ok").
-    #[arg(long)]
-    pub all: bool,
-
-    /// Check the manifests' minisign signatures (.minisig) with this public key.
-    #[arg(long, value_name = "FILE")]
-    pub public_key: Option<PathBuf>,
-
-    /// S3 endpoint (path-style addressing is used with a custom endpoint).
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
-    pub endpoint_url: Option<String>,
-
-    /// Concurrent S3 requests or hashing threads.
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    pub jobs: usize,
-
-    /// Write a JSON run summary to this file.
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
-}
-
 fn main() {
-    let cli = Cli::parse();
-    archive_core::exit::main_with("manifest", || match cli.command {
-        Some(Command::Verify(args)) => verify::run(args),
-        None => build::run(cli.write),
-    })
+    let cli = <cli::Cli as clap::Parser>::parse();
+    archive_core::exit::main_with("manifest", || run::run(config::from_cli(cli)?))
 }

@@ -1,6 +1,10 @@
 //! The GNU `sha256sum` text format: `<64 lowercase hex>  <path>\n`, so that
 //! `sha256sum -c --strict manifest-sha256.txt` checks a tree with no tool
 //! of ours installed. The same text is a valid BagIt payload manifest.
+//!
+//! A first line `# companion: manifest.json` says which JSON manifest was
+//! written beside it, so `verify` can report that one as missing. GNU
+//! sha256sum skips lines that start with `#`, even with `--strict`.
 
 use anyhow::{bail, Result};
 
@@ -29,12 +33,31 @@ pub fn render(entries: &[SumEntry]) -> String {
 pub fn write_line(
     w: &mut impl std::io::Write,
     path: &str,
-    sha256: &crate::json_manifest::Digest,
+    sha256: &crate::model::Digest,
 ) -> std::io::Result<()> {
-    crate::json_manifest::write_hex(w, sha256)?;
+    crate::model::write_hex(w, sha256)?;
     w.write_all(b"  ")?;
     w.write_all(path.as_bytes())?;
     w.write_all(b"\n")
+}
+
+/// The comment that names the JSON manifest written beside this one.
+const COMPANION: &str = "# companion: ";
+
+/// Write the companion line (first, before any checksum line).
+pub fn write_companion(w: &mut impl std::io::Write, json_name: &str) -> std::io::Result<()> {
+    w.write_all(COMPANION.as_bytes())?;
+    w.write_all(json_name.as_bytes())?;
+    w.write_all(b"\n")
+}
+
+/// The JSON manifest a sha256sum manifest says was written beside it.
+pub fn companion(text: &str) -> Option<&str> {
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(COMPANION))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
 }
 
 /// Parse sha256sum output (text ` ` or binary `*` mode, and the backslash
@@ -43,7 +66,7 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<SumEntry>> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
-        if raw.trim().is_empty() {
+        if raw.trim().is_empty() || raw.starts_with('#') {
             continue;
         }
         let (escaped, line) = match raw.strip_prefix('\\') {
@@ -125,5 +148,11 @@ mod tests {
             parse(&format!("{h} *bin.dat\n"), "m").unwrap()[0].path,
             "bin.dat"
         );
+        let mut with = Vec::new();
+        write_companion(&mut with, "manifest.json").unwrap();
+        let with = String::from_utf8(with).unwrap() + &text;
+        assert_eq!(companion(&with), Some("manifest.json"));
+        assert_eq!(parse(&with, "m").unwrap(), back);
+        assert_eq!(companion(&text), None);
     }
 }

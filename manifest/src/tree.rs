@@ -1,5 +1,6 @@
 //! Walking a manifest directory: which files are payload, and which are the
 //! manifests, signatures and BagIt tag files that must never list themselves.
+//! Symbolic links are not followed out of the root: the walk reports them.
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -57,39 +58,98 @@ pub struct WalkedFile {
     pub rel: String,
 }
 
-/// Everything under `dir` that is payload, sorted by path; `refused` lists
-/// names that a sha256sum manifest cannot carry unescaped.
+/// Everything under `dir` that is payload, sorted by path, and what the
+/// walk would not enter or list.
+#[derive(Debug, Default)]
 pub struct Walk {
     pub files: Vec<WalkedFile>,
+    /// Names that a sha256sum manifest cannot carry unescaped.
     pub refused: Vec<String>,
+    /// Symbolic links, not followed (relative paths).
+    pub links: Vec<String>,
+    /// Directories (or entries) that could not be read: (relative path, why).
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// How links are treated: never followed, or followed to a regular file
+/// when they resolve inside `root` (a canonical path).
+#[derive(Debug, Clone, Copy)]
+pub enum Links<'a> {
+    Skip,
+    FollowInside { root: &'a Path },
 }
 
 /// Walk `dir` recursively. Manifest files (any depth), BagIt tag files (top
 /// level only, when `skip_bag_tags`) and atomic-write leftovers are skipped.
-/// A missing directory is an empty walk. Subdirectories are listed in
+/// A missing directory is an empty walk; one that cannot be listed is an
+/// error, while a subdirectory that cannot be listed is named in
+/// `unreadable` and the rest is walked. Subdirectories are listed in
 /// parallel: a tree of many small files is mostly directory entries.
-pub fn walk(dir: &Path, skip_bag_tags: bool) -> Result<Walk> {
+pub fn walk(dir: &Path, skip_bag_tags: bool, links: Links) -> Result<Walk> {
     let mut w = if dir.exists() {
-        walk_dir(dir, "", skip_bag_tags)?
+        let rd = fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+        walk_dir(rd, dir, "", skip_bag_tags, links)
     } else {
-        Walk {
-            files: Vec::new(),
-            refused: Vec::new(),
-        }
+        Walk::default()
     };
     w.files.par_sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    w.links.sort_unstable();
+    w.unreadable.sort_unstable();
     Ok(w)
 }
 
-fn walk_dir(dir: &Path, prefix: &str, skip_bag_tags: bool) -> Result<Walk> {
-    let mut w = Walk {
-        files: Vec::new(),
-        refused: Vec::new(),
-    };
+/// What one directory entry is, as far as the walk cares.
+enum Kind {
+    File,
+    Dir,
+    Link,
+    Other,
+}
+
+fn kind_of(entry: &fs::DirEntry, links: Links) -> std::io::Result<Kind> {
+    let ft = entry.file_type()?;
+    if ft.is_file() {
+        return Ok(Kind::File);
+    }
+    if ft.is_dir() {
+        return Ok(Kind::Dir);
+    }
+    if !ft.is_symlink() {
+        return Ok(Kind::Other);
+    }
+    // Links to directories are never followed (they could loop); a link
+    // to a file only when asked, and only when it stays inside the root.
+    if let Links::FollowInside { root } = links {
+        if let Ok(target) = fs::canonicalize(entry.path()) {
+            if target.starts_with(root) && fs::metadata(&target).is_ok_and(|m| m.is_file()) {
+                return Ok(Kind::File);
+            }
+        }
+    }
+    Ok(Kind::Link)
+}
+
+fn walk_dir(rd: fs::ReadDir, dir: &Path, prefix: &str, skip_bag_tags: bool, links: Links) -> Walk {
+    let mut w = Walk::default();
     let mut subdirs: Vec<(PathBuf, String)> = Vec::new();
-    let rd = fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    let join = |name: &str| {
+        if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}/{name}")
+        }
+    };
     for entry in rd {
-        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                w.unreadable.push((
+                    prefix.to_string(),
+                    format!("listing {}: {e}", dir.display()),
+                ));
+                break;
+            }
+        };
         let file_name = entry.file_name();
         let name = file_name.to_string_lossy();
         if archive_core::atomic::is_temp_name(&name) || is_manifest_name(&name) {
@@ -98,51 +158,37 @@ fn walk_dir(dir: &Path, prefix: &str, skip_bag_tags: bool) -> Result<Walk> {
         if skip_bag_tags && prefix.is_empty() && is_bag_tag_name(&name) {
             continue;
         }
-        let rel = if prefix.is_empty() {
-            name.into_owned()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let mut ft = entry
-            .file_type()
-            .with_context(|| format!("reading {}", entry.path().display()))?;
-        if ft.is_symlink() {
-            // Follow links to files (sha256sum does); never links to directories,
-            // which could loop.
-            let path = entry.path();
-            match fs::metadata(&path) {
-                Ok(m) if m.is_file() => {
-                    ft = m.file_type();
-                }
-                _ => {
-                    eprintln!(
-                        "manifest: skipping {}: a link to a directory or nothing",
-                        path.display()
-                    );
-                    continue;
-                }
+        let rel = join(&name);
+        match kind_of(&entry, links) {
+            Err(e) => w
+                .unreadable
+                .push((rel, format!("reading {}: {e}", entry.path().display()))),
+            Ok(Kind::Link) => w.links.push(rel),
+            Ok(Kind::Dir) => subdirs.push((entry.path(), rel)),
+            Ok(Kind::File) if file_name.to_str().is_none() || needs_escape(&rel) => {
+                w.refused.push(rel)
             }
-        }
-        if ft.is_dir() {
-            subdirs.push((entry.path(), rel));
-        } else if ft.is_file() {
-            if file_name.to_str().is_none() || needs_escape(&rel) {
-                w.refused.push(rel);
-                continue;
-            }
-            w.files.push(WalkedFile { rel });
+            Ok(Kind::File) => w.files.push(WalkedFile { rel }),
+            Ok(Kind::Other) => {}
         }
     }
-    let nested: Vec<Result<Walk>> = subdirs
+    let nested: Vec<Walk> = subdirs
         .into_par_iter()
-        .map(|(path, rel)| walk_dir(&path, &rel, skip_bag_tags))
+        .map(|(path, rel)| match fs::read_dir(&path) {
+            Ok(rd) => walk_dir(rd, &path, &rel, skip_bag_tags, links),
+            Err(e) => Walk {
+                unreadable: vec![(rel, format!("listing {}: {e}", path.display()))],
+                ..Walk::default()
+            },
+        })
         .collect();
     for n in nested {
-        let n = n?;
         w.files.extend(n.files);
         w.refused.extend(n.refused);
+        w.links.extend(n.links);
+        w.unreadable.extend(n.unreadable);
     }
-    Ok(w)
+    w
 }
 
 /// Names GNU sha256sum would escape with a leading backslash.

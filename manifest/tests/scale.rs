@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 use testkit::Dir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_manifest");
+use crate::support::BIN;
 
 /// `n` small files under `root`, and the file lines a producer would print
 /// for them (with the metadata partition adds).

@@ -3,11 +3,7 @@
 use serde_json::{json, Value};
 use testkit::{Dir, MotoServer};
 
-const BIN: &str = env!("CARGO_BIN_EXE_manifest");
-
-fn sha(bytes: &[u8]) -> String {
-    archive_core::hash::sha256_hex(bytes)
-}
+use crate::support::{sha, BIN};
 
 /// A tree with a manifest written by the tool itself.
 fn archive(name: &str) -> Dir {
@@ -241,12 +237,49 @@ fn s3_prefix_is_verified_by_stored_checksum_and_by_download() {
         "{}",
         run.report()
     );
-    // The endpoint can also be given as a flag; a wrong bucket is a remote error.
+    // The endpoint can also be given as a flag; a bucket that does not exist
+    // is a configuration error (exit 2), as archive-s3 maps NoSuchBucket.
     let mut cmd = dir.command(BIN);
     s3.configure(&mut cmd);
-    cmd.env_remove("AWS_ENDPOINT_URL")
+    let run = cmd
+        .env_remove("AWS_ENDPOINT_URL")
         .args(["verify", "s3://nope/x", "--endpoint-url", &s3.endpoint()])
-        .expect_code(4);
+        .expect_code(2);
+    run.assert(run.stderr.contains("NoSuchBucket"), "names S3's answer");
+}
+
+#[test]
+fn missing_credentials_are_a_configuration_error_before_any_request() {
+    let s3 = MotoServer::start();
+    s3.create_bucket("creds", false);
+    let dir = archive("verify-creds");
+    upload(&s3, &dir, "creds", "p", &[], &[]);
+    let mut cmd = dir.command(BIN);
+    s3.configure(&mut cmd);
+    let none = dir.join("no-such-aws-file");
+    let run = cmd
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_CONFIG_FILE", &none)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &none)
+        .env("HOME", dir.path())
+        .args(["verify", "s3://creds/p", "--summary", "s.json"])
+        .expect_code(2);
+    run.assert(
+        run.stderr.contains("no AWS credentials found"),
+        "says what is missing",
+    );
+    run.assert(run.stdout.is_empty(), "no finding printed");
+    let s: Value = serde_json::from_str(&dir.read("s.json")).unwrap();
+    assert_eq!(
+        (s["status"].clone(), s["exit_code"].clone()),
+        (json!("failed"), json!(2))
+    );
+    // With credentials the same prefix verifies.
+    let mut cmd = dir.command(BIN);
+    s3.configure(&mut cmd);
+    cmd.args(["verify", "s3://creds/p"]).expect_success();
 }
 
 #[test]

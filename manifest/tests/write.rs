@@ -3,37 +3,9 @@
 //! `sha256sum`, `bagit.py` and `minisign` as the independent judges.
 
 use serde_json::{json, Value};
-use std::process::Command;
 use testkit::Dir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_manifest");
-
-fn sha(bytes: &[u8]) -> String {
-    archive_core::hash::sha256_hex(bytes)
-}
-
-/// A file line for `rel` under `root` as a producer would print it.
-fn file_line(dir: &Dir, root: &str, rel: &str, extra: Value) -> String {
-    let bytes = dir.read_bytes(&format!("{root}/{rel}"));
-    let mut v = json!({"root": root, "path": rel, "bytes": bytes.len(), "sha256": sha(&bytes)});
-    if let Value::Object(e) = extra {
-        v.as_object_mut().unwrap().extend(e);
-    }
-    v.to_string()
-}
-
-fn sh(dir: &std::path::Path, script: &str) -> std::process::Output {
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn manifest_json(dir: &Dir, rel: &str) -> Value {
-    serde_json::from_str(&dir.read(rel)).unwrap()
-}
+use crate::support::{file_line, manifest_json, sh, sha, BIN};
 
 #[test]
 fn manifests_pass_sha256sum_and_describe_every_file() {
@@ -42,8 +14,11 @@ fn manifests_pass_sha256sum_and_describe_every_file() {
     dir.write("out/u2/2025/07/03/c.json", "[{\"id\":2},{\"id\":3}]\n");
     // A file no producer announced this run: still covered (whole directory).
     dir.write("out/notes/readme.txt", "kept\n");
-    // Leftover of a crashed atomic write: never listed.
-    dir.write("out/u1/.c.json.tmp-99-0", "half");
+    // Leftover of a crashed atomic write: never listed, and removed since
+    // its process is gone; a live process's temporary is left alone.
+    dir.write("out/u1/.c.json.tmp-999999999-0", "half");
+    let live = format!("u1/.c.json.tmp-{}-0", std::process::id());
+    dir.write(&format!("out/{live}"), "being written");
     let lines = [
         file_line(
             &dir,
@@ -80,6 +55,11 @@ fn manifests_pass_sha256sum_and_describe_every_file() {
         .expect_success();
     let out = run.json_lines();
     run.assert(out.len() == 4, "two input lines and two manifest lines");
+    run.assert(
+        run.stderr
+            .contains("removed 1 temporary file(s) of processes that no longer run"),
+        "the dead process's temporary is swept and said so",
+    );
     // Input lines pass through untouched, in order.
     let got: Vec<String> = run.stdout.lines().take(2).map(str::to_string).collect();
     assert_eq!(got, lines);
@@ -95,8 +75,9 @@ fn manifests_pass_sha256sum_and_describe_every_file() {
     assert_eq!(out[3]["manifest"], true);
 
     // Exactly the payload, sorted, in sha256sum's own format.
+    // The first line names the JSON companion; sha256sum skips # lines.
     let expected_txt = format!(
-        "{}  notes/readme.txt\n{}  u1/2025/07/02/c.json\n{}  u2/2025/07/03/c.json\n",
+        "# companion: manifest.json\n{}  notes/readme.txt\n{}  u1/2025/07/02/c.json\n{}  u2/2025/07/03/c.json\n",
         sha(b"kept\n"),
         sha(b"[{\"id\":1}]\n"),
         sha(b"[{\"id\":2},{\"id\":3}]\n")
@@ -112,7 +93,24 @@ fn manifests_pass_sha256sum_and_describe_every_file() {
         String::from_utf8_lossy(&check.stdout)
     );
 
-    let m = manifest_json(&dir, "out/manifest.json");
+    check_described(&dir, &txt);
+    // No temporary files left behind, none listed.
+    assert_eq!(
+        dir.files("out"),
+        vec![
+            "manifest-sha256.txt",
+            "manifest.json",
+            "notes/readme.txt",
+            live.as_str(),
+            "u1/2025/07/02/c.json",
+            "u2/2025/07/03/c.json"
+        ]
+    );
+}
+
+/// manifest.json of the basic test: every file described, labels recorded.
+fn check_described(dir: &Dir, txt: &str) {
+    let m = manifest_json(dir, "out/manifest.json");
     assert_eq!(m["archive_version"], 1);
     assert_eq!(m["period"], "2025-07");
     assert_eq!(m["retention_years"], 7);
@@ -141,18 +139,6 @@ fn manifests_pass_sha256sum_and_describe_every_file() {
     assert_eq!(files[0]["path"], "notes/readme.txt");
     assert!(files[0].get("records").is_none());
     assert!(m["created_at"].as_str().unwrap().ends_with('Z'));
-    // No temporary files left behind, none listed.
-    assert_eq!(
-        dir.files("out"),
-        vec![
-            "manifest-sha256.txt",
-            "manifest.json",
-            "notes/readme.txt",
-            "u1/.c.json.tmp-99-0",
-            "u1/2025/07/02/c.json",
-            "u2/2025/07/03/c.json"
-        ]
-    );
 }
 
 #[test]
@@ -185,7 +171,10 @@ fn a_line_whose_digest_does_not_match_fails_that_file() {
     // The mismatching file is not vouched for.
     assert_eq!(
         dir.read("out/manifest-sha256.txt"),
-        format!("{}  good.json\n", sha(b"good\n"))
+        format!(
+            "# companion: manifest.json\n{}  good.json\n",
+            sha(b"good\n")
+        )
     );
 }
 
@@ -367,7 +356,7 @@ fn group_by_period_writes_one_manifest_per_period() {
     assert_eq!(
         dir.read("bill/manifest-2025-11-sha256.txt"),
         format!(
-            "{}  charges-2025-11.parquet\n{}  credits-2025-11.parquet\n",
+            "# companion: manifest-2025-11.json\n{}  charges-2025-11.parquet\n{}  credits-2025-11.parquet\n",
             sha(b"nov charges"),
             sha(b"nov credits")
         )
