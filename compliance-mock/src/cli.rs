@@ -1,7 +1,8 @@
 //! Command-line flags and start-up: build the data, bind, print the
 //! `{"listening": URL}` line, serve until killed.
 
-use crate::api::{self, ApiOptions, App};
+use crate::api;
+use crate::app::{ApiOptions, App};
 use crate::faults::Faults;
 use crate::gen::{self, GenOptions};
 use crate::ratelimit::RateLimiter;
@@ -34,7 +35,7 @@ Examples:
   curl -s -X POST \"$MOCK/_mock/advance?new=5&updated=3&seed=1\" | jq .
   curl -s \"$MOCK/_mock/requests\" | jq -c '{path, query, status}'
 
-Fault spec (--faults), a comma-separated list of
+Fault spec (--fault or --faults), a comma-separated list of
   KIND[=VALUE][xCOUNT](@N|%PCT)[:SCOPE]
   @N      the N-th matching request (1-based), %PCT each with PCT% probability
   xCOUNT  a burst: COUNT consecutive matching requests
@@ -45,7 +46,19 @@ Fault spec (--faults), a comma-separated list of
           connection is cut) | stall (wait VALUE s, default 30) |
           expired-download (N counts log-file 307s; the URL is already expired) |
           bad-sha@K[:EVENT_TYPE] (K-th log file's bytes never match file_sha256) |
-          bad-sha-once@K[:EVENT_TYPE] (only its first download is corrupt)
+          bad-sha-once@K[:EVENT_TYPE] (only its first download is corrupt) |
+          drip (the body one byte every VALUE s, default 5) |
+          download-http (N counts log-file 307s; plain http off this machine)
+  Hostile servers (a 200 answer rewritten unless said):
+          repeat-cursor (cursor = the request's own after, has_more true) |
+          cycle-cursor (cursor = an earlier request's after) | indent |
+          html | bom | array (data alone) | garbage (bytes after the object) |
+          data-object (data is not a list) | has-more-string (\"true\") |
+          echo-key (200 without data echoing the key) |
+          echo-key-error (500 with the key across byte 300) |
+          future-time (first record dated 2099) |
+          redirect-http (301 to plain http) | redirect-origin (301 to
+          localhost instead of 127.0.0.1)
 
 Control endpoints (no auth, not logged):
   GET    /_mock/requests            the request log, NDJSON
@@ -53,6 +66,12 @@ Control endpoints (no auth, not logged):
   POST   /_mock/advance?new=N&updated=M&seed=S
   GET    /_mock/truth/<stream>      conversations|users|gpts|projects|memories|
                                     audit_logs|logs/<EVENT_TYPE>
+  GET    /_mock/faults              the active faults
+  PUT    /_mock/faults?spec=SPEC    replace them (counting starts again)
+  DELETE /_mock/faults              clear them
+
+  # HTTPS with a test CA (the CA certificate is written to tls/ca.pem)
+  compliance-mock --tls-dir tls --fault 'redirect-http@2'
 ";
 
 /// A mock ChatGPT Enterprise Compliance API and OpenAI audit-log API.
@@ -189,14 +208,31 @@ pub struct Args {
         help_heading = "Behaviour"
     )]
     pub download_ttl: u64,
-    /// Fault injection; the syntax is below.
+    /// Fault injection; the syntax is below (also `PUT /_mock/faults?spec=SPEC`).
     #[arg(
         long,
+        alias = "fault",
         default_value = "",
         value_name = "SPEC",
         help_heading = "Behaviour"
     )]
     pub faults: String,
+
+    /// Serve HTTPS: make a test CA and a server certificate at start-up,
+    /// write the CA's certificate to DIR/ca.pem (clients trust it with
+    /// e.g. `fetch --ca-cert DIR/ca.pem`), and announce an https:// URL.
+    #[arg(long, value_name = "DIR", help_heading = "Server")]
+    pub tls_dir: Option<PathBuf>,
+    /// Names the server certificate is valid for (comma-separated DNS
+    /// names or IP addresses); another name makes a "bad hostname" server.
+    #[arg(
+        long,
+        default_value = "127.0.0.1,localhost",
+        value_name = "NAMES",
+        requires = "tls_dir",
+        help_heading = "Server"
+    )]
+    pub tls_name: String,
 }
 
 pub fn run(a: Args) -> Result<Outcome> {
@@ -280,15 +316,27 @@ pub fn run(a: Args) -> Result<Outcome> {
             .await
             .map_err(|e| Failure::usage(format!("binding {}:{}: {e}", a.bind, a.port)))?;
         let addr = listener.local_addr()?;
-        let url = format!("http://{addr}");
+        let tls = match &a.tls_dir {
+            Some(dir) => Some(crate::tls::acceptor(dir, &a.tls_name)?),
+            None => None,
+        };
+        let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
         app.base_url.set(url.clone()).ok();
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", serde_json::json!({ "listening": url }))?;
         out.flush()?;
         drop(out);
-        axum::serve(listener, api::router(app))
+        match tls {
+            Some(acceptor) => axum::serve(
+                crate::tls::TlsListener::new(listener, acceptor),
+                api::router(app),
+            )
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTPS")?,
+            None => axum::serve(listener, api::router(app))
+                .await
+                .context("serving HTTP")?,
+        }
         Ok(Outcome::Complete)
     })
 }

@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 mod api;
+mod app;
 mod cli;
 mod datadir;
 mod faults;
@@ -17,6 +18,7 @@ mod ratelimit;
 mod reqlog;
 mod rng;
 mod store;
+mod tls;
 
 use clap::Parser;
 

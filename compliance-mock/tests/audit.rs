@@ -1,8 +1,7 @@
 //! OpenAI organisation audit logs: newest first, after/before cursors,
 //! first_id/last_id, bracketed filters, admin-key auth.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn all(m: &Mock, filters: &str, limit: usize) -> Vec<Value> {

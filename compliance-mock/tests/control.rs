@@ -2,8 +2,7 @@
 //! /_mock/requests), the request log file, determinism, --data, the huge
 //! conversation, and authentication.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

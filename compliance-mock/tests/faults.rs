@@ -1,7 +1,6 @@
 //! Every fault of `--faults`, and the server-side rate limit.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 #[test]

@@ -1,8 +1,7 @@
 //! The legacy stateful endpoints: pagination invariants, filters, nested
 //! message paging, re-sent updates and parameter errors.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 

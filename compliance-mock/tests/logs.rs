@@ -2,8 +2,7 @@
 //! against file_size/file_sha256, at-least-once delivery, max_event_time,
 //! FastAPI 422s, and the download faults.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

@@ -2,9 +2,7 @@
 //! once, or the run ends with the documented exit code, no pending
 //! bookmark, and a message that names the status and the body (never the key).
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use testkit::Dir;
 
 /// The fault really happened: the run had to retry.
@@ -29,7 +27,7 @@ fn transient_faults_lose_and_duplicate_nothing() {
         "stall=3@2",
     ] {
         let dir = Dir::new("transient");
-        let mock = Mock::start(&[
+        let mock = start_mock(&[
             "--faults",
             spec,
             "--short-pages",
@@ -66,7 +64,7 @@ fn log_download_faults_lose_and_duplicate_nothing() {
         "503x2@1:/logs",
     ] {
         let dir = Dir::new("log-faults");
-        let mock = Mock::start(&["--faults", spec]);
+        let mock = start_mock(&["--faults", spec]);
         let run = fetch(
             &dir,
             &mock,
@@ -85,7 +83,7 @@ fn log_download_faults_lose_and_duplicate_nothing() {
         assert_same(&run.json_lines(), &truth, "event_id", spec);
     }
     let dir = Dir::new("audit-429");
-    let mock = Mock::start(&["--faults", "429@1"]);
+    let mock = start_mock(&["--faults", "429@1"]);
     let run = fetch(
         &dir,
         &mock,
@@ -104,7 +102,7 @@ fn log_download_faults_lose_and_duplicate_nothing() {
 #[test]
 fn a_log_file_that_never_matches_its_sha256_fails_with_exit_4_and_commits_nothing() {
     let dir = Dir::new("bad-sha");
-    let mock = Mock::start(&["--faults", "bad-sha@2:AUTH_LOG"]);
+    let mock = start_mock(&["--faults", "bad-sha@2:AUTH_LOG"]);
     let run = fetch(
         &dir,
         &mock,
@@ -130,7 +128,7 @@ fn a_log_file_that_never_matches_its_sha256_fails_with_exit_4_and_commits_nothin
 fn persistent_server_errors_exit_4_with_status_and_body_and_commit_nothing() {
     let dir = Dir::new("persistent-5xx");
     // A committed bookmark from an earlier good run must stay as it was.
-    let mock = Mock::start(&["--faults", "503x100@2"]);
+    let mock = start_mock(&["--faults", "503x100@2"]);
     fetch(&dir, &mock, &["users"]).expect_success();
     commit(&dir);
     let before = dir.read(&state_files(&dir)[0]);
@@ -150,7 +148,7 @@ fn persistent_server_errors_exit_4_with_status_and_body_and_commit_nothing() {
 
 #[test]
 fn auth_and_not_found_fail_fast_with_hints() {
-    let mock = Mock::start(&[]);
+    let mock = start_mock(&[]);
     let cases: [(&[&str], &str, &str, &str); 4] = [
         (
             &["conversations"],
@@ -202,7 +200,7 @@ fn auth_and_not_found_fail_fast_with_hints() {
 #[test]
 fn a_403_in_the_middle_commits_nothing() {
     let dir = Dir::new("mid-403");
-    let mock = Mock::start(&["--faults", "403@3", "--short-pages", "0"]);
+    let mock = start_mock(&["--faults", "403@3", "--short-pages", "0"]);
     let run = fetch(&dir, &mock, &["conversations", "--limit", "5"]).expect_code(2);
     run.assert(
         run.stdout.is_empty(),

@@ -3,12 +3,10 @@
 //! `fetch commit`, windows commit as they go, and a kill -9 at any moment
 //! followed by a re-run loses nothing and duplicates nothing.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use support::*;
 use testkit::Dir;
 
 fn ids(records: &[Value], field: &str) -> Vec<String> {
@@ -38,7 +36,7 @@ fn changed(before: &[Value], after: &[Value], field: &str) -> Vec<String> {
 #[test]
 fn second_run_fetches_only_new_and_updated_records() {
     let dir = Dir::new("incremental");
-    let mock = Mock::start(&[]);
+    let mock = start_mock(&[]);
     let conv0 = mock.truth("conversations");
     let audit0 = mock.truth("audit_logs");
     let logs0 = all_log_truth(&mock);
@@ -96,7 +94,7 @@ fn second_run_fetches_only_new_and_updated_records() {
 #[test]
 fn a_run_with_nothing_new_makes_the_minimum_of_requests() {
     let dir = Dir::new("nothing-new");
-    let mock = Mock::start(&[]);
+    let mock = start_mock(&[]);
     fetch(&dir, &mock, &["conversations"]).expect_success();
     fetch(&dir, &mock, &["audit-logs"]).expect_success();
     fetch(
@@ -139,7 +137,7 @@ fn a_run_with_nothing_new_makes_the_minimum_of_requests() {
 #[test]
 fn nothing_moves_until_commit() {
     let dir = Dir::new("no-commit");
-    let mock = Mock::start(&[]);
+    let mock = start_mock(&[]);
     let a = fetch(&dir, &mock, &["conversations"])
         .expect_success()
         .json_lines();
@@ -187,7 +185,7 @@ fn windows(dir: &Dir, mock: &Mock, args: &[&str]) -> (Vec<Value>, usize) {
 
 #[test]
 fn max_pages_windows_commit_as_they_go_and_cover_everything() {
-    let mock = Mock::start(&["--short-pages", "30", "--nested-messages", "5"]);
+    let mock = start_mock(&["--short-pages", "30", "--nested-messages", "5"]);
     let dir = Dir::new("windows");
     let (conv, n) = windows(
         &dir,
@@ -235,7 +233,7 @@ fn max_pages_windows_commit_as_they_go_and_cover_everything() {
 
 #[test]
 fn until_windows_cover_everything_once() {
-    let mock = Mock::start(&[]);
+    let mock = start_mock(&[]);
     let dir = Dir::new("until");
     let mut all = Vec::new();
     for until in ["2025-07-03", "2025-07-04T12:00:00Z", "2026-12-01"] {
@@ -327,7 +325,7 @@ fn kill_and_resume(mock: &Mock, dir: &Dir, args: &[&str], field: &str, truth: &[
 
 #[test]
 fn kill_9_at_random_moments_then_rerun_loses_and_duplicates_nothing() {
-    let mock = Mock::start(&["--short-pages", "20", "--nested-messages", "5"]);
+    let mock = start_mock(&["--short-pages", "20", "--nested-messages", "5"]);
     let dir = Dir::new("kill-conv");
     let truth = mock.truth("conversations");
     kill_and_resume(

@@ -3,10 +3,8 @@
 //! requests in any window than allowed, no 429 is provoked, and the run is
 //! not much slower than the limit allows.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 use testkit::Dir;
 
 /// Largest number of requests in any half-open window of `window` seconds.
@@ -25,7 +23,7 @@ fn max_in_window(times: &[f64], window: f64) -> usize {
 #[test]
 fn paced_requests_never_exceed_the_limit_in_any_window() {
     // 30 requests per mock minute; the mock minute is one real second.
-    let mock = Mock::start(&[
+    let mock = start_mock(&[
         "--rate-limit",
         "30",
         "--time-scale",
@@ -97,7 +95,7 @@ fn paced_requests_never_exceed_the_limit_in_any_window() {
 #[test]
 fn a_server_limit_lower_than_ours_is_obeyed_through_retry_after() {
     // The client believes 6000/min; the server allows 10 per (scaled) minute.
-    let mock = Mock::start(&[
+    let mock = start_mock(&[
         "--rate-limit",
         "10",
         "--time-scale",

@@ -1,17 +1,15 @@
 //! Every stream against the mock over real HTTP: complete, exactly once,
 //! and the exact query strings the real clients send.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 use testkit::Dir;
 
 #[test]
 fn every_stream_matches_the_servers_data() {
     let dir = Dir::new("every-stream");
     // Nested messages beyond 3 must be paged; short pages are common.
-    let mock = Mock::start(&["--nested-messages", "3", "--short-pages", "40"]);
+    let mock = start_mock(&["--nested-messages", "3", "--short-pages", "40"]);
     let run = fetch(
         &dir,
         &mock,
@@ -72,7 +70,7 @@ fn every_stream_matches_the_servers_data() {
 #[test]
 fn resent_updated_conversations_come_out_once_newest() {
     let dir = Dir::new("resent");
-    let mock = Mock::start(&["--resend-updated", "60", "--short-pages", "0"]);
+    let mock = start_mock(&["--resend-updated", "60", "--short-pages", "0"]);
     let run = fetch(
         &dir,
         &mock,
@@ -94,9 +92,9 @@ fn resent_updated_conversations_come_out_once_newest() {
 }
 
 #[test]
-fn exact_query_strings() {
+fn exact_query_strings_of_conversations() {
     let dir = Dir::new("queries");
-    let mock = Mock::start(&["--strict"]);
+    let mock = start_mock(&["--strict"]);
     // 150 users: two requests groups, 99 then 51, since_timestamp only first.
     let users: Vec<String> = (0..150).map(|i| format!("user-{i:03}")).collect();
     let list = users.join(",");
@@ -155,9 +153,13 @@ fn exact_query_strings() {
         );
         assert_eq!(r["status"], 200);
     }
+}
 
+#[test]
+fn exact_query_strings_of_audit_logs_and_logs() {
+    let dir = Dir::new("queries-audit-logs");
+    let mock = start_mock(&["--strict"]);
     // Audit logs: bracketed filters, in the order real clients send them.
-    mock.clear_requests();
     fetch(
         &dir,
         &mock,
@@ -228,7 +230,7 @@ fn exact_query_strings() {
 #[test]
 fn organization_ids_use_the_organizations_path() {
     let dir = Dir::new("org");
-    let mock = Mock::start(&["--org-id", "org-abc"]);
+    let mock = start_mock(&["--org-id", "org-abc"]);
     let run = fetch(
         &dir,
         &mock,
@@ -254,7 +256,7 @@ fn organization_ids_use_the_organizations_path() {
 #[test]
 fn dry_run_shows_the_first_request_and_checks_the_key_once() {
     let dir = Dir::new("dry-run");
-    let mock = Mock::start(&[]);
+    let mock = start_mock(&[]);
     let run = fetch(
         &dir,
         &mock,
@@ -297,7 +299,7 @@ fn dry_run_shows_the_first_request_and_checks_the_key_once() {
 #[test]
 fn key_never_comes_from_a_plain_flag() {
     let dir = Dir::new("no-key-flag");
-    let mock = Mock::start(&[]);
+    let mock = start_mock(&[]);
     let run = fetch(&dir, &mock, &["users", "--api-key", "test-key"])
         .env_remove("OPENAI_API_KEY")
         .expect_code(2);
@@ -322,7 +324,7 @@ fn key_never_comes_from_a_plain_flag() {
 #[test]
 fn bad_flags_are_usage_errors() {
     let dir = Dir::new("bad-flags");
-    let mock = Mock::start(&[]);
+    let mock = start_mock(&[]);
     for (args, needle) in [
         (vec!["conversations", "--since", "yesterday"], "--since"),
         (
@@ -358,7 +360,7 @@ fn bad_flags_are_usage_errors() {
 #[test]
 fn dry_run_of_several_log_types_is_still_one_planned_request() {
     let dir = Dir::new("dry-run-logs");
-    let mock = Mock::start(&[]);
+    let mock = start_mock(&[]);
     let run = fetch(
         &dir,
         &mock,

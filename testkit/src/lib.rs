@@ -6,10 +6,12 @@
 
 mod command;
 mod dir;
+pub mod mock;
 mod servers;
 
 pub use command::{Run, TestCommand};
 pub use dir::Dir;
+pub use mock::{run_within, Mock};
 pub use servers::{
     free_port, wait_for_port, workspace_bin, Child, ListeningServer, MotoServer, Postgres,
 };

@@ -3,7 +3,7 @@
 //! send (`effective_at[gte]`, `event_types[]`, …). Errors are OpenAI-style
 //! 400s; unbracketed list keys are refused so a client bug shows.
 
-use super::App;
+use crate::app::App;
 use crate::http::{bad_param, quoted, streamed_page, Query};
 use axum::response::Response;
 use bytes::Bytes;

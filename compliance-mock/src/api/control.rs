@@ -1,8 +1,8 @@
 //! Control endpoints for tests and the demo (no auth, never logged):
 //! `GET|DELETE /_mock/requests`, `POST /_mock/advance`,
-//! `GET /_mock/truth/<stream>`.
+//! `GET /_mock/truth/<stream>`, `GET|PUT|DELETE /_mock/faults`.
 
-use super::{unix_now, App};
+use crate::app::{unix_now, App};
 use crate::http::{bad_param, json_response, not_found, Query};
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -18,9 +18,25 @@ pub fn handle(app: &App, method: &Method, rest: &str, q: &Query) -> Response {
             json_response(StatusCode::OK, &serde_json::json!({"cleared": true}))
         }
         ("POST", "advance") => advance(app, q),
+        ("GET", "faults") => faults(app),
+        ("PUT", "faults") => match app.faults.replace(q.get("spec").unwrap_or("")) {
+            Ok(()) => faults(app),
+            Err(e) => bad_param("spec", &format!("{e:#}")),
+        },
+        ("DELETE", "faults") => {
+            app.faults.replace("").expect("no faults parse");
+            faults(app)
+        }
         ("GET", stream) if stream.starts_with("truth/") => truth(app, &stream["truth/".len()..]),
-        _ => not_found("Unknown control endpoint: GET|DELETE /_mock/requests, POST /_mock/advance, GET /_mock/truth/<stream>"),
+        _ => not_found("Unknown control endpoint: GET|DELETE /_mock/requests, POST /_mock/advance, GET /_mock/truth/<stream>, GET|PUT|DELETE /_mock/faults[?spec=SPEC]"),
     }
+}
+
+fn faults(app: &App) -> Response {
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "faults": app.faults.list() }),
+    )
 }
 
 fn number(q: &Query, key: &str) -> Result<u64, Response> {

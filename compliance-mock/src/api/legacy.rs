@@ -4,7 +4,7 @@
 //! has_more, last_id}`; no `first_id`.
 
 use super::route::Api;
-use super::{unix_now, App};
+use crate::app::{unix_now, App};
 use crate::http::{bad_param, limit, quoted, streamed_page, validation_error, Query};
 use crate::rng::{hash_str, mix};
 use axum::response::Response;

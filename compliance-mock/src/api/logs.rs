@@ -4,7 +4,7 @@
 //! FastAPI bodies, as the real service answers.
 
 use super::route::Api;
-use super::{unix_now, App};
+use crate::app::{unix_now, App};
 use crate::gen::iso;
 use crate::http::{json_response, limit, missing, streamed_page, validation_error, Query};
 use axum::body::Body;
@@ -13,10 +13,20 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-pub fn handle(app: &App, api: &Api, q: &Query, expired: bool) -> Response {
+/// What the 307 of a log file hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Fresh,
+    /// Already expired (`expired-download`).
+    Expired,
+    /// Plain http on a host that is not this machine (`download-http`).
+    PlainHttpElsewhere,
+}
+
+pub fn handle(app: &App, api: &Api, q: &Query, link: Link) -> Response {
     let r = match api {
         Api::LogList => list(app, q),
-        Api::LogFile(id) => redirect(app, id, expired),
+        Api::LogFile(id) => redirect(app, id, link),
         Api::MaxEventTime => max_event_time(app, q),
         _ => unreachable!("not a Logs Platform endpoint"),
     };
@@ -110,7 +120,7 @@ fn signature(app: &App, file_id: &str, expires: u64) -> String {
         .to_string()
 }
 
-fn redirect(app: &App, file_id: &str, expired: bool) -> Result<Response, Response> {
+fn redirect(app: &App, file_id: &str, link: Link) -> Result<Response, Response> {
     let store = app.store.read().unwrap();
     if !store
         .logs
@@ -122,12 +132,15 @@ fn redirect(app: &App, file_id: &str, expired: bool) -> Result<Response, Respons
         )));
     }
     let now = unix_now() as u64;
-    let expires = if expired {
+    let expires = if link == Link::Expired {
         now.saturating_sub(1)
     } else {
         now + app.opts.download_ttl
     };
-    let base = app.base_url.get().cloned().unwrap_or_default();
+    let base = match link {
+        Link::PlainHttpElsewhere => "http://downloads.example.invalid".to_string(),
+        _ => app.base_url.get().cloned().unwrap_or_default(),
+    };
     let location = format!(
         "{base}/download/logs/{file_id}?expires={expires}&sig={}",
         signature(app, file_id, expires)

@@ -4,63 +4,28 @@
 
 mod audit;
 mod control;
+mod hostile;
 mod legacy;
 mod logs;
 mod route;
 
-use crate::faults::{Action, Faults, RequestKind, RetryAfter};
+use crate::faults::{Action, RequestKind, RetryAfter};
 use crate::http::{openai_error, Query};
-use crate::ratelimit::RateLimiter;
-use crate::reqlog::RequestLog;
-use crate::store::Store;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
+use logs::Link;
 use route::{Api, Route};
 use serde_json::json;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
-pub struct ApiOptions {
-    pub api_key: String,
-    pub admin_key: String,
-    pub strict: bool,
-    /// Share of conversation pages cut short (with `has_more` still true).
-    pub short_page_pct: f64,
-    /// Share of conversation pages after the first that re-send an updated
-    /// conversation the client has already seen.
-    pub resend_pct: f64,
-    /// Lifetime of a log-file download URL, real seconds.
-    pub download_ttl: u64,
-    /// Organisation id served on `/compliance/organizations/{id}/logs`.
-    pub org_id: Option<String>,
-    pub seed: u64,
-}
-
-pub struct App {
-    pub store: RwLock<Store>,
-    pub faults: Faults,
-    pub limiter: RateLimiter,
-    pub log: RequestLog,
-    pub opts: ApiOptions,
-    /// `http://127.0.0.1:PORT`, known once the listener is bound.
-    pub base_url: OnceLock<String>,
-    /// Downloads served per log file, for `bad-sha-once`.
-    pub downloads: Mutex<HashMap<String, u64>>,
-}
+use crate::app::{unix_now, App};
+use std::time::{Duration, Instant, SystemTime};
 
 pub fn router(app: Arc<App>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(app)
-}
-
-pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
 }
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -83,6 +48,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                 _ => v.to_string(),
             }
         });
+    let referer = req.headers().contains_key(header::REFERER);
     let query = Query::parse(&raw_query);
     if let Some(rest) = path.strip_prefix("/_mock/") {
         return control::handle(&app, &method, rest, &query);
@@ -97,45 +63,53 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                 ..
             }
         ),
+        after: query.get("after"),
     };
     let fault = app.faults.decide(&kind);
-    let mut expired = false;
-    let mut drop_body = false;
+    let echoed = bearer.clone().unwrap_or_else(|| app.opts.api_key.clone());
+    let base = app.base_url.get().cloned().unwrap_or_default();
     let response = match &fault {
         Some((Action::Status { code, retry_after }, _)) => fault_status(*code, *retry_after),
+        Some((Action::EchoKeyError, _)) => hostile::echo_key_error(&echoed),
+        Some((Action::Redirect(r), _)) => hostile::redirect(*r, &base, &path, &raw_query),
         other => {
-            match other {
+            let link = match other {
                 Some((Action::Stall(secs), _)) => {
-                    tokio::time::sleep(Duration::from_secs(*secs)).await
+                    tokio::time::sleep(Duration::from_secs(*secs)).await;
+                    Link::Fresh
                 }
-                Some((Action::Drop, _)) => drop_body = true,
-                Some((Action::ExpiredDownload, _)) => expired = true,
-                _ => {}
-            }
-            serve(
+                Some((Action::ExpiredDownload, _)) => Link::Expired,
+                Some((Action::DownloadHttp, _)) => Link::PlainHttpElsewhere,
+                _ => Link::Fresh,
+            };
+            let r = serve(
                 &app,
                 &method,
                 &route,
                 &query,
                 bearer.as_deref(),
-                expired,
+                link,
                 started,
-            )
+            );
+            match other {
+                Some((Action::Body(b), _)) => hostile::rewrite(b, r, &echoed).await,
+                _ => r,
+            }
         }
     };
     let status = response.status().as_u16();
     let mut entry = json!({
         "t": t, "method": method.as_str(), "path": path, "query": raw_query,
-        "status": status, "auth": bearer.is_some(),
+        "status": status, "auth": bearer.is_some(), "referer": referer,
     });
     if let Some((_, rule)) = &fault {
         entry["fault"] = json!(rule);
     }
     app.log.record(&entry);
-    if drop_body {
-        cut_mid_body(response).await
-    } else {
-        response
+    match &fault {
+        Some((Action::Drop, _)) => cut_mid_body(response).await,
+        Some((Action::Drip(secs), _)) => hostile::drip(response, *secs).await,
+        _ => response,
     }
 }
 
@@ -145,7 +119,7 @@ fn serve(
     route: &Route,
     q: &Query,
     bearer: Option<&str>,
-    expired: bool,
+    link: Link,
     now: Instant,
 ) -> Response {
     if matches!(route, Route::Unknown) {
@@ -161,6 +135,13 @@ fn serve(
         );
     }
     if let Route::Download { file_id } = route {
+        if bearer.is_some() {
+            // As S3 answers a pre-signed URL sent with an Authorization header.
+            return crate::http::bad_param(
+                "Authorization",
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
+            );
+        }
         return logs::download(app, file_id, q);
     }
     let admin = matches!(route, Route::AuditLogs);
@@ -182,7 +163,7 @@ fn serve(
     }
     match route {
         Route::Legacy { api, .. } => legacy::handle(app, api, q),
-        Route::Logs { api, .. } => logs::handle(app, api, q, expired),
+        Route::Logs { api, .. } => logs::handle(app, api, q, link),
         Route::AuditLogs => audit::handle(app, q),
         Route::Download { .. } | Route::Unknown => unreachable!("handled above"),
     }

@@ -3,7 +3,8 @@
 //! messages on average, a few long threads, null titles, null `created_at`,
 //! tool messages with null content, GPT and project ids, file attachments.
 
-use super::{micros, text, Generator};
+use super::base::{micros, Generator};
+use super::text;
 use crate::rng::Rng;
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! after Psoxy's samples) and OpenAI organisation audit-log entries (an
 //! `AuditLog` object with its event-named detail property).
 
-use super::{Generator, Person};
+use super::base::{Generator, Person};
 use crate::rng::{hash_str, Rng};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

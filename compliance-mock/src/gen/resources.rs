@@ -1,6 +1,7 @@
 //! Workspace users, GPTs, projects and memories (spec v1.1.1 shapes).
 
-use super::{micros, text, Generator};
+use super::base::{micros, Generator};
+use super::text;
 use crate::rng::Rng;
 use serde_json::{json, Value};
 

@@ -102,7 +102,7 @@ impl PageSource for Audit {
             io.stats.duplicates_dropped += 1;
             return Ok(());
         }
-        if super::in_present(io.warnings, "audit log entry", &id, t, self.present) {
+        if super::bookmarks::in_present(io.warnings, "audit log entry", &id, t, self.present) {
             self.max_time = Some(self.max_time.map_or(t, |m: f64| m.max(t)));
         }
         self.seen.insert(id, t);
@@ -119,7 +119,7 @@ impl PageSource for Audit {
 pub async fn audit_logs(ctx: &mut Ctx, args: &AuditFilters) -> Result<()> {
     let filters = filters(args, &ctx.opts.users);
     let key = bookmark_key(&filters);
-    let committed = super::committed(ctx, &key)?;
+    let committed = super::bookmarks::committed(ctx, &key)?;
     let default_since = timeparse::to_unix(ctx.opts.since_or_default());
     let (gte, after, max_time) = match &committed.sweep {
         Some(sw) => (
@@ -149,7 +149,7 @@ pub async fn audit_logs(ctx: &mut Ctx, args: &AuditFilters) -> Result<()> {
     };
     if ctx.opts.dry_run {
         let url = src.url(&ctx.opts, after.as_deref())?;
-        return super::dry_run(ctx, "audit-logs", &url).await;
+        return super::requests::dry_run(ctx, "audit-logs", &url).await;
     }
     ctx.store.clear_pending(&key)?;
     let listing = Listing {
@@ -173,7 +173,7 @@ pub async fn audit_logs(ctx: &mut Ctx, args: &AuditFilters) -> Result<()> {
         }
         Paged::Finished => finished(ctx, &key, &committed, src),
     };
-    super::save_pending(ctx, &key, bookmark)
+    super::bookmarks::save_pending(ctx, &key, bookmark)
 }
 
 /// The bookmark of a complete sweep: the newest time seen (in the

@@ -136,7 +136,7 @@ impl PageSource for Conversations<'_> {
             io.stats.duplicates_dropped += 1;
         }
         if let Some(t) = t {
-            if super::in_present(io.warnings, "conversation", &id, t, self.present) {
+            if super::bookmarks::in_present(io.warnings, "conversation", &id, t, self.present) {
                 *self.max_time = Some(self.max_time.map_or(t, |m: f64| m.max(t)));
             }
         }
@@ -166,7 +166,7 @@ pub async fn conversations(ctx: &mut Ctx) -> Result<()> {
         users.chunks(USERS_PER_REQUEST).collect()
     };
     let key = conversations_key(&users);
-    let committed = super::committed(ctx, &key)?;
+    let committed = super::bookmarks::committed(ctx, &key)?;
     let default_since = timeparse::to_unix(ctx.opts.since_or_default());
     // Where to start: an unfinished sweep, else the committed time minus
     // the overlap, else --since.
@@ -207,7 +207,7 @@ pub async fn conversations(ctx: &mut Ctx) -> Result<()> {
         let after = resume_after.take();
         if ctx.opts.dry_run {
             let url = src.url(&ctx.opts, after.as_deref())?;
-            return super::dry_run(ctx, "conversations", &url).await;
+            return super::requests::dry_run(ctx, "conversations", &url).await;
         }
         if ci == start_chunk {
             ctx.store.clear_pending(&key)?;
@@ -243,7 +243,7 @@ pub async fn conversations(ctx: &mut Ctx) -> Result<()> {
         }
         None => finished(ctx, &key, &committed, &spool, max_time, since),
     };
-    super::save_pending(ctx, &key, bookmark)
+    super::bookmarks::save_pending(ctx, &key, bookmark)
 }
 
 /// The bookmark of a complete sweep: the newest time seen (in the

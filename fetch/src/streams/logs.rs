@@ -108,7 +108,7 @@ async fn max_event_times(
     let url = ctx
         .opts
         .url(&["compliance", scope(ws), ws, "max_event_time"], &q)?;
-    let v = super::get_object(ctx, "max_event_time", &url, "max_event_time").await?;
+    let v = super::requests::get_object(ctx, "max_event_time", &url, "max_event_time").await?;
     let map = v["max_event_time"].as_object().cloned().unwrap_or_default();
     Ok(map
         .iter()
@@ -194,7 +194,7 @@ impl LogList<'_> {
 
 async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
     let key = format!("logs-{event_type}");
-    let committed = super::committed(ctx, &key)?;
+    let committed = super::bookmarks::committed(ctx, &key)?;
     let overlap = chrono::Duration::milliseconds((ctx.opts.overlap * 1000.0) as i64);
     let start: String = match (&committed.sweep, &committed.cursor) {
         (Some(sw), _) => sw.after.clone(),
@@ -218,7 +218,7 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
     };
     if ctx.opts.dry_run {
         let url = src.url(&ctx.opts, Some(&start))?;
-        return super::dry_run(ctx, "logs", &url).await;
+        return super::requests::dry_run(ctx, "logs", &url).await;
     }
     ctx.store.clear_pending(&key)?;
 
@@ -240,7 +240,7 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
         ctx.tick(committed.cursor.as_deref().unwrap_or(""));
         let mut b = committed.clone();
         b.stream = key.clone();
-        return super::save_pending(ctx, &key, b);
+        return super::bookmarks::save_pending(ctx, &key, b);
     }
 
     let listing = Listing {
@@ -294,20 +294,23 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
         sweep: unfinished,
         ..Default::default()
     };
-    super::save_pending(ctx, &key, bookmark)
+    super::bookmarks::save_pending(ctx, &key, bookmark)
 }
 
 /// How far the bookmark may go: what the server has published, and never
-/// past the present. Files that end beyond it are named in a warning.
+/// past the present. A file that ends beyond that (by more than the clock
+/// skew allowed) is named in a warning.
 fn bound(
     ctx: &mut Ctx,
     published: Option<DateTime<Utc>>,
     src: &LogList<'_>,
 ) -> Option<DateTime<Utc>> {
     let present = ctx.opts.present_bound();
+    let skew = chrono::Duration::seconds(crate::model::FUTURE_SKEW_SECS);
     let bound = published.map_or(present, |p| p.min(present));
+    let warn_after = published.map_or(present, |p| (p + skew).min(present));
     for (id, end) in &src.seen_files {
-        if parse_iso(end).is_some_and(|t| t > bound) {
+        if parse_iso(end).is_some_and(|t| t > warn_after) {
             ctx.warn(&format!(
                 "log file {id} ends at {end}, after what the server has published ({}) or the present; \
                  it is written, but the bookmark stops at {}",

@@ -174,11 +174,6 @@ fn check_next(
             "{field} {next:?} is the cursor this page was asked with (it does not move)"
         )));
     }
-    if seen.contains(&next) {
-        return Err(broken(format!(
-            "{field} {next:?} was already used in this run (the cursor cycles)"
-        )));
-    }
     if listing.rule == CursorRule::Time {
         if let (Some(c), Some(n)) = (current.and_then(parse_time), parse_time(&next)) {
             if n <= c {
@@ -188,6 +183,11 @@ fn check_next(
                 )));
             }
         }
+    }
+    if seen.contains(&next) {
+        return Err(broken(format!(
+            "{field} {next:?} was already used in this run (the cursor cycles)"
+        )));
     }
     Ok(next)
 }

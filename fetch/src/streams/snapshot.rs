@@ -88,7 +88,7 @@ pub async fn snapshot(ctx: &mut Ctx, name: &str) -> Result<()> {
         _ => 20,
     };
     let key = name.to_string();
-    let start = super::committed(ctx, &key)?
+    let start = super::bookmarks::committed(ctx, &key)?
         .sweep
         .map(|s| s.after)
         .filter(|a| !a.is_empty());
@@ -106,7 +106,7 @@ pub async fn snapshot(ctx: &mut Ctx, name: &str) -> Result<()> {
     };
     if ctx.opts.dry_run {
         let url = src.url(&ctx.opts, start.as_deref())?;
-        return super::dry_run(ctx, name, &url).await;
+        return super::requests::dry_run(ctx, name, &url).await;
     }
     ctx.store.clear_pending(&key)?;
     let listing = Listing {
@@ -136,5 +136,5 @@ pub async fn snapshot(ctx: &mut Ctx, name: &str) -> Result<()> {
         sweep,
         ..Default::default()
     };
-    super::save_pending(ctx, &key, bookmark)
+    super::bookmarks::save_pending(ctx, &key, bookmark)
 }

@@ -1,138 +1,99 @@
-//! The mock Compliance API (the real `compliance-mock` binary over HTTP)
-//! and the real `fetch` binary, for the integration tests.
+//! The mock Compliance API (the real `compliance-mock` binary over HTTP,
+//! through `testkit::mock`) and the real `fetch` binary, every run of it
+//! killed and failed after [`LIMIT`].
 
 #![allow(dead_code)]
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::process::Command;
-use testkit::{Dir, TestCommand};
+use std::time::Duration;
+pub use testkit::mock::{Mock, ADMIN_KEY, KEY, WS};
+use testkit::{Dir, Run, TestCommand};
 
-pub const WS: &str = "11bf645e-d5e8-4478-a70e-e5742ded2436";
-pub const KEY: &str = "test-key";
-pub const ADMIN_KEY: &str = "test-admin-key";
+/// No run of fetch in these tests may take longer.
+pub const LIMIT: Duration = Duration::from_secs(60);
 
-pub struct Mock {
-    _server: testkit::ListeningServer,
-    pub url: String,
+/// The mock with small generated data plus `extra` flags.
+pub fn start_mock(extra: &[&str]) -> Mock {
+    Mock::start(&mock_args(extra))
 }
 
-impl Mock {
-    /// Start the mock with small generated data plus `extra` flags.
-    pub fn start(extra: &[&str]) -> Mock {
-        let mut args = vec!["--seed", "7", "--start", "2025-07-02"];
-        for (flag, default) in [("--generate-users", "12"), ("--generate-days", "4")] {
-            if !extra.contains(&flag) {
-                args.extend([flag, default]);
-            }
-        }
-        args.extend_from_slice(extra);
-        let server =
-            testkit::ListeningServer::start(&testkit::workspace_bin("compliance-mock"), &args);
-        let url = server.url.clone();
-        Mock {
-            _server: server,
-            url,
+/// The same over HTTPS with a test CA (`mock.ca_cert`).
+pub fn start_tls_mock(extra: &[&str]) -> Mock {
+    Mock::start_tls(&mock_args(extra))
+}
+
+fn mock_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--seed", "7", "--start", "2025-07-02"];
+    for (flag, default) in [("--generate-users", "12"), ("--generate-days", "4")] {
+        if !extra.contains(&flag) {
+            args.extend([flag, default]);
         }
     }
+    args.extend_from_slice(extra);
+    args
+}
 
-    pub fn base(&self) -> String {
-        format!("{}/v1", self.url)
+/// A fetch command whose runs are bounded by [`LIMIT`].
+pub struct Fetch(TestCommand);
+
+impl Fetch {
+    pub fn arg(&mut self, a: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.0.arg(a);
+        self
     }
-
-    fn get(&self, path: &str) -> String {
-        let out = Command::new("curl")
-            .args(["-sS", "--fail", &format!("{}{path}", self.url)])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "GET {path}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.0.args(args);
+        self
     }
-
-    /// Ground truth of a stream, newest version of each record.
-    pub fn truth(&self, stream: &str) -> Vec<Value> {
-        testkit::parse_ndjson(&self.get(&format!("/_mock/truth/{stream}")))
+    pub fn env(
+        &mut self,
+        k: impl AsRef<std::ffi::OsStr>,
+        v: impl AsRef<std::ffi::OsStr>,
+    ) -> &mut Self {
+        self.0.env(k, v);
+        self
     }
-
-    /// Every request the mock served so far.
-    pub fn requests(&self) -> Vec<Value> {
-        testkit::parse_ndjson(&self.get("/_mock/requests"))
+    pub fn env_remove(&mut self, k: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.0.env_remove(k);
+        self
     }
-
-    pub fn clear_requests(&self) {
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "--fail",
-                "-X",
-                "DELETE",
-                &format!("{}/_mock/requests", self.url),
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+    /// The underlying command, e.g. to spawn it and kill it mid-run.
+    pub fn command_mut(&mut self) -> &mut std::process::Command {
+        self.0.command_mut()
     }
-
-    pub fn advance(&self, new: u32, updated: u32, seed: u32) -> Value {
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "--fail",
-                "-X",
-                "POST",
-                &format!(
-                    "{}/_mock/advance?new={new}&updated={updated}&seed={seed}",
-                    self.url
-                ),
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        serde_json::from_slice(&out.stdout).unwrap()
+    /// Run to completion (within [`LIMIT`]), whatever the exit status.
+    pub fn run(&mut self) -> Run {
+        testkit::run_within(&mut self.0, LIMIT)
     }
-
-    /// The log event types the mock serves.
-    pub fn event_types(&self) -> Vec<String> {
-        let v: Value = serde_json::from_str(
-            &self.get_auth(&format!("/v1/compliance/workspaces/{WS}/max_event_time")),
-        )
-        .unwrap();
-        v["max_event_time"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect()
+    pub fn expect_success(&mut self) -> Run {
+        self.expect_code(0)
     }
-
-    fn get_auth(&self, path: &str) -> String {
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "--fail",
-                "-H",
-                &format!("Authorization: Bearer {KEY}"),
-            ])
-            .arg(format!("{}{path}", self.url))
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap()
+    pub fn expect_code(&mut self, code: i32) -> Run {
+        let run = self.run();
+        if run.code != Some(code) {
+            panic!("expected exit code {code}\n{}", run.report());
+        }
+        run
     }
 }
 
 /// `fetch ARGS` against the mock, with keys in the environment, a state
 /// dir in `dir`, no pacing to speak of and short backoff.
-pub fn fetch(dir: &Dir, mock: &Mock, args: &[&str]) -> TestCommand {
-    fetch_at(dir, &mock.base(), args)
+pub fn fetch(dir: &Dir, mock: &Mock, args: &[&str]) -> Fetch {
+    let mut c = fetch_at(dir, &mock.base(), args);
+    if let Some(ca) = &mock.ca_cert {
+        c.arg("--ca-cert").arg(ca);
+    }
+    c
 }
 
 /// `fetch ARGS` against another base URL.
-pub fn fetch_at(dir: &Dir, base: &str, args: &[&str]) -> TestCommand {
+pub fn fetch_at(dir: &Dir, base: &str, args: &[&str]) -> Fetch {
     let mut c = dir.command(env!("CARGO_BIN_EXE_fetch"));
     c.env("OPENAI_API_KEY", KEY)
         .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
@@ -146,7 +107,7 @@ pub fn fetch_at(dir: &Dir, base: &str, args: &[&str]) -> TestCommand {
     if !args.contains(&"--rate-limit") {
         c.args(["--rate-limit", "100000"]);
     }
-    c
+    Fetch(c)
 }
 
 /// `fetch commit` on the test's state dir.

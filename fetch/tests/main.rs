@@ -1,0 +1,10 @@
+//! fetch's integration tests, one binary: the real `fetch` against the
+//! real mock over HTTP (and HTTPS), each run bounded in time.
+
+mod support;
+
+mod faults;
+mod hostile;
+mod incremental;
+mod pacing;
+mod streams;
