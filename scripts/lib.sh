@@ -13,7 +13,9 @@ die() { local code=$1; shift; log "error: $*"; exit "$code"; }
 # Load KEY=value lines (comments and blank lines allowed) into the
 # environment, without overriding variables already set by the caller,
 # so `VAR=x script --config f` still wins. Values are taken literally: the
-# file is parsed, never executed.
+# file is parsed, never executed. A bad line (`KEY = value`, no `=`) stops
+# with exit 2 naming the file, the line number and the key, never the
+# value: it may be a secret, and the message lands in the cron log.
 load_config() {
   local file=$1 line key value n=0
   [[ -r $file ]] || die 2 "--config $file: cannot read the file"
@@ -22,7 +24,14 @@ load_config() {
     line=${line%$'\r'}
     [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
     if [[ ! $line =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
-      die 2 "--config $file:$n: expected KEY=value, got: $line"
+      # Never echo the line: its value may be a key, and this goes to the
+      # cron log. Name the file, the line and, when there is one, the key.
+      if [[ $line =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)[[:space:]]+= ]]; then
+        die 2 "--config $file:$n: ${BASH_REMATCH[2]}: no spaces around '=' (write ${BASH_REMATCH[2]}=value); the value is not shown"
+      elif [[ $line =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)([[:space:]]|$) ]]; then
+        die 2 "--config $file:$n: ${BASH_REMATCH[2]}: expected ${BASH_REMATCH[2]}=value; the line is not shown"
+      fi
+      die 2 "--config $file:$n: expected KEY=value; the line is not shown"
     fi
     key=${BASH_REMATCH[2]}
     value=${BASH_REMATCH[3]}
