@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the test suite talks to, when it is missing: moto's S3
 # server, PostgreSQL (Debian), the age and minisign tools, and the Python
-# packages used as independent readers (boto3, pyarrow, bagit).
+# packages used as independent readers (boto3, pyarrow, bagit, duckdb).
 # Idempotent: a machine that has everything is left alone.
 set -euo pipefail
 
@@ -26,6 +26,7 @@ python3 -c 'import moto.server' 2>/dev/null && command -v moto_server >/dev/null
 python3 -c 'import boto3' 2>/dev/null || py_missing+=(boto3)
 python3 -c 'import pyarrow' 2>/dev/null || py_missing+=(pyarrow)
 python3 -c 'import bagit' 2>/dev/null || py_missing+=(bagit)
+python3 -c 'import duckdb' 2>/dev/null || py_missing+=(duckdb)
 if ((${#py_missing[@]})); then
   echo "install-test-deps: pip install ${py_missing[*]}" >&2
   python3 -m pip install -q "${py_missing[@]}"

@@ -231,7 +231,9 @@ pub fn parse_sums(text: &[u8], name: &str) -> Result<Vec<(String, String)>> {
         std::str::from_utf8(text).map_err(|_| Failure::data(format!("{name}: not UTF-8 text")))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+        // Blank lines and `#` comments (manifest writes one naming its
+        // companion); GNU sha256sum -c skips them too.
+        if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
         let bad = |why: &str| Failure::data(format!("{name}:{}: {why}: {line:?}", i + 1));
@@ -349,7 +351,9 @@ mod tests {
     #[test]
     fn sums_lines() {
         let d = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        let text = format!("{d}  a/b.json\n{d} *c.parquet\n\\{d}  odd\\nname\n");
+        let text = format!(
+            "# companion: manifest.json\n{d}  a/b.json\n{d} *c.parquet\n\\{d}  odd\\nname\n"
+        );
         let got = parse_sums(text.as_bytes(), "m").unwrap();
         assert_eq!(got[0], (d.to_string(), "a/b.json".to_string()));
         assert_eq!(got[1].1, "c.parquet");
@@ -362,6 +366,7 @@ mod tests {
         ] {
             let e = parse_sums(bad.as_bytes(), "m").unwrap_err();
             assert!(format!("{e:#}").starts_with("m:1:"), "{e:#}");
+            let _ = &bad;
             assert_eq!(archive_core::exit::exit_code(&e), 3);
         }
     }

@@ -227,11 +227,7 @@ async fn download(
     } else {
         None
     };
-    let mut stored = AtomicFile::create(if w.encrypted {
-        cipher_path(local)
-    } else {
-        local.to_path_buf()
-    })?;
+    let mut stored = Landing::new(local, w.encrypted)?;
     let mut digests = Digests::new(part_size);
     let bytes = {
         let file = stored.file();
@@ -273,13 +269,13 @@ async fn download(
             None => {}
         }
     }
-    let plain_sha = if w.encrypted {
+    let plain_sha = if let Landing::Cipher(cipher) = &mut stored {
         let identity = ctx
             .keys
             .identity
             .as_deref()
             .expect("encrypted wanted implies an identity");
-        let (sha, out) = decrypt_to(&mut stored, local, identity)?;
+        let (sha, out) = decrypt_to(&mut cipher.file, local, identity)?;
         if let Some(src) = &head.meta_source_sha256 {
             agree(
                 &mut checks,
@@ -310,9 +306,10 @@ async fn download(
         );
     };
     line.insert("sha256".into(), json!(sha));
-    match plaintext {
-        Some(out) => out.commit()?,
-        None => stored.commit()?,
+    match (plaintext, stored) {
+        (Some(out), _) => out.commit()?,
+        (None, Landing::Plain(file)) => file.commit()?,
+        (None, Landing::Cipher(_)) => unreachable!("ciphertext is always decrypted"),
     }
     Ok(GetStatus::Downloaded)
 }
@@ -331,25 +328,70 @@ fn agree(
     }
 }
 
-fn cipher_path(local: &Path) -> PathBuf {
-    let mut name = local.file_name().unwrap_or_default().to_os_string();
-    name.push(".age");
-    local.with_file_name(name)
+/// Where the bytes of an object land: the final file's temporary, or (for
+/// ciphertext to decrypt) a scratch file beside it, removed when dropped.
+enum Landing {
+    Plain(AtomicFile),
+    Cipher(Scratch),
+}
+
+impl Landing {
+    fn new(local: &Path, encrypted: bool) -> Result<Landing> {
+        Ok(if encrypted {
+            Landing::Cipher(Scratch::new(local)?)
+        } else {
+            Landing::Plain(AtomicFile::create(local)?)
+        })
+    }
+
+    fn file(&mut self) -> &mut std::fs::File {
+        match self {
+            Landing::Plain(f) => f.file(),
+            Landing::Cipher(s) => &mut s.file,
+        }
+    }
+}
+
+/// A read-write temporary file (named like every tool's temporaries, so a
+/// `kill -9` leftover is swept by the next run).
+struct Scratch {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Scratch {
+    fn new(local: &Path) -> Result<Scratch> {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = local.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let name = local.file_name().unwrap_or_default().to_string_lossy();
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(archive_core::atomic::temp_name(&format!("{name}.age"), n));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        Ok(Scratch { path, file })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// Decrypt the downloaded ciphertext into a new temporary file beside
 /// `local`; returns the plaintext's SHA-256 and the uncommitted file.
 fn decrypt_to(
-    cipher: &mut AtomicFile,
+    cipher: &mut std::fs::File,
     local: &Path,
     identity: &Path,
 ) -> Result<(String, AtomicFile)> {
-    let mut src = cipher
-        .file()
-        .try_clone()
-        .context("reopening the ciphertext")?;
-    src.seek(SeekFrom::Start(0))?;
-    let mut reader = decrypting_reader(std::io::BufReader::new(src), identity)?;
+    cipher.seek(SeekFrom::Start(0))?;
+    let mut reader = decrypting_reader(std::io::BufReader::new(&*cipher), identity)?;
     let mut out = HashingWriter::new(AtomicFile::create(local)?);
     std::io::copy(&mut reader, &mut out)
         .with_context(|| format!("decrypting into {}", local.display()))?;

@@ -20,7 +20,7 @@ pub fn render(cfg: &QueryConfig, sample: Option<&Value>) -> String {
     if cfg.hive {
         duckdb_hive(&mut out, cfg, root);
     } else {
-        duckdb_seed(&mut out, cfg, root);
+        duckdb_seed(&mut out, cfg, root, seed_records_key(sample));
     }
     if let Some(table) = &cfg.athena_table {
         out.push('\n');
@@ -51,18 +51,27 @@ fn duckdb_hive(out: &mut String, cfg: &QueryConfig, root: &str) {
     );
 }
 
-fn duckdb_seed(out: &mut String, cfg: &QueryConfig, root: &str) {
+/// The wrapper's array of records: `conversations` for the conversations
+/// preset, `records` for the others; a sample file says which.
+fn seed_records_key(sample: Option<&Value>) -> &'static str {
+    match sample {
+        Some(v) if v.get("records").is_some_and(Value::is_array) => "records",
+        _ => "conversations",
+    }
+}
+
+fn duckdb_seed(out: &mut String, cfg: &QueryConfig, root: &str, records_key: &str) {
     let glob = quote(&format!(
         "{root}/*/[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9]/*.json"
     ));
     let _ = writeln!(
         out,
-        "CREATE OR REPLACE VIEW {view}_files AS\n  SELECT * FROM read_json_auto({glob}, format = 'auto', union_by_name = true, maximum_object_size = 1073741824, filename = true);",
+        "CREATE OR REPLACE VIEW {view}_files AS\n  SELECT * FROM read_json_auto({glob}, format = 'auto', union_by_name = true, maximum_object_size = 1073741824, filename = true)\n  WHERE filename NOT LIKE '%/\\_daily\\_summaries/%' ESCAPE '\\';",
         view = cfg.view
     );
     let _ = writeln!(
         out,
-        "CREATE OR REPLACE VIEW {view} AS\n  SELECT {u}, {d}, unnest(r) FROM (\n    SELECT user_id AS {u}, CAST(date AS VARCHAR) AS {d}, unnest(conversations) AS r FROM {view}_files);",
+        "CREATE OR REPLACE VIEW {view} AS\n  SELECT {u}, {d}, unnest(r) FROM (\n    SELECT user_id AS {u}, CAST(date AS VARCHAR) AS {d}, unnest({records_key}) AS r FROM {view}_files);",
         view = cfg.view,
         u = cfg.user_key,
         d = cfg.date_key
