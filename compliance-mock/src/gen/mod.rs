@@ -1,6 +1,7 @@
 //! Deterministic generation of a workspace's data from a seed: users,
 //! conversations, GPTs, projects, memories, Logs Platform events and OpenAI
-//! audit-log entries, in the shapes of ../shared/compliance-api.md.
+//! audit-log entries, in the shapes the published API specs give (see the
+//! README).
 
 mod base;
 mod conversations;
