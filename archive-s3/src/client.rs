@@ -6,6 +6,8 @@
 use archive_core::Failure;
 use aws_config::{retry::RetryConfig, timeout::TimeoutConfig, BehaviorVersion, Region};
 use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_s3::config::Builder;
+use aws_sdk_s3::Client;
 use std::time::Duration;
 
 /// What a tool lets its user choose about the connection.
@@ -36,7 +38,7 @@ impl Default for ClientOptions {
 /// without any fails at once with a configuration error (exit 2) instead of
 /// retrying every request as if S3 were down. Request checksums are sent
 /// only when a caller computes them itself (ship sends its own SHA-256).
-pub async fn build_client(opts: &ClientOptions) -> anyhow::Result<aws_sdk_s3::Client> {
+pub async fn build_client(opts: &ClientOptions) -> anyhow::Result<Client> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
         .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
@@ -64,7 +66,7 @@ pub async fn build_client(opts: &ClientOptions) -> anyhow::Result<aws_sdk_s3::Cl
              AWS_PROFILE, or run with an instance or task role"
         )));
     }
-    let mut conf = aws_sdk_s3::config::Builder::from(&shared);
+    let mut conf = Builder::from(&shared);
     if opts.endpoint.is_some() {
         conf = conf.force_path_style(true);
     }
@@ -72,7 +74,7 @@ pub async fn build_client(opts: &ClientOptions) -> anyhow::Result<aws_sdk_s3::Cl
         // S3 needs some region to sign with; us-east-1 is what the CLI assumes.
         conf = conf.region(Region::new("us-east-1"));
     }
-    Ok(aws_sdk_s3::Client::from_conf(conf.build()))
+    Ok(Client::from_conf(conf.build()))
 }
 
 /// A current-thread-free runtime for tools whose work is otherwise
