@@ -358,7 +358,13 @@ fn corrupt_failed(
         line.version_id = version_id.clone();
         line.file.extra.insert("integrity".into(), "failed".into());
     }
-    let msg = format!("{}; {what}", failure.message);
+    let msg = match source_changed {
+        true => format!(
+            "{} (the file changed while it was uploaded); {what}",
+            failure.message
+        ),
+        false => format!("{}; {what}", failure.message),
+    };
     failed(line, trouble, msg)
 }
 

@@ -171,7 +171,12 @@ impl Payload {
 
     /// True when the source file changed (size, times, content written in
     /// place) since it was hashed: what was sent may not be what was hashed.
+    /// Only parts are read again after hashing: a single PUT sends the
+    /// bytes it hashed, whatever happens to the file afterwards.
     pub fn source_changed(&self) -> bool {
+        if self.small.is_some() {
+            return false;
+        }
         match &self.source {
             Some((f, before)) => Signature::of(f).ok().as_ref() != Some(before),
             None => false,

@@ -316,7 +316,17 @@ impl S3Target {
     /// (or without s3:DeleteObject) it cannot be removed: it is tagged
     /// `integrity=failed` instead, so no reader takes it for good.
     pub async fn discard(&self, key: &str, version_id: Option<&str>) -> Corrupt {
-        let version = version_id.map(str::to_string);
+        let mut version = version_id.map(str::to_string);
+        if version.is_none() {
+            // Some servers leave the version out of the upload's answer; in a
+            // versioned bucket a delete without it would only add a marker.
+            version = self
+                .head(key)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|e| e.version_id);
+        }
         let deleted = self
             .call(|| {
                 let req = self

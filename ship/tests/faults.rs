@@ -132,3 +132,96 @@ fn interrupt_aborts_the_multipart_upload_in_flight() {
     assert!(open_uploads(&moto, "stopped").is_empty(), "{stderr}");
     assert!(keys(&moto, "stopped").is_empty());
 }
+
+/// Ship a 4-part file through a proxy that holds each part, change its last
+/// part on disk while the first ones are in flight, and return the run.
+fn change_mid_upload(
+    moto: &testkit::MotoServer,
+    bucket: &str,
+    faults: Faults,
+) -> (Dir, Value, i32, String) {
+    let proxy = Proxy::start(moto.port, faults);
+    let dir = Dir::new("ship-changed-mid-upload");
+    let size = 15 * 1024 * 1024 + 100;
+    let line = file_line(&dir, "d", "big.bin", &bytes(size, 11));
+    dir.write("in.ndjson", format!("{line}\n"));
+    let mut cmd = ship(&dir, moto);
+    cmd.args([
+        &format!("s3://{bucket}/p"),
+        "--endpoint-url",
+        &proxy.endpoint(),
+    ])
+    .args(["--part-size", "5MiB", "--multipart-threshold", "5MiB"])
+    .args(["--part-concurrency", "1", "--input", "in.ndjson"]);
+    let child = cmd
+        .command_mut()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while open_uploads(moto, bucket).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "upload never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Written in place (same inode, same size): the last part, not yet read.
+    use std::io::{Seek, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("d/big.bin"))
+        .unwrap();
+    f.seek(std::io::SeekFrom::Start(size as u64 - 50)).unwrap();
+    f.write_all(&[0xAB; 50]).unwrap();
+    drop(f);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: Value = serde_json::from_str(stdout.lines().next().unwrap_or("null")).unwrap();
+    (dir, line, out.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn a_file_changed_during_its_multipart_upload_leaves_no_object() {
+    let moto = moto_with_bucket("midway", false);
+    let slow = Faults::SlowParts(Duration::from_millis(1500));
+    let (_dir, line, code, stderr) = change_mid_upload(&moto, "midway", slow);
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(line["status"], json!("failed"), "{line}");
+    let err = line["error"].as_str().unwrap();
+    assert!(
+        err.contains("changed while it was uploaded") && err.contains("deleted"),
+        "{line}"
+    );
+    assert!(
+        keys(&moto, "midway").is_empty(),
+        "no corrupt object survives: {stderr}"
+    );
+    assert!(open_uploads(&moto, "midway").is_empty());
+}
+
+#[test]
+fn a_corrupt_object_that_cannot_be_deleted_is_tagged_and_the_exit_says_so() {
+    // Under Object Lock S3 answers the delete of a locked version with 403
+    // AccessDenied; moto does not lock multipart uploads, so the proxy answers
+    // that for it.
+    let moto = moto_with_bucket("midlock", true);
+    let faults = Faults::SlowPartsDenyDeletes(Duration::from_millis(1500));
+    let (_dir, line, code, stderr) = change_mid_upload(&moto, "midlock", faults);
+    assert_eq!(code, 4, "{stderr}");
+    assert_eq!(line["status"], json!("failed"), "{line}");
+    assert_eq!(line["integrity"], json!("failed"), "{line}");
+    assert!(
+        line["error"].as_str().unwrap().contains("integrity=failed"),
+        "{line}"
+    );
+    let version = line["version_id"].as_str().expect("the version kept");
+    let tags = moto.python(&format!(
+        "t = s3.get_object_tagging(Bucket='midlock', Key='p/big.bin', VersionId='{version}')\n\
+         print(json.dumps(t['TagSet']))"
+    ));
+    assert_eq!(tags.trim(), r#"[{"Key": "integrity", "Value": "failed"}]"#);
+    assert!(open_uploads(&moto, "midlock").is_empty());
+}

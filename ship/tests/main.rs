@@ -3,4 +3,5 @@
 
 mod faults;
 mod s3;
+mod safety;
 mod util;

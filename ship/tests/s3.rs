@@ -139,6 +139,61 @@ fn checksums_single_part_and_multipart_match_the_local_sha256() {
     let summary: Value = serde_json::from_str(&dir.read("summary.json")).unwrap();
     assert_eq!(summary["uploaded"], json!(2));
     assert_eq!(summary["bytes_sent"], json!(small.len() + big.len()));
+    assert_eq!(
+        (summary["tool"].as_str(), summary["status"].as_str()),
+        (Some("ship"), Some("ok"))
+    );
+    assert!(summary["elapsed_s"].is_number() && summary.get("seconds").is_none());
+}
+
+#[test]
+fn missing_credentials_and_bad_sizes_are_configuration_errors() {
+    let dir = Dir::new("ship-no-creds");
+    let line = file_line(&dir, "d", "a.json", b"a");
+    let run = dir
+        .command(BIN)
+        .args(["s3://some-bucket/p", "--summary", "s.json"])
+        .env("HOME", dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .stdin(line)
+        .expect_code(2);
+    run.assert(
+        run.stderr.contains("no AWS credentials"),
+        "says what is missing",
+    );
+    let s: Value = serde_json::from_str(&dir.read("s.json")).unwrap();
+    assert_eq!(
+        (s["status"].as_str(), s["exit_code"].as_i64()),
+        (Some("failed"), Some(2)),
+        "the summary is written on failure too: {s}"
+    );
+    // 5MB is 5,000,000 bytes (powers of 1000): below S3's 5MiB minimum part.
+    for bad in ["5MB", "5M", "lots"] {
+        let run = dir
+            .command(BIN)
+            .args(["out", "--part-size", bad])
+            .stdin("")
+            .expect_code(2);
+        run.assert(run.stderr.contains("part-size"), "names the flag");
+    }
+    dir.command(BIN)
+        .args([
+            "out",
+            "--part-size",
+            "5MiB",
+            "--multipart-threshold",
+            "1.5GB",
+        ])
+        .stdin("")
+        .expect_success();
 }
 
 #[test]

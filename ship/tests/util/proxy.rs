@@ -18,6 +18,10 @@ pub enum Faults {
     Part2Always,
     /// UploadPart requests are held for this long before being forwarded.
     SlowParts(Duration),
+    /// Like SlowParts, and every DeleteObject is answered 403 AccessDenied,
+    /// as S3 answers for a version under Object Lock (which moto does not
+    /// apply to multipart uploads).
+    SlowPartsDenyDeletes(Duration),
 }
 
 pub struct Proxy {
@@ -111,9 +115,14 @@ fn serve(
             {
                 Some(1)
             }
-            Faults::SlowParts(d) if is_part => {
+            Faults::SlowParts(d) | Faults::SlowPartsDenyDeletes(d) if is_part => {
                 std::thread::sleep(d);
                 None
+            }
+            Faults::SlowPartsDenyDeletes(_)
+                if request_line.starts_with("DELETE ") && !request_line.contains("uploadId=") =>
+            {
+                Some(3)
             }
             _ => None,
         };
@@ -126,10 +135,10 @@ fn serve(
             }
             Some(kind) => {
                 injected.fetch_add(1, Ordering::Relaxed);
-                let (status, code) = if kind == 1 {
-                    ("503 Slow Down", "SlowDown")
-                } else {
-                    ("500 Internal Server Error", "InternalError")
+                let (status, code) = match kind {
+                    1 => ("503 Slow Down", "SlowDown"),
+                    3 => ("403 Forbidden", "AccessDenied"),
+                    _ => ("500 Internal Server Error", "InternalError"),
                 };
                 let xml = format!(
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>injected</Message></Error>"
