@@ -5,8 +5,9 @@
 //! Statuses: `missing`, `extra`, `changed`, `renamed` (a missing file whose
 //! digest reappears under another name), `manifest_mismatch` (the JSON and
 //! text manifests disagree), `bad_signature`, `unsigned` — all differences,
-//! exit 1 — and `unverifiable` (archived in Glacier, needs a restore) and
-//! `ok` (with `--all`), which are not.
+//! exit 1 — and `unverifiable` (archived in Glacier, needs a restore),
+//! `skipped` (a link that is not followed) and `ok` (with `--all`), which
+//! are not. `unreadable` (a directory that cannot be listed) is one.
 
 use crate::json_manifest::Manifest;
 use crate::model::hex;
@@ -20,7 +21,7 @@ use std::path::Path;
 
 /// Statuses that are not differences.
 pub fn is_difference(status: &str) -> bool {
-    !matches!(status, "ok" | "unverifiable")
+    !matches!(status, "ok" | "unverifiable" | "skipped")
 }
 
 /// The manifests found at the top of a directory or prefix: sha256sum text,

@@ -1,6 +1,8 @@
 //! `manifest verify DIR`: hash what is on disk (on all cores) and compare
-//! it with the manifests at the top of the directory. Links are not
-//! followed, as when the manifest was written.
+//! it with the manifests at the top of the directory. A link is followed
+//! only when the manifest lists it and it leads to a regular file inside
+//! the directory (what the writer lists with `--follow-internal-links`);
+//! any other is reported `skipped`.
 
 use crate::hashing::{hash_file, Digested};
 use crate::tree::{self, Links};
@@ -51,13 +53,26 @@ pub fn verify_dir(dir: &Path, public_key: Option<&Path>) -> Result<Vec<Value>> {
             json!({"error": "a name sha256sum cannot list"}),
         ));
     }
+    let canonical = dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", dir.display()))?;
+    let mut followed = Vec::new();
     for r in &walk.links {
-        findings.push(finding("extra", location(r), json!({"error": "symlink"})));
+        if exp.files.contains_key(r) && leads_inside(&dir.join(r), &canonical) {
+            followed.push(r.as_str());
+        } else {
+            findings.push(finding("skipped", location(r), json!({"error": "symlink"})));
+        }
     }
     for (r, why) in &walk.unreadable {
         findings.push(finding("unreadable", location(r), json!({"error": why})));
     }
-    let on_disk: BTreeSet<&str> = walk.files.iter().map(|f| f.rel.as_str()).collect();
+    let on_disk: BTreeSet<&str> = walk
+        .files
+        .iter()
+        .map(|f| f.rel.as_str())
+        .chain(followed)
+        .collect();
     let digests: BTreeMap<&str, Result<Digested>> = on_disk
         .par_iter()
         .map(|p| (*p, hash_file(&dir.join(p))))
@@ -111,4 +126,10 @@ pub fn verify_dir(dir: &Path, public_key: Option<&Path>) -> Result<Vec<Value>> {
     }
     compare::sort(&mut findings);
     Ok(findings)
+}
+
+/// True for a link that resolves to a regular file inside `root`.
+fn leads_inside(link: &Path, root: &Path) -> bool {
+    std::fs::canonicalize(link)
+        .is_ok_and(|t| t.starts_with(root) && std::fs::metadata(&t).is_ok_and(|m| m.is_file()))
 }
