@@ -207,6 +207,7 @@ fn indented_pages_come_out_one_compact_record_per_line() {
             r.stdout.lines().all(is_compact),
             "a record kept the server's whitespace",
         );
+        assert_no_key("stderr", &r.stderr);
     }
 }
 
@@ -332,6 +333,28 @@ fn records_from_the_future_are_written_but_do_not_move_the_bookmark() {
         let time = status[0]["time"].as_str().unwrap();
         assert!(time < "2030", "the bookmark moved to {time}");
     }
+    // A log file that ends after what the server has published.
+    let mock = hostile_mock(&["--fault", "future-time@1:/logs"]);
+    let dir = Dir::new("future-logs");
+    let r = run(&dir, &mock, &["logs", "--event-type", "AUTH_LOG"]).expect_success();
+    assert_whole_lines(&r);
+    assert_no_key("stderr", &r.stderr);
+    r.assert(
+        r.stderr.contains("ends at 2099-06-01") && r.stderr.contains("bookmark stops at"),
+        "no warning for the log file from the future",
+    );
+    assert_same(
+        &r.json_lines(),
+        &mock.truth("logs/AUTH_LOG"),
+        "event_id",
+        "logs",
+    );
+    commit(&dir);
+    let mut st = dir.command(env!("CARGO_BIN_EXE_fetch"));
+    st.args(["status", "--state-dir"]).arg(dir.join("state"));
+    let status = st.expect_success().json_lines();
+    let cursor = status[0]["cursor"].as_str().unwrap();
+    assert!(cursor < "2030", "the bookmark moved to {cursor}");
 }
 
 #[test]

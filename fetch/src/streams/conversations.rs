@@ -41,8 +41,11 @@ pub struct MessagesMeta {
 /// notes on the element (no second pass over a many-MB record); serde is
 /// the fallback for anything unusual, such as escaped keys.
 pub fn conversation_meta(e: &Element<'_>) -> Result<ConversationMeta, serde_json::Error> {
-    if e.bytes.first() == Some(&b'{') {
-        let has_more = e.nested_field("messages", "has_more");
+    // A `messages.has_more` that is not a boolean takes the serde path,
+    // which refuses it: it is an error, never "false".
+    let has_more = e.nested_field("messages", "has_more");
+    let plain = has_more.is_none_or(|b| b == b"true" || b == b"false");
+    if e.bytes.first() == Some(&b'{') && plain {
         let fast = ConversationMeta {
             id: e.str_field("id"),
             last_active_at: e.f64_field("last_active_at"),
@@ -386,5 +389,19 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.starts_with("conversations-users-"));
         assert_eq!(conversations_key(&[]), "conversations");
+    }
+
+    #[test]
+    fn nested_has_more_must_be_a_boolean() {
+        let mut sp = crate::splitter::ListSplitter::new();
+        let mut got = Vec::new();
+        let body = br#"{"data":[{"id":"c1","messages":{"has_more":true,"last_id":"m2"}},{"id":"c2","messages":{"has_more":"true"}}],"has_more":false}"#;
+        sp.feed(body, &mut |e| {
+            got.push(conversation_meta(&e).map(|m| m.messages.and_then(|m| m.has_more)));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got[0].as_ref().unwrap(), &Some(true));
+        assert!(got[1].is_err(), "a string has_more was read as a boolean");
     }
 }
