@@ -30,6 +30,7 @@ pub async fn load(
     source: &S3Url,
     keys: &Keys,
     only: Option<&BTreeSet<String>>,
+    missing_ok: bool,
 ) -> Result<Catalog> {
     let listed: BTreeMap<String, Listed> = remote
         .list(&source.list_prefix())
@@ -46,6 +47,13 @@ pub async fn load(
         })
         .cloned()
         .collect();
+    if sums.is_empty() && missing_ok {
+        // A destination that holds nothing yet (the first run of a job).
+        return Ok(Catalog {
+            wanted: Vec::new(),
+            listed,
+        });
+    }
     if sums.is_empty() {
         return Err(Failure::data(format!(
             "{source}: no {SUM_MANIFEST} (or {SUM_MANIFEST}.age) under this prefix: nothing says what the files must hash to"
@@ -74,7 +82,9 @@ pub async fn load(
             }
             keep || w.manifest.is_none()
         });
-        for missing in only.iter().filter(|p| !found.contains(*p)) {
+        // Paths no manifest lists: new files, when the caller says so.
+        let unlisted = only.iter().filter(|p| !found.contains(*p) && !missing_ok);
+        for missing in unlisted {
             wanted.push(Wanted {
                 rel: missing.clone(),
                 key: source.key(missing),

@@ -86,6 +86,11 @@ pub struct GetArgs {
     /// lines / object lines (their "path"); `-` for stdin.
     #[arg(long, value_name = "FILE")]
     pub files: Option<String>,
+    /// Paths that no manifest lists are new, not missing: skip them quietly,
+    /// and let a prefix without any manifest be empty (what a job that merges
+    /// with its destination needs before it writes a day).
+    #[arg(long)]
+    pub missing_ok: bool,
     /// Restore tier for GLACIER / DEEP_ARCHIVE objects.
     #[arg(long, value_enum, default_value_t = Tier::Standard)]
     pub tier: Tier,

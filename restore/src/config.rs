@@ -25,6 +25,7 @@ pub struct GetConfig {
     pub source: S3Url,
     pub dir: PathBuf,
     pub only: Option<String>,
+    pub missing_ok: bool,
     /// `Standard`, `Bulk` or `Expedited`, as S3 spells them.
     pub tier: &'static str,
     pub days: i32,
@@ -96,6 +97,7 @@ impl Config {
                 source: s3_url("SOURCE", &a.source)?,
                 dir: a.dir,
                 only: a.files,
+                missing_ok: a.missing_ok,
                 tier: match a.tier {
                     cli::Tier::Standard => "Standard",
                     cli::Tier::Bulk => "Bulk",

@@ -356,3 +356,39 @@ fn bad_arguments_are_usage_errors() {
         .args(["get", "s3://vault/arch", "out"])
         .expect_code(2);
 }
+
+#[test]
+fn missing_ok_treats_unlisted_paths_as_new() {
+    let dir = Dir::new("restore-missing-ok");
+    let moto = moto(false);
+    dir.write(
+        "want.ndjson",
+        "{\"path\":\"a.json\"}\n{\"path\":\"2026/12/01/new.json\"}\n",
+    );
+    // Nothing archived yet: an empty prefix is fine.
+    let run = restore(&dir, &moto)
+        .args(["get", "s3://vault/arch", "--missing-ok", "--files"])
+        .arg(dir.join("want.ndjson"))
+        .arg(dir.join("out"))
+        .expect_success();
+    run.assert(run.stdout.is_empty(), "lines for an empty destination");
+    archive(&dir, &moto, "arch", &three_files()[..1], &[], &[]);
+    let run = restore(&dir, &moto)
+        .args(["get", "s3://vault/arch", "--missing-ok", "--files"])
+        .arg(dir.join("want.ndjson"))
+        .arg(dir.join("out"))
+        .expect_success();
+    let lines = by_path(&run);
+    run.assert(
+        lines["a.json"]["status"] == "downloaded",
+        &format!("{lines:?}"),
+    );
+    run.assert(
+        !lines.contains_key("2026/12/01/new.json"),
+        "a new path reported",
+    );
+    run.assert(
+        lines.contains_key("manifest-sha256.txt"),
+        "the destination's manifest not brought along",
+    );
+}
