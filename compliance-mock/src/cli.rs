@@ -211,7 +211,7 @@ pub struct Args {
     /// Fault injection; the syntax is below (also `PUT /_mock/faults?spec=SPEC`).
     #[arg(
         long,
-        alias = "fault",
+        visible_alias = "fault",
         default_value = "",
         value_name = "SPEC",
         help_heading = "Behaviour"
