@@ -19,7 +19,8 @@ Examples:
   ship ./review s3://acme-exports/document-review/
 
   # Encrypt for the compliance officer's age key; fall back to disk if S3 is down
-  ship s3://acme-archive/billing --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p \\
+  ship s3://acme-archive/billing \\
+    --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p \\
     --fallback-dir /var/spool/ship < files.ndjson
   ship --drain /var/spool/ship s3://acme-archive      # later: upload what fell back
 
@@ -36,15 +37,31 @@ Examples:
 
 /// What each exit code means for ship in particular.
 const SHIP_EXIT_CODES: &str = "\
-For ship: 1 also means a \"conflict\" (changed content under an existing key,
+For ship: 2 also means no AWS credentials, access denied or no such bucket;
+1 also means a \"conflict\" (changed content under an existing key,
 not replaced), a \"stale\" spooled copy kept by --drain, or a file kept in the
 fallback; 3 a file that vanished, or changed before or during its upload
 (any object it created is deleted); 4 an S3 failure after retries, or a
 corrupt object that Object Lock keeps (tagged integrity=failed).";
 
+/// Statuses of the object lines, and the IAM actions each mode needs.
+const LINES_AND_IAM: &str = "\
+Object line statuses: uploaded; skipped (identical object exists, or a
+symlink: \"error\":\"symlink\", never followed); conflict (other content under
+the key, not replaced); stale (--drain: the object is newer than the spooled
+copy, kept); fallback; failed (\"integrity\":\"failed\" when a corrupt object
+could not be deleted); planned (--dry-run).
+
+IAM: s3:PutObject (default; also covers multipart), s3:GetObject to compare an
+existing key (recommended; needed by --update and --drain),
+s3:AbortMultipartUpload, s3:DeleteObject(Version) or else
+s3:PutObject(Version)Tagging for a corrupt object, s3:PutObjectRetention and
+s3:PutObjectLegalHold for Object Lock; lifecycle: s3:Get/PutLifecycleConfiguration;
+abort-incomplete: s3:ListBucketMultipartUploads (+ s3:AbortMultipartUpload).";
+
 fn long_help() -> String {
     format!(
-        "{EXAMPLES}\n\n{}\n\n{}\n\n{SHIP_EXIT_CODES}",
+        "{EXAMPLES}\n\n{LINES_AND_IAM}\n\n{}\n\n{}\n\n{SHIP_EXIT_CODES}",
         archive_core::size::SIZE_HELP,
         archive_core::exit::EXIT_CODES_HELP
     )

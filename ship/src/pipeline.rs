@@ -8,7 +8,7 @@ use crate::model::Done;
 use crate::report::{Progress, Tally};
 use crate::s3::S3Target;
 use crate::sources::Item;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use archive_core::io::LineOut;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -81,7 +81,14 @@ pub async fn drive(
                 }
             },
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                let done = done.context("an upload task panicked")?;
+                let done = match done {
+                    Ok(d) => d,
+                    Err(e) => {
+                        // Still abort what is in flight before failing.
+                        output_error = Some(std::io::Error::other(format!("an upload task panicked: {e}")));
+                        break;
+                    }
+                };
                 if let Err(e) = o.emit(&done, s3) {
                     // The reader went away (or stdout failed): stop, but
                     // abort what is in flight first.
@@ -107,7 +114,7 @@ pub async fn drive(
     }
     o.progress.finish();
     if let Some(e) = output_error {
-        return Err(anyhow::Error::new(e).context("writing object lines to stdout"));
+        return Err(anyhow::Error::new(e).context("stopped before every line was written"));
     }
     Ok(Ended {
         tally: o.tally,
