@@ -141,3 +141,35 @@ fn config_file_is_parsed_not_executed() {
     );
     run.assert(!dir.join("pwned").exists(), "the config file was executed");
 }
+
+#[test]
+fn a_bad_config_line_names_file_line_and_key_never_the_value() {
+    let dir = Dir::new("cfg-spaces");
+    let mock = Mock::start(MOCK_ARGS);
+    let secret = "sk-live-5f3a9c1e7b2d4f60a8e9";
+    let cfg = dir.write(
+        "backup.env",
+        format!("WORKSPACE_ID={WORKSPACE_ID}\nOPENAI_API_KEY = {secret}\n"),
+    );
+    let mut cmd = backup_command(&dir, &mock, dir.join("a").to_str().unwrap(), &bin_dir());
+    cmd.env_remove("OPENAI_API_KEY");
+    let run = cmd.arg("--config").arg(&cfg).expect_code(2);
+    run.assert(
+        run.stderr.contains("backup.env:2"),
+        "the bad line is not named as file:line",
+    );
+    run.assert(
+        run.stderr.contains("OPENAI_API_KEY"),
+        "the key of the bad line is not named",
+    );
+    run.assert(
+        !run.stderr.contains(secret)
+            && !run.stdout.contains(secret)
+            && !run.stderr.contains("5f3a9c1e"),
+        "the value of the bad line was echoed",
+    );
+    run.assert(
+        !dir.join("a").exists(),
+        "something was written to the archive",
+    );
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use testkit::{workspace_bin, Dir, TestCommand};
 
-pub const WORKSPACE_ID: &str = "11bf645e-d5e8-4478-a70e-e5742ded2436";
+pub use testkit::mock::WS as WORKSPACE_ID;
 
 /// Root of the workspace (scripts live in `scripts/`).
 pub fn repo_root() -> PathBuf {
@@ -35,60 +35,8 @@ pub fn bin_dir() -> PathBuf {
     workspace_bin("fetch").parent().unwrap().to_path_buf()
 }
 
-/// The mock Compliance API, started as its own process.
-pub struct Mock {
-    _server: testkit::ListeningServer,
-    pub url: String,
-}
-
-impl Mock {
-    pub fn start(args: &[&str]) -> Mock {
-        let server = testkit::ListeningServer::start(&workspace_bin("compliance-mock"), args);
-        let url = server.url.clone();
-        Mock {
-            _server: server,
-            url,
-        }
-    }
-
-    /// Current ground truth of a stream, newest version of each record.
-    pub fn truth(&self, stream: &str) -> Vec<Value> {
-        testkit::parse_ndjson(&curl(&[
-            "-fsS",
-            &format!("{}/_mock/truth/{stream}", self.url),
-        ]))
-    }
-
-    /// Add `new` conversations and update `updated` ones (plus matching logs).
-    pub fn advance(&self, new: u32, updated: u32, seed: u32) {
-        curl(&[
-            "-fsS",
-            "-X",
-            "POST",
-            &format!(
-                "{}/_mock/advance?new={new}&updated={updated}&seed={seed}",
-                self.url
-            ),
-        ]);
-    }
-
-    pub fn requests(&self) -> Vec<Value> {
-        testkit::parse_ndjson(&curl(&["-fsS", &format!("{}/_mock/requests", self.url)]))
-    }
-}
-
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args(args)
-        .output()
-        .expect("running curl");
-    assert!(
-        out.status.success(),
-        "curl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+/// The mock Compliance API: testkit's one control client.
+pub use testkit::mock::Mock;
 
 /// The backup script with everything pointed at the mock and a test dir.
 pub fn backup_command(dir: &Dir, mock: &Mock, dest: &str, bin_dir: &Path) -> TestCommand {
