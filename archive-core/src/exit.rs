@@ -8,6 +8,7 @@
 //! | 2 | usage or configuration error |
 //! | 3 | input data error (bad line, bad schema) |
 //! | 4 | remote service error after retries (API, S3) |
+//! | 75 | another run holds the lease or committed first; nothing was done |
 //! | 130 | interrupted |
 
 use std::fmt;
@@ -17,6 +18,8 @@ pub const PARTIAL: i32 = 1;
 pub const USAGE: i32 = 2;
 pub const DATA: i32 = 3;
 pub const REMOTE: i32 = 4;
+/// EX_TEMPFAIL of sysexits.h: another run holds the job; try again later.
+pub const HELD: i32 = 75;
 pub const INTERRUPTED: i32 = 130;
 
 /// The exit-code table, for `--help` texts (`after_long_help`).
@@ -37,6 +40,8 @@ pub enum Failure {
     Usage,
     Data,
     Remote,
+    /// Another run holds the lease, or committed first (exit 75).
+    Held,
     Interrupted,
 }
 
@@ -46,6 +51,7 @@ impl Failure {
             Failure::Usage => USAGE,
             Failure::Data => DATA,
             Failure::Remote => REMOTE,
+            Failure::Held => HELD,
             Failure::Interrupted => INTERRUPTED,
         }
     }
@@ -62,6 +68,10 @@ impl Failure {
     pub fn remote(msg: impl fmt::Display) -> anyhow::Error {
         anyhow::Error::new(Tagged(Failure::Remote, msg.to_string()))
     }
+    /// Another run holds the lease or committed first (exit 75).
+    pub fn held(msg: impl fmt::Display) -> anyhow::Error {
+        anyhow::Error::new(Tagged(Failure::Held, msg.to_string()))
+    }
 }
 
 impl fmt::Display for Failure {
@@ -70,6 +80,7 @@ impl fmt::Display for Failure {
             Failure::Usage => "usage error",
             Failure::Data => "input data error",
             Failure::Remote => "remote service error",
+            Failure::Held => "held by another run",
             Failure::Interrupted => "interrupted",
         })
     }
@@ -165,6 +176,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(exit_code(&e), 2);
         assert_eq!(exit_code(&anyhow::anyhow!("plain")), 1);
+        assert_eq!(exit_code(&Failure::held("lease held by run-2")), 75);
         let pipe = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
         assert_eq!(exit_code(&pipe), 0);
     }
