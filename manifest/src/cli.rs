@@ -75,7 +75,8 @@ For manifest:
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Compare a directory or an S3 prefix with its manifest; print one NDJSON
-    /// line per difference (missing, extra, changed, renamed, unverifiable).
+    /// line per difference (missing, extra, changed, renamed, manifest_mismatch,
+    /// unreadable) or note (unverifiable, skipped links).
     #[command(after_long_help = concat_help())]
     Verify(VerifyArgs),
 }

@@ -233,6 +233,7 @@ fn an_unreadable_subdirectory_is_named_and_the_rest_manifested() {
     let locked = dir.join("tree/locked");
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     let run = run_without_override(&dir, &["--root", "tree", "--summary", "s.json"]);
+    let verified = run_without_override(&dir, &["verify", "tree"]);
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
     let Some(run) = run else {
         eprintln!("running as root and permissions cannot be made to apply: chmod 000 does not block reads here; skipping the assertions");
@@ -252,6 +253,15 @@ fn an_unreadable_subdirectory_is_named_and_the_rest_manifested() {
     assert_eq!(
         (s["status"].clone(), s["files"].clone()),
         (json!("partial"), json!(2))
+    );
+
+    // verify names the directory it cannot read, as a difference.
+    let verified = verified.expect("as able as the run before");
+    assert_eq!(verified.code, Some(1), "{}", verified.report());
+    let lines = verified.json_lines();
+    assert_eq!(
+        (lines[0]["status"].clone(), lines[0]["path"].clone()),
+        (json!("unreadable"), json!("locked"))
     );
 }
 
@@ -331,6 +341,25 @@ fn a_rewrite_that_would_change_an_edited_manifest_is_refused() {
     );
     assert!(sha256sum_ok(&dir, "tree"));
     dir.command(BIN).args(["verify", "tree"]).expect_success();
+
+    // A text manifest that no longer parses: its lines are unknown, so a
+    // rewrite could drop some. Refused too.
+    let damaged = dir.read("tree/manifest-sha256.txt") + "not a checksum line\n";
+    dir.write("tree/manifest-sha256.txt", &damaged);
+    let run = dir.command(BIN).args(["--root", "tree"]).expect_code(1);
+    run.assert(
+        run.stderr.contains("manifest-sha256.txt cannot be parsed"),
+        "named",
+    );
+    assert_eq!(
+        dir.read("tree/manifest-sha256.txt"),
+        damaged,
+        "left as it was"
+    );
+    dir.command(BIN)
+        .args(["--root", "tree", "--accept-changes"])
+        .expect_success();
+    assert!(sha256sum_ok(&dir, "tree"));
 }
 
 #[test]

@@ -312,3 +312,24 @@ fn a_glacier_object_is_unverifiable_not_a_failure() {
     let s: Value = serde_json::from_str(&dir.read("s.json")).unwrap();
     assert_eq!(s["counts"], json!({"ok": 1, "unverifiable": 2}));
 }
+
+#[test]
+fn s3_a_missing_manifest_json_the_text_manifest_names_is_reported() {
+    let s3 = MotoServer::start();
+    s3.create_bucket("half", false);
+    let dir = archive("verify-s3-json");
+    std::fs::remove_file(dir.join("arch/manifest.json")).unwrap();
+    upload(&s3, &dir, "half", "p", &["big.bin"], &[]);
+    let mut cmd = dir.command(BIN);
+    s3.configure(&mut cmd);
+    let run = cmd.args(["verify", "s3://half/p"]).expect_code(1);
+    assert_eq!(
+        run.json_lines(),
+        vec![
+            json!({"status": "missing", "url": "s3://half/p/manifest.json", "key": "p/manifest.json",
+                    "path": "manifest.json", "error": "manifest-sha256.txt says manifest.json was written beside it"})
+        ],
+        "{}",
+        run.report()
+    );
+}
