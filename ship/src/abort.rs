@@ -52,7 +52,9 @@ async fn list_and_abort(cfg: &AbortConfig, summary: &mut RunReport) -> Result<Ou
         }
         listed += 1;
         let (status, error) = if cfg.apply {
-            match abort(&client, &retry, &cfg.url.bucket, &u).await {
+            match crate::s3::abort_upload(&client, &retry, &cfg.url.bucket, &u.key, &u.upload_id)
+                .await
+            {
                 Ok(()) => ("aborted", None),
                 Err(e) => ("failed", Some(e.message)),
             }
@@ -146,27 +148,4 @@ async fn list(
         }
         markers = next;
     }
-}
-
-async fn abort(
-    client: &aws_sdk_s3::Client,
-    retry: &RetryPolicy,
-    bucket: &str,
-    u: &Upload,
-) -> Result<(), S3Failure> {
-    retry
-        .run(retry.backoff.max_attempts, || {
-            let req = client
-                .abort_multipart_upload()
-                .bucket(bucket)
-                .key(&u.key)
-                .upload_id(&u.upload_id);
-            async move {
-                req.send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| classify("AbortMultipartUpload", &e))
-            }
-        })
-        .await
 }

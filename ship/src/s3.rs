@@ -335,12 +335,7 @@ impl S3Target {
                     .bucket(&self.bucket)
                     .key(key)
                     .set_version_id(version.clone());
-                async move {
-                    req.send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| classify("DeleteObject", &e))
-                }
+                async move { unit(req.send().await, "DeleteObject") }
             })
             .await;
         let Err(why) = deleted else {
@@ -365,12 +360,7 @@ impl S3Target {
                     .key(key)
                     .set_version_id(version.clone())
                     .tagging(tagging.clone());
-                async move {
-                    req.send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| classify("PutObjectTagging", &e))
-                }
+                async move { unit(req.send().await, "PutObjectTagging") }
             })
             .await;
         match tagged {
@@ -501,22 +491,7 @@ impl S3Target {
 
     /// Abort a multipart upload (with retries).
     pub async fn abort(&self, key: &str, upload_id: &str) -> Result<(), S3Failure> {
-        self.retry
-            .run(self.retry.backoff.max_attempts, || {
-                let req = self
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(upload_id);
-                async move {
-                    req.send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| classify("AbortMultipartUpload", &e))
-                }
-            })
-            .await
+        abort_upload(&self.client, &self.retry, &self.bucket, key, upload_id).await
     }
 
     /// HeadObject with checksum mode, for `--update` and for a checksum the
@@ -614,6 +589,38 @@ fn completed_under_other_root<E>(
         checksum_sha256: None,
         s3_checksum: element("ChecksumSHA256"),
     })
+}
+
+/// Abort a multipart upload (with retries): ship's own failed uploads and
+/// `ship abort-incomplete`'s leftovers.
+pub async fn abort_upload(
+    client: &Client,
+    retry: &RetryPolicy,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<(), S3Failure> {
+    retry
+        .run(retry.backoff.max_attempts, || {
+            let req = client
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id);
+            async move { unit(req.send().await, "AbortMultipartUpload") }
+        })
+        .await
+}
+
+/// A call whose answer carries nothing ship needs.
+fn unit<T, E>(
+    r: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
+    op: &str,
+) -> Result<(), S3Failure>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    r.map(|_| ()).map_err(|e| classify(op, &e))
 }
 
 /// Compare S3's checksum with ours (the whole-object SHA-256 for a single
