@@ -54,7 +54,8 @@ pub async fn ship_one(sh: Arc<Shared>, mut file: FileLine) -> Done {
     }
     let key = line.key.clone();
     match put(&sh, &line, &payload, class.as_deref()).await {
-        Ok(Put::Written(stored)) if payload.source_changed() => {
+        // A local copy is hashed as it is written, so only S3 parts can differ.
+        Ok(Put::Written(stored)) if sh.s3.is_some() && payload.source_changed() => {
             source_changed_after_put(&sh, line, &stored).await
         }
         Ok(put) => {
@@ -292,11 +293,8 @@ fn conflict(mut line: ObjectLine, theirs: Option<&str>) -> Done {
 /// The source changed while its parts were sent: what S3 holds may not be
 /// what was hashed, so the object this run created is removed.
 async fn source_changed_after_put(sh: &Shared, mut line: ObjectLine, stored: &Stored) -> Done {
-    let s3 = sh.s3.as_ref();
-    let corrupt = match s3 {
-        Some(s3) => s3.discard(&line.key, stored.version_id.as_deref()).await,
-        None => Corrupt::Deleted,
-    };
+    let s3 = sh.s3.as_ref().expect("only S3 puts are checked");
+    let corrupt = s3.discard(&line.key, stored.version_id.as_deref()).await;
     line.version_id = stored.version_id.clone();
     let failure = archive_s3::S3Failure::local(
         ErrorKind::Permanent,
