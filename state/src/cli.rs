@@ -78,6 +78,10 @@ pub struct LeaseArgs {
     /// How long the lease lasts unless renewed (s, m, h or d).
     #[arg(long, default_value = "6h")]
     pub ttl: String,
+    /// The process the lease stands for (default: the caller, our parent).
+    /// A lease of this host whose process is gone is taken over at once.
+    #[arg(long)]
+    pub pid: Option<u32>,
 }
 
 #[derive(Args, Debug)]

@@ -20,6 +20,7 @@ pub enum Op {
         at: Location,
         owner: String,
         ttl: Duration,
+        pid: u32,
     },
     Release {
         at: Location,
@@ -98,6 +99,8 @@ impl Config {
                 at: location(&a.url)?,
                 owner: a.owner,
                 ttl: parse_ttl(&a.ttl)?,
+                // SAFETY: getppid has no preconditions.
+                pid: a.pid.unwrap_or_else(|| unsafe { libc::getppid() } as u32),
             },
             Command::Release(a) => Op::Release {
                 at: location(&a.url)?,

@@ -15,7 +15,13 @@ fn rfc3339(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn new_lease(owner: &str, ttl: Duration) -> Lease {
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn new_lease(owner: &str, ttl: Duration, pid: u32) -> Lease {
     let now = Utc::now();
     Lease {
         owner: owner.to_string(),
@@ -23,10 +29,8 @@ fn new_lease(owner: &str, ttl: Duration) -> Lease {
         expires: rfc3339(
             now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(6)),
         ),
-        host: std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_default(),
-        pid: std::process::id(),
+        host: hostname(),
+        pid,
     }
 }
 
@@ -41,10 +45,28 @@ fn held(store: &Store, l: &Lease) -> anyhow::Error {
     ))
 }
 
-/// Take the lease (or renew it, when `owner` holds it already). An expired
-/// lease is taken over. Another run's live lease is exit 75.
-pub async fn lease(store: &Store, owner: &str, ttl: Duration) -> Result<Value> {
-    let mine = new_lease(owner, ttl);
+/// A lease whose holder is gone for sure: it expired, or it was taken on
+/// this very host by a process that no longer exists (a run killed with
+/// SIGKILL need not block the next one for the whole TTL). On another
+/// host, only the expiry can tell.
+fn abandoned(l: &Lease) -> Option<String> {
+    if l.expired(Utc::now()) {
+        Some(format!("expired {}", l.expires))
+    } else if !l.host.is_empty()
+        && l.host == hostname()
+        && l.pid != 0
+        && !archive_core::atomic::process_alive(l.pid)
+    {
+        Some(format!("its process {} on this host is gone", l.pid))
+    } else {
+        None
+    }
+}
+
+/// Take the lease (or renew it, when `owner` holds it already). An
+/// abandoned lease is taken over. Another run's live lease is exit 75.
+pub async fn lease(store: &Store, owner: &str, ttl: Duration, pid: u32) -> Result<Value> {
+    let mine = new_lease(owner, ttl, pid);
     let body = serde_json::to_vec(&mine)?;
     for _ in 0..3 {
         let (status, written) = match store.get(LEASE).await? {
@@ -53,14 +75,16 @@ pub async fn lease(store: &Store, owner: &str, ttl: Duration) -> Result<Value> {
                 Ok(l) if l.owner == owner => {
                     ("renewed", store.put(LEASE, &body, Some(&tag)).await?)
                 }
-                Ok(l) if !l.expired(Utc::now()) => return Err(held(store, &l)),
-                Ok(l) => {
-                    eprintln!(
-                        "archive-state: taking over the expired lease of run {} (expired {})",
-                        l.owner, l.expires
-                    );
-                    ("taken_over", store.put(LEASE, &body, Some(&tag)).await?)
-                }
+                Ok(l) => match abandoned(&l) {
+                    None => return Err(held(store, &l)),
+                    Some(why) => {
+                        eprintln!(
+                            "archive-state: taking over the lease of run {} ({why})",
+                            l.owner
+                        );
+                        ("taken_over", store.put(LEASE, &body, Some(&tag)).await?)
+                    }
+                },
                 Err(e) => {
                     eprintln!(
                         "archive-state: {} is not a lease ({e}); taking it over",
@@ -88,7 +112,7 @@ pub async fn lease(store: &Store, owner: &str, ttl: Duration) -> Result<Value> {
 pub async fn ensure_lease(store: &Store, owner: &str, ttl: Duration) -> Result<()> {
     match store.get(LEASE).await? {
         Some((bytes, _)) => match serde_json::from_slice::<Lease>(&bytes) {
-            Ok(l) if l.owner == owner => lease(store, owner, ttl).await.map(|_| ()),
+            Ok(l) if l.owner == owner => lease(store, owner, ttl, l.pid).await.map(|_| ()),
             Ok(l) => Err(held(store, &l)),
             Err(_) => Err(Failure::held(format!(
                 "{} is not this run's lease",

@@ -23,9 +23,12 @@ pub fn run(cfg: Config) -> Result<Outcome> {
         let mut out = LineOut::new();
         let client = &cfg.client;
         match &cfg.op {
-            Op::Lease { at, owner, ttl } => {
-                out.json(&ops::lease(&open(at, client).await?, owner, *ttl).await?)?
-            }
+            Op::Lease {
+                at,
+                owner,
+                ttl,
+                pid,
+            } => out.json(&ops::lease(&open(at, client).await?, owner, *ttl, *pid).await?)?,
             Op::Release { at, owner } => {
                 out.json(&ops::release(&open(at, client).await?, owner).await?)?
             }

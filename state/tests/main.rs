@@ -158,7 +158,14 @@ fn race(dir: &Dir, p: &Place) {
         let children: Vec<_> = (0..8)
             .map(|i| {
                 let mut c = p.cmd(dir);
-                c.args(["lease", &p.url, "--owner", &format!("racer-{round}-{i}")]);
+                c.args([
+                    "lease",
+                    &p.url,
+                    "--owner",
+                    &format!("racer-{round}-{i}"),
+                    "--pid",
+                    &std::process::id().to_string(),
+                ]);
                 let mut cmd =
                     std::mem::replace(c.command_mut(), std::process::Command::new("true"));
                 cmd.stdout(std::process::Stdio::null())
