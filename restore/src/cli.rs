@@ -78,7 +78,7 @@ pub struct S3Flags {
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
-    /// The archive prefix: s3://bucket/prefix.
+    /// The archive: s3://bucket/prefix, or a directory holding one.
     pub source: String,
     /// Local directory to download into (created if missing).
     pub dir: PathBuf,

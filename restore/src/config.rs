@@ -22,7 +22,10 @@ pub struct S3Config {
 }
 
 pub struct GetConfig {
+    /// The archive prefix; for a directory source, an empty one.
     pub source: S3Url,
+    /// Set when the source is a local directory.
+    pub local: Option<PathBuf>,
     pub dir: PathBuf,
     pub only: Option<String>,
     pub missing_ok: bool,
@@ -70,6 +73,26 @@ fn s3_url(flag: &str, s: &str) -> Result<S3Url> {
     S3Url::parse(s).map_err(|e| Failure::usage(format!("{flag}: {e}")))
 }
 
+/// A SOURCE that is not s3:// is a directory holding an archive. One
+/// that does not exist is an error, unless `--missing-ok` (a destination
+/// nothing was written to yet).
+fn local_source(s: &str, missing_ok: bool) -> Result<Option<PathBuf>> {
+    if S3Url::is_s3(s) {
+        return Ok(None);
+    }
+    let p = PathBuf::from(s);
+    match std::fs::metadata(&p) {
+        Ok(m) if m.is_dir() => Ok(Some(p)),
+        Ok(_) => Err(Failure::usage(format!(
+            "SOURCE {s}: not a directory (expected s3://bucket/prefix or a directory)"
+        ))),
+        Err(_) if missing_ok => Ok(Some(p)),
+        Err(e) => Err(Failure::usage(format!(
+            "SOURCE {s}: {e} (expected s3://bucket/prefix or a directory)"
+        ))),
+    }
+}
+
 fn s3_config(f: cli::S3Flags) -> S3Config {
     S3Config {
         client: ClientOptions {
@@ -94,7 +117,15 @@ impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config> {
         Ok(match cli.command {
             Command::Get(a) => Config::Get(GetConfig {
-                source: s3_url("SOURCE", &a.source)?,
+                source: if S3Url::is_s3(&a.source) {
+                    s3_url("SOURCE", &a.source)?
+                } else {
+                    S3Url {
+                        bucket: String::new(),
+                        prefix: String::new(),
+                    }
+                },
+                local: local_source(&a.source, a.missing_ok)?,
                 dir: a.dir,
                 only: a.files,
                 missing_ok: a.missing_ok,

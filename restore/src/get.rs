@@ -35,10 +35,7 @@ pub async fn get_one(ctx: &GetCtx<'_>, w: &Wanted, listed: bool) -> (GetStatus, 
     let mut line = Map::new();
     line.insert("root".into(), json!(ctx.dir.display().to_string()));
     line.insert("path".into(), json!(w.rel));
-    line.insert(
-        "url".into(),
-        json!(format!("s3://{}/{}", ctx.remote.bucket, w.key)),
-    );
+    line.insert("url".into(), json!(ctx.remote.url(&w.key)));
     line.insert("key".into(), json!(w.key));
     if let Some(m) = &w.manifest {
         line.insert("manifest".into(), json!(m));
@@ -300,6 +297,13 @@ async fn download(
     if !problems.is_empty() {
         anyhow::bail!("checksum mismatch, nothing kept: {}", problems.join("; "));
     }
+    // A manifest copied from a directory has nothing above it to be
+    // checked against (no stored checksum): it is the reference itself,
+    // unless --public-key checked its signature.
+    let plain_sha = plain_sha.or_else(|| {
+        (problems.is_empty() && w.manifest.is_none() && ctx.remote.local.is_some() && !w.encrypted)
+            .then(|| (stored_sha.clone(), None))
+    });
     let Some((sha, plaintext)) = plain_sha else {
         anyhow::bail!(
             "nothing to verify it against (no manifest entry, no stored checksum): nothing kept"

@@ -13,11 +13,15 @@ use aws_sdk_s3::Client;
 /// How many attempts a call gets (the first one included).
 const ATTEMPTS: u32 = 5;
 
-/// One bucket, one client, one retry policy.
+/// One bucket, one client, one retry policy; or a local directory that
+/// holds an archive with the same layout (a destination that is a
+/// directory, a NAS), read through the same calls.
 pub struct Remote {
-    pub client: Client,
+    pub client: Option<Client>,
     pub bucket: String,
     pub retry: RetryPolicy,
+    /// Set for a directory source: keys are paths below it.
+    pub local: Option<std::path::PathBuf>,
 }
 
 /// A listed object.
@@ -29,21 +33,47 @@ pub struct Listed {
 impl Remote {
     pub async fn connect(url: &S3Url, opts: &archive_s3::ClientOptions) -> Result<Remote> {
         Ok(Remote {
-            client: archive_s3::build_client(opts).await?,
+            client: Some(archive_s3::build_client(opts).await?),
             bucket: url.bucket.clone(),
             retry: RetryPolicy::new("restore", Backoff::default()),
+            local: None,
         })
+    }
+
+    /// A directory holding an archive.
+    pub fn directory(root: &std::path::Path) -> Remote {
+        Remote {
+            client: None,
+            bucket: String::new(),
+            retry: RetryPolicy::new("restore", Backoff::default()),
+            local: Some(root.to_path_buf()),
+        }
+    }
+
+    fn s3(&self) -> &Client {
+        self.client.as_ref().expect("an S3 source has a client")
+    }
+
+    /// Where a key is, for the lines: `s3://bucket/key` or the path.
+    pub fn url(&self, key: &str) -> String {
+        match &self.local {
+            Some(root) => root.join(key).display().to_string(),
+            None => format!("s3://{}/{key}", self.bucket),
+        }
     }
 
     /// Every object under `prefix` (a list prefix: empty or ending in `/`).
     pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, S3Failure> {
+        if let Some(root) = &self.local {
+            return local::list(root, prefix);
+        }
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let page = self
                 .retry
                 .run(ATTEMPTS, || async {
-                    self.client
+                    self.s3()
                         .list_objects_v2()
                         .bucket(&self.bucket)
                         .prefix(prefix)
@@ -73,10 +103,13 @@ impl Remote {
 
     /// HEAD of a key; None when there is no such object.
     pub async fn head(&self, key: &str) -> Result<Option<Head>, S3Failure> {
+        if let Some(root) = &self.local {
+            return local::head(root, key);
+        }
         let r = self
             .retry
             .run(ATTEMPTS, || async {
-                self.client
+                self.s3()
                     .head_object()
                     .bucket(&self.bucket)
                     .key(key)
@@ -117,10 +150,13 @@ impl Remote {
     /// The size of part 1 of a multipart object (what the composite
     /// checksum was computed over), or None for a single-part object.
     pub async fn part_size(&self, key: &str) -> Result<Option<(u64, u32)>, S3Failure> {
+        if self.local.is_some() {
+            return Ok(None);
+        }
         let h = self
             .retry
             .run(ATTEMPTS, || async {
-                self.client
+                self.s3()
                     .head_object()
                     .bucket(&self.bucket)
                     .key(key)
@@ -156,7 +192,7 @@ impl Remote {
         let r = self
             .retry
             .run(ATTEMPTS, || async {
-                self.client
+                self.s3()
                     .restore_object()
                     .bucket(&self.bucket)
                     .key(key)
@@ -181,10 +217,13 @@ impl Remote {
         key: &str,
         sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<u64, S3Failure> {
+        if let Some(root) = &self.local {
+            return local::get(root, key, sink);
+        }
         let mut out = self
             .retry
             .run(ATTEMPTS, || async {
-                self.client
+                self.s3()
                     .get_object()
                     .bucket(&self.bucket)
                     .key(key)
@@ -241,6 +280,101 @@ pub fn restore_state(storage_class: &str, header: Option<&str>) -> RestoreState 
         .and_then(|(_, rest)| rest.split_once('"'))
         .map(|(d, _)| d.to_string());
     RestoreState::Restored { expiry }
+}
+
+/// The same calls on a directory: no storage classes, no stored checksums
+/// (the manifest is the only reference), and never through a symlink.
+mod local {
+    use super::{Head, Listed, S3Failure};
+    use archive_s3::ErrorKind;
+    use std::io::Read;
+    use std::path::Path;
+
+    fn failure(what: String) -> S3Failure {
+        S3Failure::local(ErrorKind::Permanent, what)
+    }
+
+    pub fn list(root: &Path, prefix: &str) -> Result<Vec<Listed>, S3Failure> {
+        let mut out = Vec::new();
+        let mut stack = vec![(root.to_path_buf(), String::new())];
+        while let Some((dir, rel)) = stack.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(failure(format!("listing {}: {e}", dir.display()))),
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let key = if rel.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => stack.push((e.path(), key)),
+                    Ok(t) if t.is_file() && !archive_core::atomic::is_temp_name(&name) => {
+                        if key.starts_with(prefix) {
+                            out.push(Listed { key })
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    fn regular(root: &Path, key: &str) -> Result<Option<std::path::PathBuf>, S3Failure> {
+        let mut at = root.to_path_buf();
+        for seg in key.split('/') {
+            at.push(seg);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => return Ok(None),
+                Ok(_) => {}
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(std::fs::symlink_metadata(&at)
+            .is_ok_and(|m| m.is_file())
+            .then_some(at))
+    }
+
+    pub fn head(root: &Path, key: &str) -> Result<Option<Head>, S3Failure> {
+        let Some(path) = regular(root, key)? else {
+            return Ok(None);
+        };
+        let m =
+            std::fs::metadata(&path).map_err(|e| failure(format!("{}: {e}", path.display())))?;
+        Ok(Some(Head {
+            bytes: m.len(),
+            storage_class: "LOCAL".into(),
+            ..Head::default()
+        }))
+    }
+
+    pub fn get(
+        root: &Path,
+        key: &str,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, S3Failure> {
+        let path = regular(root, key)?
+            .ok_or_else(|| failure(format!("{key}: no such file under {}", root.display())))?;
+        let mut f =
+            std::fs::File::open(&path).map_err(|e| failure(format!("{}: {e}", path.display())))?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = f
+                .read(&mut buf)
+                .map_err(|e| failure(format!("reading {}: {e}", path.display())))?;
+            if n == 0 {
+                return Ok(total);
+            }
+            sink(&buf[..n]).map_err(|e| failure(format!("writing the copy of {key}: {e}")))?;
+            total += n as u64;
+        }
+    }
 }
 
 #[cfg(test)]

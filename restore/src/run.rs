@@ -33,7 +33,10 @@ pub fn run(cfg: Config) -> Result<Outcome> {
 async fn get(c: GetConfig) -> Result<Outcome> {
     let mut report = Report::start("restore get", c.dry_run);
     let result = async {
-        let remote = Remote::connect(&c.source, &c.s3.client).await?;
+        let remote = match &c.local {
+            Some(dir) => Remote::directory(dir),
+            None => Remote::connect(&c.source, &c.s3.client).await?,
+        };
         if !c.dry_run {
             std::fs::create_dir_all(&c.dir)
                 .with_context(|| format!("creating {}", c.dir.display()))?;

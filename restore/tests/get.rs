@@ -392,3 +392,57 @@ fn missing_ok_treats_unlisted_paths_as_new() {
         "the destination's manifest not brought along",
     );
 }
+
+#[test]
+fn a_directory_archive_is_read_the_same_way() {
+    let dir = Dir::new("restore-local");
+    let moto = moto(false);
+    for (rel, data) in &three_files()[..2] {
+        dir.write(&format!("src/{rel}"), data);
+    }
+    let lines = dir
+        .command(testkit::workspace_bin("manifest"))
+        .arg("--root")
+        .arg(dir.join("src"))
+        .expect_success();
+    let dest = dir.join("dest");
+    dir.command(testkit::workspace_bin("ship"))
+        .arg(&dest)
+        .stdin(lines.stdout.clone())
+        .expect_success();
+    let run = restore(&dir, &moto)
+        .args(["get"])
+        .arg(&dest)
+        .arg(dir.join("out"))
+        .expect_success();
+    let got = by_path(&run);
+    run.assert(got["a.json"]["status"] == "downloaded", &format!("{got:?}"));
+    let (ok, text) = sha256sum_ok(&dir.join("out"), "manifest-sha256.txt");
+    run.assert(ok, &text);
+    // A file changed at the destination is refused, not copied.
+    std::fs::write(dest.join("logs/b.ndjson"), "{\"id\":\"forged\"}\n").unwrap();
+    let run = restore(&dir, &moto)
+        .args(["get"])
+        .arg(&dest)
+        .arg(dir.join("out2"))
+        .expect_code(1);
+    run.assert(
+        by_path(&run)["logs/b.ndjson"]["status"] == "failed",
+        &run.stdout,
+    );
+    run.assert(
+        !dir.join("out2/logs/b.ndjson").exists(),
+        "a forged file was copied",
+    );
+    // A destination not written yet is empty with --missing-ok, an error without.
+    restore(&dir, &moto)
+        .args(["get"])
+        .arg(dir.join("nothing"))
+        .arg(dir.join("out3"))
+        .expect_code(2);
+    restore(&dir, &moto)
+        .args(["get", "--missing-ok"])
+        .arg(dir.join("nothing"))
+        .arg(dir.join("out3"))
+        .expect_success();
+}
