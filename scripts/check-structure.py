@@ -88,6 +88,24 @@ def blank_test_modules(code):
         code = code[:start] + re.sub(r"[^\n]", " ", code[start:j]) + code[j:]
 
 
+def inline_super_as_self(code):
+    """Inside an inline `mod x { … }` of a file, `super::` is the file's own
+    module: rewrite it to `self::` so it is not taken for the parent."""
+    out, pos = [], 0
+    for m in re.finditer(r"\bmod\s+\w+\s*\{", code):
+        if m.start() < pos:
+            continue
+        j, depth = m.end(), 1
+        while j < len(code) and depth:
+            depth += {"{": 1, "}": -1}.get(code[j], 0)
+            j += 1
+        out.append(code[pos:m.end()])
+        out.append(re.sub(r"\bsuper(\s*::)", r"self \1", code[m.end():j]))
+        pos = j
+    out.append(code[pos:])
+    return "".join(out)
+
+
 def crate_modules(src):
     """{module path tuple: file} for every .rs file under a crate's src/."""
     mods = {}
@@ -169,7 +187,7 @@ def find_cycles(mods):
     graph = {m: set() for m in mods}
     for m, path in mods.items():
         with open(path, encoding="utf-8") as fh:
-            code = blank_test_modules(strip_code(fh.read()))
+            code = inline_super_as_self(blank_test_modules(strip_code(fh.read())))
         if m == ():
             # The crate root's `pub use` lines are its public face, not a
             # dependency: `pub use lines::FileLine;` beside a `lines` that
@@ -261,15 +279,16 @@ def self_test():
     files = {
         "Cargo.toml": "",
         "demo/Cargo.toml": "[package]\nname = \"demo\"\n",
-        "demo/src/lib.rs": "mod a;\nmod b;\nmod c;\nmod p;\npub use c::Leaf;\npub use a::A;\n",
+        "demo/src/lib.rs": "mod a;\nmod b;\nmod c;\nmod p;\npub use c::Leaf;\npub use a::A;\npub fn top() { c::short(); }\n",
         "demo/src/p/mod.rs": "mod q;\npub struct P;\npub fn f() { q::g() }\n",
-        "demo/src/p/q.rs": "use super::P;\npub fn g() {}\n",
+        "demo/src/p/q.rs": "use super::P;\npub fn g() {}\nmod inner {\n    use super::g;\n}\n",
         "demo/src/a.rs": "use crate::b::B;\npub struct A;\n",
         "demo/src/b.rs": "use crate::{a::A, c};\npub struct B;\n",
         "demo/src/c.rs": (
             "pub struct Leaf<'a>(&'a str, crate::A);\n"
             "pub fn short() -> &'static str { \"}}}} {{ use crate::a;\" }\n"
             "// use crate::a;\n"
+            "mod inner {\n    use super::Leaf;\n}\n"
             "#[cfg(test)]\nmod tests {\n    use crate::a::A;\n}\n"
             "pub fn long() {\n" + long_body + "\n}\n"
         ),

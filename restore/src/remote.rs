@@ -312,10 +312,12 @@ mod local {
                 };
                 match e.file_type() {
                     Ok(t) if t.is_dir() => stack.push((e.path(), key)),
-                    Ok(t) if t.is_file() && !archive_core::atomic::is_temp_name(&name) => {
-                        if key.starts_with(prefix) {
-                            out.push(Listed { key })
-                        }
+                    Ok(t)
+                        if t.is_file()
+                            && !archive_core::atomic::is_temp_name(&name)
+                            && key.starts_with(prefix) =>
+                    {
+                        out.push(Listed { key })
                     }
                     _ => {}
                 }
