@@ -279,16 +279,17 @@ def self_test():
     files = {
         "Cargo.toml": "",
         "demo/Cargo.toml": "[package]\nname = \"demo\"\n",
-        "demo/src/lib.rs": "mod a;\nmod b;\nmod c;\nmod p;\npub use c::Leaf;\npub use a::A;\npub fn top() { c::short(); }\n",
+        "demo/src/lib.rs": "mod a;\nmod b;\nmod c;\nmod p;\nmod r;\npub use c::Leaf;\npub use a::A;\n",
+        "demo/src/r/mod.rs": "mod s;\npub fn f() { s::g() }\n",
+        "demo/src/r/s.rs": "pub fn g() {}\nmod inner {\n    use super::g;\n}\n",
         "demo/src/p/mod.rs": "mod q;\npub struct P;\npub fn f() { q::g() }\n",
-        "demo/src/p/q.rs": "use super::P;\npub fn g() {}\nmod inner {\n    use super::g;\n}\n",
+        "demo/src/p/q.rs": "use super::P;\npub fn g() {}\n",
         "demo/src/a.rs": "use crate::b::B;\npub struct A;\n",
         "demo/src/b.rs": "use crate::{a::A, c};\npub struct B;\n",
         "demo/src/c.rs": (
             "pub struct Leaf<'a>(&'a str, crate::A);\n"
             "pub fn short() -> &'static str { \"}}}} {{ use crate::a;\" }\n"
             "// use crate::a;\n"
-            "mod inner {\n    use super::Leaf;\n}\n"
             "#[cfg(test)]\nmod tests {\n    use crate::a::A;\n}\n"
             "pub fn long() {\n" + long_body + "\n}\n"
         ),
