@@ -145,6 +145,13 @@ pub struct WriteArgs {
     #[arg(long)]
     pub accept_changes: bool,
 
+    /// Keep the entries of the previous manifest whose file is absent from
+    /// this disk, without failing: the destination holds them. For jobs whose
+    /// work directory is a cache (the previous manifest came from the
+    /// destination). A file deliberately removed needs --accept-changes.
+    #[arg(long, conflicts_with = "accept_changes")]
+    pub keep_absent: bool,
+
     /// Hash and print as usual, but write nothing; manifest lines carry
     /// "status":"planned".
     #[arg(long)]

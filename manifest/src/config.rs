@@ -47,6 +47,7 @@ fn write(a: WriteArgs) -> Result<WriteConfig> {
         sign: a.sign,
         trust_unchanged: a.trust_unchanged,
         accept_changes: a.accept_changes,
+        keep_absent: a.keep_absent,
         dry_run: a.dry_run,
         summary: a.summary,
         jobs: a.jobs,

@@ -30,6 +30,11 @@ pub struct WriteConfig {
     pub sign: Option<PathBuf>,
     pub trust_unchanged: bool,
     pub accept_changes: bool,
+    /// Keep, without complaint, entries of the previous manifest whose
+    /// file is not on this disk: the destination holds them (a job whose
+    /// work directory is only a cache brings back the destination's
+    /// manifest, not every file it lists).
+    pub keep_absent: bool,
     pub dry_run: bool,
     pub summary: Option<PathBuf>,
     pub jobs: Option<usize>,

@@ -2,6 +2,7 @@
 //! `manifest` binary on real files (and moto for S3) and checks what it
 //! prints and leaves with independent tools.
 
+mod keep_absent;
 mod safety;
 mod scale;
 mod support;

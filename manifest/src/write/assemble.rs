@@ -206,6 +206,10 @@ impl Assembly<'_> {
             // Walked, then gone before it was opened: nothing to record.
             return Decision::Drop;
         }
+        if self.cfg.keep_absent {
+            // Not on this disk, still at the destination: the entry stays.
+            return Decision::KeepOld;
+        }
         if self.cfg.accept_changes {
             eprintln!(
                 "manifest: warning: {} is gone; dropping it from the manifest (--accept-changes)",
