@@ -42,7 +42,7 @@ pub fn hash_file(path: &Path) -> Result<Digested> {
         .with_context(|| format!("reading metadata of {}", path.display()))?
         .len();
     let (bytes, d) =
-        hash_open(file, len, None).with_context(|| format!("reading {}", path.display()))?;
+        hash_open(&file, len, None).with_context(|| format!("reading {}", path.display()))?;
     Ok(Digested {
         bytes,
         sha256: hex::encode(d),
@@ -52,7 +52,7 @@ pub fn hash_file(path: &Path) -> Result<Digested> {
 /// Hash a file already opened, whose size (from fstat) is `len`. Bytes
 /// hashed are added to `progress` as they go, so a bar moves during one
 /// large file too.
-pub fn hash_open(file: File, len: u64, progress: Option<&AtomicU64>) -> io::Result<RawDigest> {
+pub fn hash_open(file: &File, len: u64, progress: Option<&AtomicU64>) -> io::Result<RawDigest> {
     if len >= PIPELINE_THRESHOLD {
         hash_pipelined(file, progress)
     } else {
@@ -86,7 +86,7 @@ fn hash_sequential(
 
 /// Reader thread fills chunks, this thread hashes them; empty chunks travel
 /// back so only `CHUNKS` buffers ever exist.
-fn hash_pipelined(mut file: File, progress: Option<&AtomicU64>) -> io::Result<RawDigest> {
+fn hash_pipelined(file: &File, progress: Option<&AtomicU64>) -> io::Result<RawDigest> {
     let (full_tx, full_rx) = crossbeam_channel::bounded::<io::Result<(Vec<u8>, usize)>>(CHUNKS);
     let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Vec<u8>>(CHUNKS);
     for _ in 0..CHUNKS {
@@ -95,7 +95,7 @@ fn hash_pipelined(mut file: File, progress: Option<&AtomicU64>) -> io::Result<Ra
     std::thread::scope(|s| {
         s.spawn(move || {
             while let Ok(mut buf) = empty_rx.recv() {
-                let filled = fill(&mut file, &mut buf);
+                let filled = fill(file, &mut buf);
                 let done = matches!(filled, Ok(0) | Err(_));
                 if full_tx.send(filled.map(|n| (buf, n))).is_err() || done {
                     return;
@@ -122,7 +122,7 @@ fn hash_pipelined(mut file: File, progress: Option<&AtomicU64>) -> io::Result<Ra
 }
 
 /// Read until the buffer is full or the file ends.
-fn fill(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+fn fill(mut file: &File, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match file.read(&mut buf[n..]) {
@@ -153,7 +153,7 @@ mod tests {
         }
         drop(f);
         let progress = AtomicU64::new(0);
-        let piped = hash_pipelined(File::open(&p).unwrap(), Some(&progress)).unwrap();
+        let piped = hash_pipelined(&File::open(&p).unwrap(), Some(&progress)).unwrap();
         let seq = archive_core::hash::sha256_file(&p).unwrap();
         assert_eq!((piped.0, hex::encode(piped.1)), seq);
         assert_eq!(progress.load(Ordering::Relaxed), piped.0);

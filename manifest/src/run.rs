@@ -53,7 +53,8 @@ fn write(cfg: &WriteConfig, counts: &mut Counts) -> Result<Outcome> {
     for (ti, t) in targets.iter_mut().enumerate() {
         plans.push(plan::plan_target(ti, t, cfg, &mut failures, counts)?);
     }
-    let progress = Progress::start(plans.iter().map(|p| p.items.len() as u64).sum());
+    let to_probe = plans.iter().filter(|p| p.refused.is_none());
+    let progress = Progress::start(to_probe.map(|p| p.items.len() as u64).sum());
     let follow = cfg.follow_internal_links;
     probe::probe_all(&mut plans, &targets, cfg.trust_unchanged, follow, &progress);
     progress.finish();

@@ -82,41 +82,26 @@ fn load_minisign_key(text: &str) -> Result<minisign::SecretKey> {
 }
 
 fn ssh_sign(key: &Path, name: &str, mut data: impl std::io::Read) -> Result<Vec<u8>> {
-    let tmp = std::env::temp_dir().join(format!(
-        "manifest-sign-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&tmp)?;
-    let file = tmp.join(name);
-    let result = (|| {
-        std::io::copy(&mut data, &mut std::fs::File::create(&file)?)?;
-        let out = Command::new("ssh-keygen")
-            .args(["-q", "-Y", "sign", "-n", "file", "-f"])
-            .arg(key)
-            .arg(&file)
-            .output()
-            .context("running ssh-keygen -Y sign")?;
-        if !out.status.success() {
-            bail!(
-                "ssh-keygen -Y sign failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        let mut sig = file.clone().into_os_string();
-        sig.push(".sig");
-        Ok(std::fs::read(PathBuf::from(sig))?)
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
-}
-
-fn rand_suffix() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0)
+    // ssh-keygen signs a named file and writes `<file>.sig` beside it; an
+    // anonymous directory that removes itself holds both.
+    let tmp = tempfile::tempdir().context("creating a temporary directory to sign in")?;
+    let file = tmp.path().join(name);
+    std::io::copy(&mut data, &mut std::fs::File::create(&file)?)?;
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", "file", "-f"])
+        .arg(key)
+        .arg(&file)
+        .output()
+        .context("running ssh-keygen -Y sign")?;
+    if !out.status.success() {
+        bail!(
+            "ssh-keygen -Y sign failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let mut sig = file.into_os_string();
+    sig.push(".sig");
+    Ok(std::fs::read(PathBuf::from(sig))?)
 }
 
 /// Check a minisign signature over `data` with a public key file.

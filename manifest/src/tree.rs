@@ -69,6 +69,20 @@ pub struct Walk {
     pub links: Vec<String>,
     /// Directories (or entries) that could not be read: (relative path, why).
     pub unreadable: Vec<(String, String)>,
+    /// Temporaries of dead processes removed on the way (`Options::sweep`).
+    pub swept: u64,
+}
+
+/// What a walk skips, follows and removes.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    /// Skip BagIt tag files at the top level.
+    pub skip_bag_tags: bool,
+    pub links: Links<'a>,
+    /// Remove the temporaries (archive-core's `.NAME.tmp-<pid>-<n>`) of
+    /// processes that no longer exist, as `sweep_stale_temps` would, while
+    /// the directories are listed anyway: no second pass over the tree.
+    pub sweep: bool,
 }
 
 /// How links are treated: never followed, or followed to a regular file
@@ -85,10 +99,10 @@ pub enum Links<'a> {
 /// error, while a subdirectory that cannot be listed is named in
 /// `unreadable` and the rest is walked. Subdirectories are listed in
 /// parallel: a tree of many small files is mostly directory entries.
-pub fn walk(dir: &Path, skip_bag_tags: bool, links: Links) -> Result<Walk> {
+pub fn walk(dir: &Path, opts: Options) -> Result<Walk> {
     let mut w = if dir.exists() {
         let rd = fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
-        walk_dir(rd, dir, "", skip_bag_tags, links)
+        walk_dir(rd, dir, "", opts)
     } else {
         Walk::default()
     };
@@ -129,7 +143,7 @@ fn kind_of(entry: &fs::DirEntry, links: Links) -> std::io::Result<Kind> {
     Ok(Kind::Link)
 }
 
-fn walk_dir(rd: fs::ReadDir, dir: &Path, prefix: &str, skip_bag_tags: bool, links: Links) -> Walk {
+fn walk_dir(rd: fs::ReadDir, dir: &Path, prefix: &str, opts: Options) -> Walk {
     let mut w = Walk::default();
     let mut subdirs: Vec<(PathBuf, String)> = Vec::new();
     let join = |name: &str| {
@@ -152,14 +166,20 @@ fn walk_dir(rd: fs::ReadDir, dir: &Path, prefix: &str, skip_bag_tags: bool, link
         };
         let file_name = entry.file_name();
         let name = file_name.to_string_lossy();
-        if archive_core::atomic::is_temp_name(&name) || is_manifest_name(&name) {
+        if archive_core::atomic::is_temp_name(&name) {
+            if opts.sweep && sweep_one(&entry, &name) {
+                w.swept += 1;
+            }
             continue;
         }
-        if skip_bag_tags && prefix.is_empty() && is_bag_tag_name(&name) {
+        if is_manifest_name(&name) {
+            continue;
+        }
+        if opts.skip_bag_tags && prefix.is_empty() && is_bag_tag_name(&name) {
             continue;
         }
         let rel = join(&name);
-        match kind_of(&entry, links) {
+        match kind_of(&entry, opts.links) {
             Err(e) => w
                 .unreadable
                 .push((rel, format!("reading {}: {e}", entry.path().display()))),
@@ -175,7 +195,7 @@ fn walk_dir(rd: fs::ReadDir, dir: &Path, prefix: &str, skip_bag_tags: bool, link
     let nested: Vec<Walk> = subdirs
         .into_par_iter()
         .map(|(path, rel)| match fs::read_dir(&path) {
-            Ok(rd) => walk_dir(rd, &path, &rel, skip_bag_tags, links),
+            Ok(rd) => walk_dir(rd, &path, &rel, opts),
             Err(e) => Walk {
                 unreadable: vec![(rel, format!("listing {}: {e}", path.display()))],
                 ..Walk::default()
@@ -187,8 +207,39 @@ fn walk_dir(rd: fs::ReadDir, dir: &Path, prefix: &str, skip_bag_tags: bool, link
         w.refused.extend(n.refused);
         w.links.extend(n.links);
         w.unreadable.extend(n.unreadable);
+        w.swept += n.swept;
     }
     w
+}
+
+/// Remove a temporary file or directory whose process is gone (never a
+/// link); true when it was removed.
+fn sweep_one(entry: &fs::DirEntry, name: &str) -> bool {
+    use archive_core::atomic::{process_alive, temp_owner};
+    if temp_owner(name).is_none_or(process_alive) {
+        return false;
+    }
+    let Ok(ft) = entry.file_type() else {
+        return false;
+    };
+    let path = entry.path();
+    let removed = if ft.is_dir() {
+        fs::remove_dir_all(&path)
+    } else if ft.is_file() {
+        fs::remove_file(&path)
+    } else {
+        return false;
+    };
+    match removed {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!(
+                "manifest: warning: removing the leftover {}: {e}",
+                path.display()
+            );
+            false
+        }
+    }
 }
 
 /// Names GNU sha256sum would escape with a leading backslash.

@@ -154,8 +154,8 @@ fn a_line_naming_a_link_or_a_path_through_one_fails() {
 fn a_file_that_changes_while_it_is_hashed_fails_and_is_not_recorded() {
     let dir = Dir::new("safety-unstable");
     dir.write("tree/small.txt", "small\n");
-    // Large enough that hashing takes a while, even in a release build.
-    dir.write("tree/big.bin", vec![5u8; 256 * 1024 * 1024]);
+    // Large enough that hashing outlasts several appends.
+    dir.write("tree/big.bin", vec![5u8; 64 * 1024 * 1024]);
     let big = dir.join("tree/big.bin");
     let mut writer = Command::new("sh")
         .arg("-c")
@@ -166,7 +166,7 @@ fn a_file_that_changes_while_it_is_hashed_fails_and_is_not_recorded() {
         .spawn()
         .unwrap();
     // Wait until the writer has appended at least once.
-    while std::fs::metadata(&big).unwrap().len() == 256 * 1024 * 1024 {
+    while std::fs::metadata(&big).unwrap().len() == 64 * 1024 * 1024 {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let run = dir
@@ -197,6 +197,36 @@ fn a_file_that_changes_while_it_is_hashed_fails_and_is_not_recorded() {
     let run = dir.command(BIN).args(["verify", "tree"]).expect_code(1);
     assert_eq!(run.json_lines()[0]["status"], "extra");
     assert_eq!(run.json_lines()[0]["path"], "big.bin");
+}
+
+#[test]
+fn a_file_renamed_over_while_it_is_hashed_fails_too() {
+    let dir = Dir::new("safety-renamed");
+    dir.write("tree/small.txt", "small\n");
+    dir.write("tree/log.bin", vec![1u8; 4 * 1024 * 1024]);
+    dir.write("next.bin", vec![2u8; 4 * 1024 * 1024]);
+    // Another file is renamed over log.bin again and again (same size).
+    let mut writer = Command::new("sh")
+        .arg("-c")
+        .arg("while :; do cp next.bin tmp.bin && mv -f tmp.bin tree/log.bin; done")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let run = dir.command(BIN).args(["--root", "tree"]).run();
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    assert_eq!(run.code, Some(1), "{}", run.report());
+    run.assert(
+        run.stderr
+            .contains("log.bin changed while it was hashed, twice")
+            && run.stderr.contains("replaced by another file"),
+        "the replacement is named",
+    );
+    assert_eq!(listed(&dir, "tree/manifest-sha256.txt"), vec!["small.txt"]);
+    assert!(sha256sum_ok(&dir, "tree"));
 }
 
 /// Run `manifest` so that file permissions apply: as root, without the
@@ -457,4 +487,17 @@ fn temporaries_of_dead_processes_are_swept_but_not_in_a_dry_run() {
         ]
     );
     assert_eq!(listed(&dir, "tree/manifest-sha256.txt"), vec!["a.txt"]);
+
+    // A grouped manifest walks nothing: the directory is swept all the same.
+    dir.write("bill/.manifest-2025-11.json.tmp-999999999-2", "half");
+    dir.write("bill/x.parquet", "x");
+    let line = file_line(&dir, "bill", "x.parquet", json!({"period": "2025-11"}));
+    dir.command(BIN)
+        .args(["--group-by", "period", "--summary", "s.json"])
+        .stdin(line + "\n")
+        .expect_success();
+    assert_eq!(summary(&dir, "s.json")["swept"], 1);
+    assert!(!dir
+        .join("bill/.manifest-2025-11.json.tmp-999999999-2")
+        .exists());
 }

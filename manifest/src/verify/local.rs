@@ -45,7 +45,12 @@ pub fn verify_dir(dir: &Path, public_key: Option<&Path>) -> Result<Vec<Value>> {
         &location,
     )?;
     let mut findings = exp.findings;
-    let walk = tree::walk(dir, true, Links::Skip)?;
+    let opts = tree::Options {
+        skip_bag_tags: true,
+        links: Links::Skip,
+        sweep: false,
+    };
+    let walk = tree::walk(dir, opts)?;
     for r in &walk.refused {
         findings.push(finding(
             "extra",

@@ -33,13 +33,13 @@ pub fn print(
         let t = &targets[d.target];
         for (path, e) in entries(items) {
             if !failures.failed(d.target, path) {
-                out.line(&walk_line(t, path, e)?.to_json())?;
+                out.json(&walk_line(t, path, e)?)?;
             }
         }
     }
     for d in done {
         for w in &d.written {
-            out.line(&manifest_line(&targets[d.target], w, cfg).to_json())?;
+            out.json(&manifest_line(&targets[d.target], w, cfg))?;
         }
     }
     out.flush()?;

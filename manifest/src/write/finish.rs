@@ -54,7 +54,8 @@ pub fn finish_target(
         return Ok(done);
     }
     let (files, bytes) = output::totals(&plan.items);
-    (a.counts.files, a.counts.bytes) = (a.counts.files + files, a.counts.bytes + bytes);
+    a.counts.files += files;
+    a.counts.bytes += bytes;
     let job = Job {
         target,
         items: &plan.items,

@@ -223,7 +223,7 @@ impl Input {
                 let mut fl = FileLine::parse(line.trim_end(), "the temporary file", inc.line_no)?;
                 fl.path = format!("data/{}", fl.path);
                 fl.root = t.root_str.clone();
-                out.line(&fl.to_json())?;
+                out.json(&fl)?;
             } else {
                 out.raw(line.as_bytes())?;
             }

@@ -39,19 +39,23 @@ pub fn plan_target(
         (Some(root), true) => Links::FollowInside { root },
         _ => Links::Skip,
     };
-    // A grouped manifest covers its group's files only: no walk.
+    // A walk of the whole directory removes dead processes' temporaries as
+    // it lists; where there is none (a group) or it covers only data/ (a
+    // bag), archive-core sweeps the directory.
+    let walks_all = t.group.is_none() && !cfg.bagit;
+    let opts = tree::Options {
+        skip_bag_tags: !cfg.bagit,
+        links,
+        sweep: walks_all && !cfg.dry_run,
+    };
     let ((walk, previous), swept) = rayon::join(
         || {
             rayon::join(
-                || {
-                    t.group
-                        .is_none()
-                        .then(|| tree::walk(&walk_dir, !cfg.bagit, links))
-                },
+                || t.group.is_none().then(|| tree::walk(&walk_dir, opts)),
                 || previous::load(&t.dir, group_name.as_deref()),
             )
         },
-        || sweep(t, cfg),
+        || if walks_all { 0 } else { sweep(t, cfg) },
     );
     counts.swept += swept;
     let walked = match walk {
@@ -93,18 +97,22 @@ fn sweep(t: &Target, cfg: &WriteConfig) -> u64 {
     }
     match archive_core::atomic::sweep_stale_temps(&t.dir) {
         Ok(n) => {
-            if n > 0 {
-                eprintln!(
-                    "manifest: removed {n} temporary file(s) of processes that no longer run under {}",
-                    t.dir.display()
-                );
-            }
+            report_swept(t, n);
             n
         }
         Err(e) => {
             eprintln!("manifest: warning: {e:#}");
             0
         }
+    }
+}
+
+fn report_swept(t: &Target, n: u64) {
+    if n > 0 {
+        eprintln!(
+            "manifest: removed {n} temporary file(s) of processes that no longer run under {}",
+            t.dir.display()
+        );
     }
 }
 
@@ -118,6 +126,8 @@ fn report_walk(
     failures: &mut Failures,
     counts: &mut Counts,
 ) -> Vec<String> {
+    counts.swept += w.swept;
+    report_swept(t, w.swept);
     for r in w.refused {
         failures.fail(
             ti,
