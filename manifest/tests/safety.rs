@@ -200,6 +200,52 @@ fn a_file_that_changes_while_it_is_hashed_fails_and_is_not_recorded() {
 }
 
 #[test]
+fn a_file_that_changes_once_while_it_is_hashed_is_hashed_again() {
+    let dir = Dir::new("safety-once");
+    dir.write("tree/big.bin", vec![3u8; 64 * 1024 * 1024]);
+    let child = Command::new(BIN)
+        .args(["--root", "tree"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once manifest has the file open (it hashes it right away), append
+    // to it, once.
+    let fds = format!("/proc/{}/fd", child.id());
+    let opened = || {
+        std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.ends_with("tree/big.bin")))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !opened() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    // Past the stat that follows the open, well before the end of the read.
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("tree/big.bin"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"appended").unwrap();
+    drop(f);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("big.bin changed while it was hashed")
+            && stderr.contains("hashing it again"),
+        "{stderr}"
+    );
+    // The second digest is of the file as it now is.
+    assert!(sha256sum_ok(&dir, "tree"));
+    dir.command(BIN).args(["verify", "tree"]).expect_success();
+}
+
+#[test]
 fn a_file_renamed_over_while_it_is_hashed_fails_too() {
     let dir = Dir::new("safety-renamed");
     dir.write("tree/small.txt", "small\n");

@@ -115,9 +115,16 @@ fn open(path: &Path) -> io::Result<File> {
 
 fn probe(path: &Path, reuse: Option<(u64, Mtime)>, progress: &Progress) -> Found {
     let mut last_change = None;
-    for _ in 0..2 {
+    for attempt in 0..2 {
         match hash_once(path, reuse, progress) {
             Attempt::Done(found) => return found,
+            Attempt::Changed(why) if attempt == 0 => {
+                eprintln!(
+                    "manifest: warning: {} changed while it was hashed ({why}); hashing it again",
+                    path.display()
+                );
+                last_change = Some(why);
+            }
             Attempt::Changed(why) => last_change = Some(why),
         }
     }
