@@ -63,7 +63,11 @@ pub fn prepare(line: &FileLine, shape: &Shape) -> Result<Payload> {
     let mut payload = match shape.encrypt {
         Some(recipients) => encrypted(line, &mut file, recipients, shape.tmp_dir)?,
         None => Payload {
-            path: fsafe::reopen_path(&file, &src),
+            // Parts are read again by path: the one of the file hashed.
+            path: match before.len > shape.multipart_threshold {
+                true => fsafe::reopen_path(&file, &src),
+                false => src.clone(),
+            },
             bytes: before.len,
             sha256: String::new(),
             source_sha256: String::new(),
