@@ -144,7 +144,11 @@ impl S3Target {
                     Ok(Some(existing)) => existing,
                     Ok(None) => return Err(e),
                     Err(h) if clobber == Clobber::Refuse => {
-                        eprintln!("ship: {key}: exists; could not read it back to compare: {h}");
+                        let why = match h.status {
+                            Some(403) => "HeadObject denied; s3:GetObject lets ship compare".into(),
+                            _ => h.message,
+                        };
+                        eprintln!("ship: {key}: exists; not compared ({why})");
                         Existing::default()
                     }
                     Err(h) => return Err(h.into()),
