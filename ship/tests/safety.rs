@@ -302,3 +302,41 @@ fn abort_incomplete_lists_first_then_aborts_under_the_prefix_only() {
     );
     cmd(&["out/local"]).expect_code(2);
 }
+
+#[test]
+fn with_put_only_permission_a_changed_line_is_a_conflict_not_skipped() {
+    // One bucket and one user are created before moto enforces IAM.
+    let moto = testkit::MotoServer::start_with_iam(4);
+    moto.create_bucket("putonly", false);
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":["s3:PutObject"],"Resource":"arn:aws:s3:::putonly/*"}]}"#;
+    let (key, secret) = moto.iam_user("archiver", policy);
+    let dir = Dir::new("ship-put-only");
+    let run = |line: &str, code: i32| {
+        ship(&dir, &moto)
+            .env("AWS_ACCESS_KEY_ID", &key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .arg("s3://putonly/p")
+            .stdin(format!("{line}\n"))
+            .expect_code(code)
+    };
+    let v1 = file_line(&dir, "d", "day.json", b"first\n");
+    assert_eq!(run(&v1, 0).json_lines()[0]["status"], json!("uploaded"));
+    // Unchanged, and not comparable without s3:GetObject: skipped, and said so.
+    let again = run(&v1, 0);
+    let l = &again.json_lines()[0];
+    assert_eq!(l["status"], json!("skipped"), "{}", again.report());
+    assert!(l["error"].as_str().unwrap().contains("not compared"), "{l}");
+    // Marked changed by its producer: a conflict, exit 1, the file named.
+    let mut v2: Value =
+        serde_json::from_str(&file_line(&dir, "d", "day.json", b"second\n")).unwrap();
+    v2["changed"] = json!(true);
+    let run2 = run(&v2.to_string(), 1);
+    assert_eq!(
+        run2.json_lines()[0]["status"],
+        json!("conflict"),
+        "{}",
+        run2.report()
+    );
+    run2.assert(run2.stderr.contains("d/day.json"), "names the file");
+}
