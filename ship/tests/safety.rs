@@ -340,3 +340,35 @@ fn with_put_only_permission_a_changed_line_is_a_conflict_not_skipped() {
     );
     run2.assert(run2.stderr.contains("d/day.json"), "names the file");
 }
+
+#[test]
+fn a_damaged_spooled_copy_is_refused_and_kept() {
+    let moto = moto_with_bucket("damaged", false);
+    let dir = Dir::new("ship-damaged-spool");
+    let dead = format!("http://127.0.0.1:{}", testkit::free_port());
+    let line = file_line(&dir, "d", "day.json", b"as written\n");
+    ship(&dir, &moto)
+        .args([
+            "s3://damaged/p",
+            "--endpoint-url",
+            &dead,
+            "--max-attempts",
+            "1",
+        ])
+        .args(["--fallback-dir", "spool"])
+        .stdin(line)
+        .expect_code(1);
+    dir.write("spool/p/day.json", "bit rotted\n");
+    let run = ship(&dir, &moto)
+        .args(["s3://damaged", "--drain", "spool"])
+        .expect_code(3);
+    let l = &run.json_lines()[0];
+    assert_eq!(l["status"], json!("failed"), "{l}");
+    assert!(l["error"].as_str().unwrap().contains("SHA-256"), "{l}");
+    assert!(keys(&moto, "damaged").is_empty(), "nothing uploaded");
+    assert_eq!(
+        dir.read("spool/p/day.json"),
+        "bit rotted\n",
+        "kept for a human"
+    );
+}
