@@ -31,7 +31,6 @@ pub struct Committer {
     removals: Vec<PathBuf>,
     lines: Vec<String>,
     counter: u64,
-    pid: u32,
     writers: Option<crate::writers::Writers>,
     write_threads: usize,
     /// Where batches go to be made durable, renamed and reported.
@@ -61,7 +60,6 @@ impl Committer {
             removals: Vec::new(),
             lines: Vec::new(),
             counter: 0,
-            pid: std::process::id(),
             writers: None,
             write_threads,
             batches: None,
@@ -71,24 +69,28 @@ impl Committer {
         }
     }
 
-    /// A fresh temporary path beside `dest` (a name manifest and ship skip).
-    pub fn temp_path(&mut self, dest: &Path) -> PathBuf {
+    /// A fresh temporary path beside `dest`: `.<name>.tmp-<pid>-<n>`, a name
+    /// manifest and ship skip and a later run removes if this one is killed.
+    fn temp_path(&mut self, dest: &Path) -> PathBuf {
         self.counter += 1;
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        dest.with_file_name(format!(".{name}.tmp-{}-{}", self.pid, self.counter))
+        dest.with_file_name(archive_core::atomic::temp_name(&name, self.counter))
     }
 
     /// Write `bytes` for `dest` under a temporary name; renamed at the flush.
     /// The bytes are written by worker threads, which first create the
-    /// directories `dirs` says are missing.
+    /// directories `dirs` says are missing. A path through a link is refused.
     pub fn stage(&mut self, dirs: &DirMemo, dest: &Path, bytes: Vec<u8>) -> Result<()> {
         if self.dry_run {
             return Ok(());
         }
-        let mkdirs = dest.parent().map_or_else(Vec::new, |d| dirs.plan_mkdirs(d));
+        let mkdirs = match dest.parent() {
+            Some(d) => dirs.plan_mkdirs(d)?,
+            None => Vec::new(),
+        };
         let tmp = self.temp_path(dest);
         self.staged_bytes += bytes.len() as u64;
         let threads = self.write_threads;

@@ -1,269 +1,290 @@
 //! The run's settings, checked once: flags become a [`Config`] or a usage
-//! error (exit 2) before any input is read.
+//! error (exit 2) before any input is read. The only module that sees the
+//! command line's types.
 
-use crate::route::{FieldPath, UserRule};
-use crate::Args;
+use crate::cli::{Args, CompressArg, FormatArg, LayoutKind, Preset, TimeUnitArg};
+use crate::model::{Compression, Config, FieldPath, Format, TimeUnit, UserRule};
+use crate::render;
 use anyhow::Result;
 use archive_core::Failure;
-use clap::ValueEnum;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Preset {
-    Conversations,
-    LogEvents,
-    AuditLogs,
+/// The smallest `--memory`: below it the arena could not hold a record.
+const MIN_MEMORY: u64 = 1_000_000;
+
+/// Which fields route a record, and the names of its files.
+struct Fields {
+    user: UserRule,
+    time: FieldPath,
+    id: FieldPath,
+    version: Option<FieldPath>,
+    /// `conversations`, `events` or `audit`: the stem of file names.
+    name: &'static str,
+    wrapper_names: (&'static str, &'static str),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LayoutKind {
-    Seed,
-    Hive,
-    DailyJsonl,
-    Template,
+/// Where files go and what they hold.
+struct Layout {
+    template: String,
+    format: Format,
+    daily_summaries: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Json,
-    Ndjson,
+/// What the run summary needs even when the flags are wrong, and the
+/// settings (or why the flags are wrong).
+pub struct Invocation {
+    pub summary: Option<PathBuf>,
+    pub dry_run: bool,
+    /// The input's and `--out`'s names, as the summary shows them.
+    pub input_label: String,
+    pub out_label: String,
+    pub config: Result<Config>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Compression {
-    Gzip,
-    Zstd,
-}
-
-impl Compression {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Compression::Gzip => ".gz",
-            Compression::Zstd => ".zst",
-        }
+pub fn read(a: Args) -> Invocation {
+    Invocation {
+        summary: a.summary.clone(),
+        dry_run: a.dry_run,
+        input_label: archive_core::io::input_name(a.input.as_deref()),
+        out_label: a.out.to_string_lossy().into_owned(),
+        config: from_args(a),
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TimeUnit {
-    Auto,
-    S,
-    Ms,
-}
-
-/// Everything a run needs to know, validated.
-pub struct Config {
-    pub out: PathBuf,
-    /// `--out` as given, for the `root` of file lines.
-    pub root_label: String,
-    pub user: UserRule,
-    pub time: FieldPath,
-    pub id: FieldPath,
-    pub version: Option<FieldPath>,
-    pub template: String,
-    pub format: Format,
-    pub compress: Option<Compression>,
-    /// Seed layout: also write `_daily_summaries/…/summary.json`.
-    pub daily_summaries: bool,
-    /// Names inside the json wrapper: ("conversations", "conversation_count") …
-    pub wrapper_names: (&'static str, &'static str),
-    pub tz: chrono_tz::Tz,
-    pub memory: u64,
-    pub hash_only: Vec<FieldPath>,
-    pub rotate_size: Option<u64>,
-    pub strict: bool,
-    pub dry_run: bool,
-    pub summary: Option<PathBuf>,
-    pub source: String,
-    pub spill_dir: Option<PathBuf>,
-    pub max_open_files: usize,
-    pub write_threads: usize,
-    pub threads: usize,
-    pub time_unit: TimeUnit,
-    pub input: Option<PathBuf>,
-}
-
-/// Parse a size such as `256MB`, `1.5GB`, `100MiB`, `4096` (bytes).
-/// K, M, G, T are powers of 1024, with or without `B`/`iB`.
-pub fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| Failure::usage(format!("size {s:?}: expected a number such as 256MB")))?;
-    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        "T" | "TB" | "TIB" => 1 << 40,
-        other => {
-            return Err(Failure::usage(format!(
-                "size {s:?}: unknown unit {other:?}"
-            )))
-        }
+fn from_args(a: Args) -> Result<Config> {
+    let preset = preset_of(&a)?;
+    let fields = fields_of(&a, preset)?;
+    let layout = layout_of(&a, fields.name)?;
+    let tz: chrono_tz::Tz =
+        a.tz.parse()
+            .map_err(|_| Failure::usage(format!("--tz {:?}: not an IANA time zone", a.tz)))?;
+    let memory = size_flag("--memory", &a.memory)?;
+    if memory < MIN_MEMORY {
+        return Err(Failure::usage("--memory must be at least 1MB"));
+    }
+    let rotate_size = match a.rotate_size.as_deref() {
+        Some(s) => Some(size_flag("--rotate-size", s)?),
+        None => None,
     };
-    Ok((n * mult as f64) as u64)
+    if rotate_size == Some(0) {
+        return Err(Failure::usage("--rotate-size must be more than 0"));
+    }
+    if a.max_open_files < 2 {
+        return Err(Failure::usage("--max-open-files must be at least 2"));
+    }
+    let spill_base = match (&a.spill_dir, a.dry_run) {
+        (Some(d), _) => d.clone(),
+        (None, true) => std::env::temp_dir(),
+        (None, false) => a.out.clone(),
+    };
+    Ok(Config {
+        root_label: a.out.to_string_lossy().into_owned(),
+        hash_only: hash_only_of(&a.hash_only, preset)?,
+        out: a.out,
+        user: fields.user,
+        time: fields.time,
+        id: fields.id,
+        version: fields.version,
+        template: layout.template,
+        format: layout.format,
+        compress: a.compress.map(compression),
+        daily_summaries: layout.daily_summaries,
+        wrapper_names: fields.wrapper_names,
+        tz,
+        memory,
+        rotate_size,
+        strict: a.strict,
+        dry_run: a.dry_run,
+        source: a.source,
+        spill_base,
+        max_open_files: a.max_open_files,
+        write_threads: a.write_threads.max(1),
+        threads: a
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1),
+        time_unit: time_unit(a.time_unit),
+        input: a.input,
+    })
 }
 
-impl Config {
-    pub fn from_args(a: Args) -> Result<Config> {
-        let preset = match (a.preset, &a.user_field, &a.time_field) {
-            (Some(p), _, _) => Some(p),
-            (None, Some(_), Some(_)) => None,
-            (None, None, None) => Some(Preset::Conversations),
-            _ => {
-                return Err(Failure::usage(
-                    "give --preset, or both --user-field and --time-field",
-                ))
-            }
-        };
-        let user = match (&a.user_field, preset) {
-            (Some(f), _) => UserRule::Path(FieldPath::parse(f)?),
-            (None, Some(Preset::Conversations)) => UserRule::Path(FieldPath::parse("user_id")?),
-            (None, Some(Preset::LogEvents)) => UserRule::Path(FieldPath::parse("actor.user_id")?),
-            (None, Some(Preset::AuditLogs)) => UserRule::AuditActor,
-            (None, None) => unreachable!("checked above"),
-        };
-        let time = FieldPath::parse(a.time_field.as_deref().unwrap_or(match preset {
+/// A size flag by archive-core's one rule (KB = 1000, KiB = 1024).
+fn size_flag(flag: &str, value: &str) -> Result<u64> {
+    archive_core::size::parse_size(value).map_err(|e| Failure::usage(format!("{flag} {e}")))
+}
+
+/// The preset, or None when both fields are named instead.
+fn preset_of(a: &Args) -> Result<Option<Preset>> {
+    match (a.preset, &a.user_field, &a.time_field) {
+        (Some(p), _, _) => Ok(Some(p)),
+        (None, Some(_), Some(_)) => Ok(None),
+        (None, None, None) => Ok(Some(Preset::Conversations)),
+        _ => Err(Failure::usage(
+            "give --preset, or both --user-field and --time-field",
+        )),
+    }
+}
+
+/// The preset's fields, with those named on the command line instead.
+fn fields_of(a: &Args, preset: Option<Preset>) -> Result<Fields> {
+    let path =
+        |flag: &Option<String>, default: &str| FieldPath::parse(flag.as_deref().unwrap_or(default));
+    let user = match (&a.user_field, preset) {
+        (Some(f), _) => UserRule::Path(FieldPath::parse(f)?),
+        (None, Some(Preset::LogEvents)) => UserRule::Path(FieldPath::parse("actor.user_id")?),
+        (None, Some(Preset::AuditLogs)) => UserRule::AuditActor,
+        (None, _) => UserRule::Path(FieldPath::parse("user_id")?),
+    };
+    let time = path(
+        &a.time_field,
+        match preset {
             Some(Preset::Conversations) | None => "created_at",
             Some(Preset::LogEvents) => "timestamp",
             Some(Preset::AuditLogs) => "effective_at",
-        }))?;
-        let id = FieldPath::parse(a.id_field.as_deref().unwrap_or(match preset {
+        },
+    )?;
+    let id = path(
+        &a.id_field,
+        match preset {
             Some(Preset::LogEvents) => "event_id",
             _ => "id",
-        }))?;
-        let version = match (&a.version_field, preset) {
-            (Some(v), _) => Some(FieldPath::parse(v)?),
-            (None, Some(Preset::Conversations)) => Some(FieldPath::parse("last_active_at")?),
-            _ => None,
-        };
-        let name = match preset {
+        },
+    )?;
+    let version = match (&a.version_field, preset) {
+        (Some(v), _) => Some(FieldPath::parse(v)?),
+        (None, Some(Preset::Conversations)) => Some(FieldPath::parse("last_active_at")?),
+        _ => None,
+    };
+    Ok(Fields {
+        user,
+        time,
+        id,
+        version,
+        name: match preset {
             Some(Preset::Conversations) | None => "conversations",
             Some(Preset::LogEvents) => "events",
             Some(Preset::AuditLogs) => "audit",
-        };
-        let wrapper_names = match preset {
+        },
+        wrapper_names: match preset {
             Some(Preset::Conversations) => ("conversations", "conversation_count"),
             _ => ("records", "record_count"),
-        };
+        },
+    })
+}
 
-        let layout = match (a.layout, &a.path_template) {
-            (Some(LayoutKind::Template), None) => {
-                return Err(Failure::usage("--layout template needs --path TEMPLATE"))
-            }
-            (Some(l), Some(_)) if l != LayoutKind::Template => {
-                return Err(Failure::usage(
-                    "--path is only for --layout template (or give --path alone)",
-                ))
-            }
-            (None, Some(_)) => LayoutKind::Template,
-            (Some(l), _) => l,
-            (None, None) => LayoutKind::Seed,
-        };
-        let (template, default_format) = match layout {
-            LayoutKind::Seed => (
-                format!("{{user}}/{{yyyy}}/{{mm}}/{{dd}}/{name}.json"),
-                Format::Json,
-            ),
-            LayoutKind::Hive => (
-                format!("user_id={{user}}/date={{date}}/{name}.ndjson"),
-                Format::Ndjson,
-            ),
-            LayoutKind::DailyJsonl => (format!("{name}_{{yyyymmdd}}.jsonl"), Format::Ndjson),
-            LayoutKind::Template => {
-                let t = a.path_template.clone().unwrap_or_default();
-                let f = if t.ends_with(".json") {
-                    Format::Json
-                } else {
-                    Format::Ndjson
-                };
-                (t, f)
-            }
-        };
-        crate::render::check_template(&template)?;
-        let format = a.format.unwrap_or(default_format);
-        if layout == LayoutKind::DailyJsonl && format == Format::Json {
-            return Err(Failure::usage("--layout daily-jsonl writes ndjson only"));
+/// The path template and file format of `--layout` / `--path` / `--format`.
+fn layout_of(a: &Args, name: &str) -> Result<Layout> {
+    let kind = match (a.layout, &a.path_template) {
+        (Some(LayoutKind::Template), None) => {
+            return Err(Failure::usage("--layout template needs --path TEMPLATE"))
         }
-        let tz: chrono_tz::Tz =
-            a.tz.parse()
-                .map_err(|_| Failure::usage(format!("--tz {:?}: not an IANA time zone", a.tz)))?;
-        let memory = parse_size(&a.memory)?;
-        if memory < 1 << 20 {
-            return Err(Failure::usage("--memory must be at least 1MB"));
+        (Some(l), Some(_)) if l != LayoutKind::Template => {
+            return Err(Failure::usage(
+                "--path is only for --layout template (or give --path alone)",
+            ))
         }
-        let rotate_size = a.rotate_size.as_deref().map(parse_size).transpose()?;
-        if rotate_size == Some(0) {
-            return Err(Failure::usage("--rotate-size must be more than 0"));
-        }
-        let mut hash_only = Vec::new();
-        for f in &a.hash_only {
-            if f == "@content" {
-                match preset {
-                    Some(Preset::Conversations) => {
-                        hash_only.push(FieldPath::parse("messages.data.content.value")?)
-                    }
-                    Some(Preset::LogEvents) => {
-                        hash_only.push(FieldPath::parse("message.content.value")?)
-                    }
-                    _ => {
-                        return Err(Failure::usage(
-                            "--hash-only @content is defined for the conversations and log-events presets; name the fields",
-                        ))
-                    }
-                }
+        (None, Some(_)) => LayoutKind::Template,
+        (Some(l), _) => l,
+        (None, None) => LayoutKind::Seed,
+    };
+    let (template, default_format) = match kind {
+        LayoutKind::Seed => (
+            format!("{{user}}/{{yyyy}}/{{mm}}/{{dd}}/{name}.json"),
+            Format::Json,
+        ),
+        LayoutKind::Hive => (
+            format!("user_id={{user}}/date={{date}}/{name}.ndjson"),
+            Format::Ndjson,
+        ),
+        LayoutKind::DailyJsonl => (format!("{name}_{{yyyymmdd}}.jsonl"), Format::Ndjson),
+        LayoutKind::Template => {
+            let t = a.path_template.clone().unwrap_or_default();
+            let f = if t.ends_with(".json") {
+                Format::Json
             } else {
-                hash_only.push(FieldPath::parse(f)?);
-            }
+                Format::Ndjson
+            };
+            (t, f)
         }
-        if a.max_open_files < 2 {
-            return Err(Failure::usage("--max-open-files must be at least 2"));
-        }
-        Ok(Config {
-            root_label: a.out.to_string_lossy().into_owned(),
-            out: a.out,
-            user,
-            time,
-            id,
-            version,
-            template,
-            format,
-            compress: a.compress,
-            daily_summaries: layout == LayoutKind::Seed,
-            wrapper_names,
-            tz,
-            memory,
-            hash_only,
-            rotate_size,
-            strict: a.strict,
-            dry_run: a.dry_run,
-            summary: a.summary,
-            source: a.source,
-            spill_dir: a.spill_dir,
-            max_open_files: a.max_open_files,
-            write_threads: a.write_threads.max(1),
-            threads: a
-                .threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-                .max(1),
-            time_unit: a.time_unit,
-            input: a.input,
+    };
+    render::check_template(&template)?;
+    let format = a.format.map_or(default_format, |f| match f {
+        FormatArg::Json => Format::Json,
+        FormatArg::Ndjson => Format::Ndjson,
+    });
+    if kind == LayoutKind::DailyJsonl && format == Format::Json {
+        return Err(Failure::usage("--layout daily-jsonl writes ndjson only"));
+    }
+    Ok(Layout {
+        template,
+        format,
+        daily_summaries: kind == LayoutKind::Seed,
+    })
+}
+
+/// `--hash-only` fields, with `@content` resolved for the preset.
+fn hash_only_of(flags: &[String], preset: Option<Preset>) -> Result<Vec<FieldPath>> {
+    flags
+        .iter()
+        .map(|f| match (f.as_str(), preset) {
+            ("@content", Some(Preset::Conversations)) => FieldPath::parse("messages.data.content.value"),
+            ("@content", Some(Preset::LogEvents)) => FieldPath::parse("message.content.value"),
+            ("@content", _) => Err(Failure::usage(
+                "--hash-only @content is defined for the conversations and log-events presets; name the fields",
+            )),
+            (f, _) => FieldPath::parse(f),
         })
+        .collect()
+}
+
+fn compression(c: CompressArg) -> Compression {
+    match c {
+        CompressArg::Gzip => Compression::Gzip,
+        CompressArg::Zstd => Compression::Zstd,
+    }
+}
+
+fn time_unit(u: TimeUnitArg) -> TimeUnit {
+    match u {
+        TimeUnitArg::Auto => TimeUnit::Auto,
+        TimeUnitArg::S => TimeUnit::S,
+        TimeUnitArg::Ms => TimeUnit::Ms,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(flags: &[&str]) -> Result<Config> {
+        let mut argv = vec!["partition", "--out", "o"];
+        argv.extend_from_slice(flags);
+        from_args(Args::parse_from(argv))
+    }
+
     #[test]
-    fn sizes() {
-        assert_eq!(super::parse_size("256MB").unwrap(), 256 << 20);
-        assert_eq!(super::parse_size("1.5k").unwrap(), 1536);
-        assert_eq!(super::parse_size("100").unwrap(), 100);
-        assert!(super::parse_size("12XB").is_err());
+    fn sizes_follow_the_one_rule() {
+        assert_eq!(config(&[]).unwrap().memory, 256_000_000);
+        assert_eq!(config(&["--memory", "256MiB"]).unwrap().memory, 256 << 20);
+        let c = config(&["--rotate-size", "1.5KB"]).unwrap();
+        assert_eq!(c.rotate_size, Some(1500));
+        let e = config(&["--memory", "256M"]).err().unwrap();
+        assert_eq!(archive_core::exit::exit_code(&e), 2);
+        assert!(format!("{e:#}").contains("--memory"), "{e:#}");
+        assert!(config(&["--memory", "999KB"]).is_err());
+        assert!(config(&["--rotate-size", "0"]).is_err());
+    }
+
+    #[test]
+    fn presets_and_layouts() {
+        let c = config(&["--preset", "audit-logs", "--layout", "daily-jsonl"]).unwrap();
+        assert_eq!(c.template, "audit_{yyyymmdd}.jsonl");
+        assert!(matches!(c.user, UserRule::AuditActor));
+        assert!(config(&["--user-field", "a"]).is_err());
+        assert!(config(&["--layout", "daily-jsonl", "--format", "json"]).is_err());
+        assert!(config(&["--preset", "audit-logs", "--hash-only", "@content"]).is_err());
+        let c = config(&["--path", "{user}/x.json"]).unwrap();
+        assert_eq!((c.format, c.daily_summaries), (Format::Json, false));
     }
 }

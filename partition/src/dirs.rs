@@ -5,7 +5,13 @@
 //! the writes. Knowing that a directory was absent when the run reached it
 //! answers both without system calls: nothing inside it predates the run,
 //! and the writers can create it top-down, once.
+//!
+//! It is also where links are refused: each directory below the root is
+//! looked at with `symlink_metadata` (no following) the first time a path
+//! reaches it, and a path with a symbolic link in it is never read or
+//! written through (see [`DirMemo::refuse_links`]).
 
+use anyhow::{bail, Result};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +27,10 @@ enum State {
     Absent,
     /// Was not there; a writer has been asked to create it.
     Planned,
+    /// Is a symbolic link: nothing is read or written through it.
+    Link,
+    /// Is below a symbolic link (never looked at: that would follow it).
+    UnderLink,
 }
 
 pub struct DirMemo {
@@ -43,10 +53,29 @@ impl DirMemo {
         self.state(dir) == State::Existed
     }
 
+    /// Fail, naming the link, when `dir` or a directory between it and the
+    /// root is a symbolic link: a link already inside the output is never
+    /// followed, whatever it points at.
+    pub fn refuse_links(&self, dir: &Path) -> Result<()> {
+        let mut d = dir;
+        loop {
+            match self.state(d) {
+                State::Link => bail!(
+                    "{} is a symbolic link (partition never writes through links inside --out)",
+                    d.strip_prefix(&self.root).unwrap_or(d).display()
+                ),
+                State::UnderLink => d = d.parent().unwrap_or(&self.root),
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// The directories that must be created, top-down, before a file can be
     /// written in `dir`; each is handed out once (the writer that receives it
     /// creates it, and others tolerate finding it there or not yet there).
-    pub fn plan_mkdirs(&self, dir: &Path) -> Vec<PathBuf> {
+    /// Fails when the path holds a link.
+    pub fn plan_mkdirs(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        self.refuse_links(dir)?;
         let mut out = Vec::new();
         let mut d = dir;
         while self.state(d) == State::Absent {
@@ -61,7 +90,7 @@ impl DirMemo {
             states.insert(p.clone(), State::Planned);
         }
         out.reverse();
-        out
+        Ok(out)
     }
 
     fn state(&self, dir: &Path) -> State {
@@ -75,8 +104,10 @@ impl DirMemo {
         }
         let s = match dir.parent().map(|p| self.state(p)) {
             Some(State::Absent | State::Planned) => State::Absent,
+            Some(State::Link | State::UnderLink) => State::UnderLink,
             _ => match std::fs::symlink_metadata(dir) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::Absent,
+                Ok(m) if m.file_type().is_symlink() => State::Link,
                 // Anything else (a directory, a file where one is expected,
                 // an unreadable entry) is left to the real open to report.
                 _ => State::Existed,
@@ -104,7 +135,7 @@ mod tests {
         assert!(memo.may_hold_files(&root.join("old")));
         assert!(!memo.may_hold_files(&root.join("new/2025/07")));
         assert_eq!(
-            memo.plan_mkdirs(&root.join("new/2025/07")),
+            memo.plan_mkdirs(&root.join("new/2025/07")).unwrap(),
             vec![
                 root.join("new"),
                 root.join("new/2025"),
@@ -112,15 +143,29 @@ mod tests {
             ]
         );
         assert_eq!(
-            memo.plan_mkdirs(&root.join("new/2025/08")),
+            memo.plan_mkdirs(&root.join("new/2025/08")).unwrap(),
             vec![root.join("new/2025/08")]
         );
-        assert!(memo.plan_mkdirs(&root.join("new/2025/07")).is_empty());
+        assert!(memo
+            .plan_mkdirs(&root.join("new/2025/07"))
+            .unwrap()
+            .is_empty());
         assert_eq!(
-            memo.plan_mkdirs(&root.join("old/x")),
+            memo.plan_mkdirs(&root.join("old/x")).unwrap(),
             vec![root.join("old/x")]
         );
-        assert!(memo.plan_mkdirs(&root.join("old")).is_empty());
+        assert!(memo.plan_mkdirs(&root.join("old")).unwrap().is_empty());
+        std::os::unix::fs::symlink(&root, root.join("old/link")).unwrap();
+        let e = memo
+            .refuse_links(&root.join("old/link/2025/07"))
+            .unwrap_err();
+        assert!(
+            format!("{e}").starts_with("old/link is a symbolic link"),
+            "{e}"
+        );
+        assert!(memo.plan_mkdirs(&root.join("old/link")).is_err());
+        assert!(!memo.may_hold_files(&root.join("old/link/2025")));
+        memo.refuse_links(&root.join("old/y/z")).unwrap();
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -1,13 +1,17 @@
 //! Files an earlier run (or the seed backup system) left for a group: found,
 //! decompressed and split back into records, so a run merges with them
-//! instead of replacing them.
+//! instead of replacing them. Nothing is read through a symbolic link: the
+//! directories are checked by [`DirMemo`], the file itself is opened with
+//! `O_NOFOLLOW`.
 
-use crate::config::Format;
 use crate::dirs::DirMemo;
-use anyhow::{anyhow, Context, Result};
+use crate::model::Format;
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::fs;
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// One file on disk belonging to the group.
@@ -44,15 +48,21 @@ struct Metadata<'a> {
 }
 
 /// Read a file if it exists (not looked for in a directory that did not).
+/// Fails, naming it, when the file or a directory above it is a link.
 pub fn load(dirs: &DirMemo, root: &Path, rel: &str) -> Result<Option<ExistingFile>> {
     let path = root.join(rel);
-    if !path.parent().is_none_or(|d| dirs.may_hold_files(d)) {
-        return Ok(None);
+    if let Some(dir) = path.parent() {
+        dirs.refuse_links(dir)?;
+        if !dirs.may_hold_files(dir) {
+            return Ok(None);
+        }
     }
-    let disk = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    let disk = match read_no_follow(&path).with_context(|| format!("reading {}", path.display()))? {
+        OnDisk::Missing => return Ok(None),
+        OnDisk::Link => {
+            bail!("{rel} is a symbolic link (partition never writes through links inside --out)")
+        }
+        OnDisk::File(bytes) => bytes,
     };
     let content = crate::render::decompress(&disk, &path.display().to_string())?;
     Ok(Some(ExistingFile {
@@ -63,10 +73,51 @@ pub fn load(dirs: &DirMemo, root: &Path, rel: &str) -> Result<Option<ExistingFil
     }))
 }
 
+/// What is at a file's path.
+enum OnDisk {
+    Missing,
+    Link,
+    File(Vec<u8>),
+}
+
+/// Read `path` without following a symbolic link at its end (`O_NOFOLLOW`
+/// fails with ELOOP on one, and the link is reported instead).
+fn read_no_follow(path: &Path) -> std::io::Result<OnDisk> {
+    let mut f = match File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(OnDisk::Missing),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(OnDisk::Link),
+        Err(e) => return Err(e),
+    };
+    // Read as `fs::read` does (one stat for the size, then read to the
+    // end); `File::read_to_end` would stat again and seek.
+    let len = f.metadata()?.len() as usize;
+    let mut disk = vec![0u8; len + 1];
+    let mut n = 0;
+    loop {
+        if n == disk.len() {
+            disk.resize(n * 2, 0);
+        }
+        match f.read(&mut disk[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    disk.truncate(n);
+    Ok(OnDisk::File(disk))
+}
+
 /// The rotated parts of `rel` that exist, in part order.
 pub fn load_parts(dirs: &DirMemo, root: &Path, rel: &str) -> Result<Vec<ExistingFile>> {
     let probe = root.join(rel);
     let dir = probe.parent().unwrap_or(root);
+    dirs.refuse_links(dir)?;
     if !dirs.may_hold_files(dir) {
         return Ok(Vec::new());
     }

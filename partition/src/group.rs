@@ -4,11 +4,11 @@
 //! and render the files. A file whose new content equals what is on disk is
 //! reported unchanged and not rewritten, so re-runs are byte-identical.
 
-use crate::config::{Config, Format};
 use crate::dirs::DirMemo;
-use crate::existing::{self, ExistingFile};
+use crate::existing::{self, ExistingFile, Parsed};
+use crate::extract::Extractor;
+use crate::model::{Config, Format};
 use crate::render::{self, Wrapper};
-use crate::route::Extractor;
 use crate::spill::RecRef;
 use anyhow::Result;
 use archive_core::hash::sha256_hex;
@@ -41,7 +41,7 @@ pub struct GroupOut {
 pub struct GroupCtx<'a> {
     pub cfg: &'a Config,
     pub ex: &'a Extractor,
-    /// Which directories predate the run.
+    /// Which directories predate the run (and which are links).
     pub dirs: &'a DirMemo,
     /// This run's backup_timestamp, as JSON text.
     pub now_json: String,
@@ -74,7 +74,8 @@ fn order(a: &Item<'_>, b: &Item<'_>) -> Ordering {
 
 /// Merge and render one group. `rel` is its path before rotation and
 /// compression suffixes; `records` are this run's records for it, in
-/// arrival order.
+/// arrival order. Fails (and writes nothing) when its path holds a link or
+/// its existing file cannot be read.
 pub fn process(
     ctx: &GroupCtx<'_>,
     rel: &str,
@@ -86,38 +87,87 @@ pub fn process(
         Some(c) => format!("{rel}{}", c.extension()),
         None => rel.to_owned(),
     };
-    let on_disk: Vec<ExistingFile> = if cfg.rotate_size.is_some() {
-        existing::load_parts(ctx.dirs, &cfg.out, &final_rel)?
-    } else {
-        existing::load(ctx.dirs, &cfg.out, &final_rel)?
-            .into_iter()
-            .collect()
-    };
-    let mut parsed = Vec::with_capacity(on_disk.len());
-    for f in &on_disk {
-        parsed.push(existing::parse(f, cfg.format)?);
-    }
-
+    let on_disk = load_on_disk(ctx, &final_rel)?;
+    let parsed = on_disk
+        .iter()
+        .map(|f| existing::parse(f, cfg.format))
+        .collect::<Result<Vec<_>>>()?;
     let mut dates = BTreeSet::new();
-    let mut arrivals: Vec<Item<'_>> = Vec::new();
-    for p in &parsed {
-        for raw in &p.records {
-            let m = ctx.ex.loose(raw);
-            if let Some(d) = m.time.and_then(|t| ctx.ex.day_of(t)) {
-                dates.insert(d.to_string());
-            }
-            arrivals.push(Item {
-                raw,
-                time: m.time,
-                id: m.id,
-                version: m.version,
-                messages: m.messages,
-            });
+    let arrivals = arrivals(ctx.ex, &parsed, records, &mut dates);
+    let (mut kept, duplicates) = one_copy_each(arrivals);
+    kept.sort_by(order);
+
+    let date = (dates.len() == 1).then(|| dates.iter().next().unwrap().clone());
+    let parts = split_parts(&kept, cfg.rotate_size, cfg.format);
+    let mut files = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        let part_rel = if cfg.rotate_size.is_some() {
+            render::part_name(&final_rel, i + 1)
+        } else {
+            final_rel.clone()
+        };
+        let old = on_disk.iter().zip(&parsed).find(|(f, _)| f.rel == part_rel);
+        let wrapper = Wrapper {
+            date: date.as_deref(),
+            user,
+            list_key: cfg.wrapper_names.0,
+            count_key: cfg.wrapper_names.1,
+            backup_timestamp: &ctx.now_json,
+            source: &cfg.source,
+        };
+        files.push(render_part(cfg, part_rel, part, wrapper, old)?);
+    }
+    let stale = on_disk
+        .iter()
+        .filter(|f| !files.iter().any(|n| n.rel == f.rel))
+        .map(|f| f.path.clone())
+        .collect();
+    Ok(GroupOut {
+        files,
+        stale,
+        date,
+        records: kept.len(),
+        messages: kept.iter().map(|i| u64::from(i.messages)).sum(),
+        duplicates,
+    })
+}
+
+/// The group's file (or rotated parts) that earlier runs left.
+fn load_on_disk(ctx: &GroupCtx<'_>, final_rel: &str) -> Result<Vec<ExistingFile>> {
+    if ctx.cfg.rotate_size.is_some() {
+        existing::load_parts(ctx.dirs, &ctx.cfg.out, final_rel)
+    } else {
+        Ok(existing::load(ctx.dirs, &ctx.cfg.out, final_rel)?
+            .into_iter()
+            .collect())
+    }
+}
+
+/// Records on disk first (they arrived earlier), then this run's, with the
+/// days they fall on.
+fn arrivals<'a>(
+    ex: &Extractor,
+    parsed: &'a [Parsed<'a>],
+    records: &[RecRef<'a>],
+    dates: &mut BTreeSet<String>,
+) -> Vec<Item<'a>> {
+    let mut items = Vec::with_capacity(records.len());
+    for raw in parsed.iter().flat_map(|p| &p.records) {
+        let m = ex.loose(raw);
+        if let Some(d) = m.time.and_then(|t| ex.day_of(t)) {
+            dates.insert(d.to_string());
         }
+        items.push(Item {
+            raw,
+            time: m.time,
+            id: m.id,
+            version: m.version,
+            messages: m.messages,
+        });
     }
     for r in records {
         dates.insert(r.date.to_owned());
-        arrivals.push(Item {
+        items.push(Item {
             raw: r.raw,
             time: Some(r.time),
             id: r.id.map(str::to_owned),
@@ -125,7 +175,12 @@ pub fn process(
             messages: r.messages,
         });
     }
+    items
+}
 
+/// One copy per record id (records without one: per exact bytes), and how
+/// many copies were dropped.
+fn one_copy_each(arrivals: Vec<Item<'_>>) -> (Vec<Item<'_>>, u64) {
     let mut index: HashMap<String, usize> = HashMap::with_capacity(arrivals.len());
     let mut kept: Vec<Item<'_>> = Vec::with_capacity(arrivals.len());
     let mut duplicates = 0;
@@ -147,83 +202,51 @@ pub fn process(
             }
         }
     }
-    drop(index);
-    kept.sort_by(order);
+    (kept, duplicates)
+}
 
-    let date = (dates.len() == 1).then(|| dates.iter().next().unwrap().clone());
-    let parts = split_parts(&kept, cfg.rotate_size, cfg.format);
-    let mut files = Vec::with_capacity(parts.len());
-    let mut new_rels = Vec::with_capacity(parts.len());
-    for (i, part) in parts.iter().enumerate() {
-        let part_rel = if cfg.rotate_size.is_some() {
-            render::part_name(&final_rel, i + 1)
-        } else {
-            final_rel.clone()
-        };
-        let old = on_disk.iter().zip(&parsed).find(|(f, _)| f.rel == part_rel);
-        let raws: Vec<&[u8]> = part.iter().map(|it| it.raw).collect();
-        let mut wrapper = Wrapper {
-            date: date.as_deref(),
-            user,
-            list_key: cfg.wrapper_names.0,
-            count_key: cfg.wrapper_names.1,
-            backup_timestamp: &ctx.now_json,
-            source: &cfg.source,
-        };
-        let mut unchanged = None;
-        if let Some((f, p)) = old {
-            if cfg.format == Format::Json {
-                if let Some(ts) = &p.backup_timestamp {
-                    wrapper.backup_timestamp = ts;
-                }
+/// Render one file of the group; unchanged (nothing to write) when the file
+/// on disk already has these records, under its own backup_timestamp.
+fn render_part<'w>(
+    cfg: &Config,
+    part_rel: String,
+    part: &[Item<'_>],
+    mut wrapper: Wrapper<'w>,
+    old: Option<(&'w ExistingFile, &'w Parsed<'w>)>,
+) -> Result<FileOut> {
+    let raws: Vec<&[u8]> = part.iter().map(|it| it.raw).collect();
+    let times = part.iter().filter_map(|it| it.time);
+    let min_time = times.clone().reduce(f64::min);
+    let max_time = times.reduce(f64::max);
+    if let Some((f, p)) = old {
+        let now = wrapper.backup_timestamp;
+        if cfg.format == Format::Json {
+            if let Some(ts) = &p.backup_timestamp {
+                wrapper.backup_timestamp = ts;
             }
-            if render::content(cfg.format, &wrapper, &raws) == f.content {
-                unchanged = Some(f);
-            }
-            wrapper.backup_timestamp = &ctx.now_json;
         }
-        let times = part.iter().filter_map(|it| it.time);
-        let min_time = times.clone().reduce(f64::min);
-        let max_time = times.reduce(f64::max);
-        let file = match unchanged {
-            Some(f) => FileOut {
-                rel: part_rel.clone(),
+        if render::content(cfg.format, &wrapper, &raws) == f.content {
+            return Ok(FileOut {
+                rel: part_rel,
                 write: None,
                 bytes: f.disk.len() as u64,
                 sha256: sha256_hex(&f.disk),
                 records: part.len(),
                 min_time,
                 max_time,
-            },
-            None => {
-                let disk =
-                    render::compress(cfg.compress, render::content(cfg.format, &wrapper, &raws))?;
-                FileOut {
-                    rel: part_rel.clone(),
-                    bytes: disk.len() as u64,
-                    sha256: sha256_hex(&disk),
-                    write: Some(disk),
-                    records: part.len(),
-                    min_time,
-                    max_time,
-                }
-            }
-        };
-        new_rels.push(part_rel);
-        files.push(file);
+            });
+        }
+        wrapper.backup_timestamp = now;
     }
-    let stale = on_disk
-        .iter()
-        .filter(|f| !new_rels.contains(&f.rel))
-        .map(|f| f.path.clone())
-        .collect();
-    Ok(GroupOut {
-        files,
-        stale,
-        date,
-        records: kept.len(),
-        messages: kept.iter().map(|i| u64::from(i.messages)).sum(),
-        duplicates,
+    let disk = render::compress(cfg.compress, render::content(cfg.format, &wrapper, &raws))?;
+    Ok(FileOut {
+        rel: part_rel,
+        bytes: disk.len() as u64,
+        sha256: sha256_hex(&disk),
+        write: Some(disk),
+        records: part.len(),
+        min_time,
+        max_time,
     })
 }
 

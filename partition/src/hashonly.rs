@@ -3,7 +3,7 @@
 //! storing it. This is the one place records are re-serialised; key order
 //! is kept (serde_json's preserve_order).
 
-use crate::route::FieldPath;
+use crate::model::FieldPath;
 use archive_core::hash::sha256_hex;
 use serde_json::Value;
 

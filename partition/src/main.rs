@@ -1,186 +1,30 @@
-//! `partition`: read records (NDJSON, as `fetch` writes them) and write them
-//! into a dated directory layout under `--out DIR`, merging with what earlier
-//! runs left there, then print one file line per file.
+//! `partition`: records (NDJSON, as `fetch` writes them) into a dated layout
+//! under `--out DIR`, merged with earlier runs; one file line per file.
 
+mod cli;
 mod commit;
 mod config;
+mod daily_summary;
 mod dirs;
 mod existing;
+mod extract;
 mod group;
 mod hashonly;
 mod input;
+mod leftovers;
+mod merge;
+mod model;
 mod progress;
 mod quarantine;
 mod queue;
 mod render;
+mod report;
 mod route;
-mod routing;
 mod run;
 mod spill;
-mod summary;
 mod writers;
 
-use clap::Parser;
-use std::path::PathBuf;
-
-const EXAMPLES: &str = "\
-Examples:
-  # Conversations into the seed layout (DIR/<user>/YYYY/MM/DD/conversations.json
-  # plus DIR/_daily_summaries/YYYY/MM/DD/summary.json):
-  fetch conversations | partition --out archive/conversations | manifest | ship s3://bucket/chatgpt
-
-  # Log events as Hive partitions for Athena/DuckDB, zstd-compressed NDJSON:
-  fetch logs --event-type all | partition --out archive/logs --preset log-events \\
-      --layout hive --compress zstd
-
-  # Audit logs, one JSONL file per day, rotated every 100 MB:
-  fetch audit-logs | partition --out archive/audit --preset audit-logs \\
-      --layout daily-jsonl --rotate-size 100MB
-
-  # Your own fields and path; days in Berlin time; only hashes of message text kept:
-  partition --out out --user-field owner.id --time-field ts \\
-      --layout template --path '{user}/{yyyy}/{mm}/{dd}/records.ndjson' --tz Europe/Berlin in.ndjson
-  partition --out out --hash-only @content conversations.ndjson
-
-  # What changed in this run:
-  partition --out out in.ndjson | jq -c 'select(.changed) | {path, records}'
-
-";
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "partition",
-    version,
-    about = "Write records into dated per-user files and daily summaries, merging with earlier runs, in bounded memory",
-    after_long_help = const_format_help()
-)]
-pub struct Args {
-    /// Output root. Created if missing; every path written stays under it.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-
-    /// Which fields give user, time and id, for the streams `fetch` writes.
-    /// conversations: user_id, created_at, id (newest by last_active_at);
-    /// log-events: actor.user_id, timestamp, event_id;
-    /// audit-logs: actor (session or API key user, else actor type), effective_at, id.
-    /// Default: conversations, unless --user-field and --time-field are given.
-    #[arg(long, value_enum, value_name = "PRESET")]
-    pub preset: Option<config::Preset>,
-
-    /// Dot path of the user field (e.g. `actor.user_id`); overrides the preset.
-    #[arg(long, value_name = "PATH")]
-    pub user_field: Option<String>,
-
-    /// Dot path of the time field: Unix seconds or milliseconds (float or
-    /// integer) or an RFC 3339 string; overrides the preset.
-    #[arg(long, value_name = "PATH")]
-    pub time_field: Option<String>,
-
-    /// Dot path of the record id used to keep one copy per record
-    /// (default: the preset's, else `id`).
-    #[arg(long, value_name = "PATH")]
-    pub id_field: Option<String>,
-
-    /// Dot path of a time that says which copy of a record is newest
-    /// (default: `last_active_at` for conversations, none otherwise:
-    /// the copy that arrived last wins).
-    #[arg(long, value_name = "PATH")]
-    pub version_field: Option<String>,
-
-    /// Directory layout: seed (DIR/<user>/YYYY/MM/DD/<name>.json plus daily
-    /// summaries), hive (user_id=<user>/date=YYYY-MM-DD/<name>.ndjson),
-    /// daily-jsonl (<prefix>_YYYYMMDD.jsonl, all users of a day), or
-    /// template (--path).
-    #[arg(long, value_enum, value_name = "LAYOUT")]
-    pub layout: Option<config::LayoutKind>,
-
-    /// Path template for --layout template, relative to DIR. Placeholders:
-    /// {user} (sanitised), {yyyy} {mm} {dd} {date} (YYYY-MM-DD) {yyyymmdd}.
-    /// Giving --path implies --layout template.
-    #[arg(long = "path", value_name = "TEMPLATE")]
-    pub path_template: Option<String>,
-
-    /// File format: json (the seed's wrapped object) or ndjson (one record
-    /// per line). Default: json for seed (and templates ending in .json),
-    /// ndjson otherwise.
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    pub format: Option<config::Format>,
-
-    /// Compress each file (adds .gz or .zst to its name).
-    #[arg(long, value_enum, value_name = "ALGO")]
-    pub compress: Option<config::Compression>,
-
-    /// Time zone whose calendar days partition the records (IANA name).
-    #[arg(long, value_name = "ZONE", default_value = "UTC")]
-    pub tz: String,
-
-    /// Memory budget (e.g. 256MB, 1GB; K/M/G are powers of 1024). Input
-    /// beyond half of it is spilled to sorted runs on disk.
-    #[arg(long, value_name = "SIZE", default_value = "256MB")]
-    pub memory: String,
-
-    /// Replace the named fields (dot paths, through arrays) with the SHA-256
-    /// hex of their content. `@content` = the preset's message text
-    /// (conversations: messages.data.content.value; log events:
-    /// message.content.value). Comma-separated or repeated.
-    #[arg(long, value_name = "FIELD", num_args = 1.., value_delimiter = ',')]
-    pub hash_only: Vec<String>,
-
-    /// Split each file into parts of at most SIZE bytes (uncompressed),
-    /// named <stem>_001<ext>, <stem>_002<ext>, … (meant for daily-jsonl).
-    #[arg(long, value_name = "SIZE")]
-    pub rotate_size: Option<String>,
-
-    /// Exit 3 instead of 1 when lines were quarantined (all good records
-    /// are still written).
-    #[arg(long)]
-    pub strict: bool,
-
-    /// Print the file lines with "status":"planned" and write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Write a JSON summary of the run to FILE (atomically).
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
-
-    /// The "source" written into seed-format metadata.
-    #[arg(long, value_name = "TEXT", default_value = "chatgpt-compliance-api")]
-    pub source: String,
-
-    /// Where sorted spill runs go (default: a hidden temporary directory
-    /// inside DIR, or the system temporary directory with --dry-run).
-    #[arg(long, value_name = "DIR")]
-    pub spill_dir: Option<PathBuf>,
-
-    /// Most spill runs merged at once (open file handles).
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub max_open_files: usize,
-
-    /// Threads that parse the input, each a part of it (a regular,
-    /// uncompressed file; stdin and compressed input are read by one).
-    /// Default: the number of CPUs.
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-
-    /// Threads that create directories and files (system-call bound).
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub write_threads: usize,
-
-    /// How numeric times are read: auto (milliseconds when >= 1e11), s, ms.
-    #[arg(long, value_enum, value_name = "UNIT", default_value = "auto")]
-    pub time_unit: config::TimeUnit,
-
-    /// NDJSON input (gzip and zstd recognised); `-` or none for stdin.
-    #[arg(value_name = "INPUT")]
-    pub input: Option<PathBuf>,
-}
-
-fn const_format_help() -> String {
-    format!("{EXAMPLES}{}", archive_core::exit::EXIT_CODES_HELP)
-}
-
 fn main() {
-    let args = Args::parse();
-    archive_core::exit::main_with("partition", || run::run(args))
+    let flags = config::read(<cli::Args as clap::Parser>::parse());
+    archive_core::exit::main_with("partition", || run::run(flags))
 }

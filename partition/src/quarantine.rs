@@ -2,33 +2,67 @@
 //! dropped: each goes to `DIR/_quarantine/quarantine-<hash>.ndjson` with its
 //! line number and the reason. The name is derived from the content, so a
 //! re-run with the same bad lines leaves the same file, unchanged.
+//!
+//! `_quarantine` (or the file) being a symbolic link is refused like any
+//! other link inside the output: the entries are still counted and logged,
+//! the file is not written, and the run says so.
 
 use crate::commit::Committer;
 use anyhow::{Context, Result};
+use archive_core::hash::HashingWriter;
 use base64::Engine;
 use serde::de::IgnoredAny;
-use sha2::{Digest, Sha256};
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+const DIR: &str = "_quarantine";
+
+/// Where the entries go: nowhere yet, a temporary file, or nowhere at all
+/// (a dry run, or a refused link, whose reason is kept; a dry run refuses
+/// what a real run would).
+enum Sink {
+    Pending,
+    File(PathBuf, BufWriter<File>),
+    Discard(Option<String>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Pending => unreachable!("opened before the first write"),
+            Sink::File(_, w) => w.write(buf),
+            Sink::Discard(_) => Ok(buf.len()),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::File(_, w) => w.flush(),
+            _ => Ok(()),
+        }
+    }
+}
 
 pub struct Quarantine {
     source: String,
     root: PathBuf,
     dry_run: bool,
-    file: Option<(PathBuf, BufWriter<File>)>,
-    hasher: Sha256,
-    bytes: u64,
+    out: HashingWriter<Sink>,
     pub count: u64,
 }
 
-/// The quarantine file of a run, once finished.
-pub struct QuarantineFile {
-    pub rel: String,
-    pub bytes: u64,
-    pub sha256: String,
-    pub records: u64,
-    pub changed: bool,
+/// What became of the quarantine file of a run.
+pub enum QuarantineFile {
+    Written {
+        rel: String,
+        bytes: u64,
+        sha256: String,
+        records: u64,
+        changed: bool,
+    },
+    /// Not written: the reason (a link in its path).
+    Refused { rel: String, reason: String },
 }
 
 impl Quarantine {
@@ -37,9 +71,7 @@ impl Quarantine {
             source,
             root,
             dry_run,
-            file: None,
-            hasher: Sha256::new(),
-            bytes: 0,
+            out: HashingWriter::new(Sink::Pending),
             count: 0,
         }
     }
@@ -67,46 +99,75 @@ impl Quarantine {
             "partition: {}:{line_no}: quarantined: {reason}",
             self.source
         );
-        self.hasher.update(entry.as_bytes());
-        self.bytes += entry.len() as u64;
         self.count += 1;
+        if matches!(self.out.get_ref(), Sink::Pending) {
+            *self.out.get_mut() = self.open()?;
+        }
+        self.out
+            .write_all(entry.as_bytes())
+            .context("writing the quarantine")
+    }
+
+    /// The temporary file the entries go to, created without following a
+    /// link (`_quarantine` must be a real directory).
+    fn open(&self) -> Result<Sink> {
+        let dir = self.root.join(DIR);
+        if let Some(reason) = link_at(&dir, DIR) {
+            return Ok(Sink::Discard(Some(reason)));
+        }
         if self.dry_run {
-            return Ok(());
+            return Ok(Sink::Discard(None));
         }
-        if self.file.is_none() {
-            let dir = self.root.join("_quarantine");
-            fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let tmp = dir.join(format!(".quarantine.tmp-{}-q", std::process::id()));
-            let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            self.file = Some((tmp, BufWriter::new(f)));
-        }
-        let (tmp, w) = self.file.as_mut().unwrap();
-        w.write_all(entry.as_bytes())
-            .with_context(|| format!("writing {}", tmp.display()))
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = dir.join(archive_core::atomic::temp_name("quarantine", 0));
+        let f = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        Ok(Sink::File(tmp, BufWriter::new(f)))
     }
 
     /// Hand the file to the committer (renamed with the last batch).
-    pub fn finish(mut self, committer: &mut Committer) -> Result<Option<QuarantineFile>> {
+    pub fn finish(&mut self, committer: &mut Committer) -> Result<Option<QuarantineFile>> {
         if self.count == 0 {
             return Ok(None);
         }
-        let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
-        let rel = format!("_quarantine/quarantine-{}.ndjson", &sha256[..16]);
+        let out = std::mem::replace(&mut self.out, HashingWriter::new(Sink::Pending));
+        let (sink, bytes, sha256) = out.finish();
+        let rel = format!("{DIR}/quarantine-{}.ndjson", &sha256[..16]);
         let dest = self.root.join(&rel);
-        let changed = !dest.exists();
-        if let Some((tmp, mut w)) = self.file.take() {
-            w.flush()
-                .with_context(|| format!("writing {}", tmp.display()))?;
-            drop(w);
-            if changed {
-                committer.adopt(tmp, dest);
-            } else {
+        let (tmp, writer) = match sink {
+            Sink::Discard(Some(reason)) => {
+                return Ok(Some(QuarantineFile::Refused { rel, reason }))
+            }
+            Sink::File(tmp, w) => (Some(tmp), Some(w)),
+            _ => (None, None),
+        };
+        let kept = match (&tmp, writer) {
+            (Some(tmp), Some(w)) => w.into_inner().map(drop).map_err(|e| {
+                anyhow::Error::new(e.into_error()).context(format!("writing {}", tmp.display()))
+            }),
+            _ => Ok(()),
+        };
+        let refused = link_at(&dest, &rel);
+        let changed = fs::symlink_metadata(&dest).is_err();
+        match tmp {
+            Some(tmp) if kept.is_ok() && refused.is_none() && changed => committer.adopt(tmp, dest),
+            Some(tmp) => {
                 let _ = fs::remove_file(&tmp);
             }
+            None => {}
         }
-        Ok(Some(QuarantineFile {
+        kept?;
+        if let Some(reason) = refused {
+            return Ok(Some(QuarantineFile::Refused { rel, reason }));
+        }
+        Ok(Some(QuarantineFile::Written {
             rel,
-            bytes: self.bytes,
+            bytes,
             sha256,
             records: self.count,
             changed,
@@ -114,9 +175,17 @@ impl Quarantine {
     }
 }
 
+/// Why `path` (shown as `rel`) must not be written through, if it is a link.
+fn link_at(path: &Path, rel: &str) -> Option<String> {
+    let m = fs::symlink_metadata(path).ok()?;
+    m.file_type().is_symlink().then(|| {
+        format!("{rel} is a symbolic link (partition never writes through links inside --out)")
+    })
+}
+
 impl Drop for Quarantine {
     fn drop(&mut self) {
-        if let Some((tmp, _)) = self.file.take() {
+        if let Sink::File(tmp, _) = self.out.get_ref() {
             let _ = fs::remove_file(tmp);
         }
     }

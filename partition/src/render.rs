@@ -2,7 +2,7 @@
 //! the seed's wrapped JSON and NDJSON, and compression. Records are written
 //! as the bytes they arrived as.
 
-use crate::config::{Compression, Format};
+use crate::model::{Compression, Format};
 use anyhow::{Context, Result};
 use archive_core::naming::sanitize_segment;
 use archive_core::Failure;

@@ -1,464 +1,309 @@
-//! Routing: read only the fields that decide where a record goes (user,
-//! time, id, version, and for daily summaries the number of messages) in one
-//! pass over the line. Everything else is skipped by the parser, not built,
-//! and the record's bytes are later copied through untouched.
+//! Phase one: read lines, learn each record's user, day and id, and hand
+//! it to a spiller under its group key. A line that cannot be routed is not
+//! dropped: it goes into the same spiller under [`QUARANTINE_KEY`], which
+//! sorts after every group, so bad lines reach the quarantine in line order
+//! and cost no memory beyond the budget however many there are.
+//!
+//! One call routes one stream or one chunk of the input file; threads route
+//! chunks side by side, each with its own spiller.
 
-use crate::config::TimeUnit;
-use anyhow::Result;
+use crate::extract::Extractor;
+use crate::hashonly;
+use crate::input::{encode_ref, InputFile, LineSource, Lines};
+use crate::model::{Config, Tally};
+use crate::progress::Progress;
+use crate::render;
+use crate::spill::{encoded_len, RecRef, Spiller};
+use anyhow::{Context, Result};
 use archive_core::Failure;
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
-use serde_json::Value;
-use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A dot path into a record, such as `actor.user_id`.
-#[derive(Debug, Clone)]
-pub struct FieldPath {
-    pub segs: Vec<String>,
-    pub text: String,
+/// The group key of quarantined lines: 0xFF never occurs in UTF-8, so it
+/// sorts after every real key.
+pub const QUARANTINE_KEY: &[u8] = b"\xff";
+
+/// Line numbers are stored as chunk and line within the chunk; this many
+/// low bits hold the line.
+const LINE_BITS: u32 = 40;
+
+/// Everything routed: the spillers of the chunks, in input order, and how
+/// their stored line numbers map to the input's.
+pub struct Routing {
+    pub spillers: Vec<Spiller>,
+    pub lines: LineNumbers,
 }
 
-impl FieldPath {
-    pub fn parse(s: &str) -> Result<FieldPath> {
-        let segs: Vec<String> = s.split('.').map(str::to_owned).collect();
-        if s.is_empty() || segs.iter().any(String::is_empty) {
-            return Err(Failure::usage(format!(
-                "field path {s:?}: expected names joined by dots, such as actor.user_id"
-            )));
-        }
-        Ok(FieldPath {
-            segs,
-            text: s.to_owned(),
-        })
-    }
+/// What one routed stream or chunk produced.
+struct Routed {
+    spiller: Spiller,
+    counts: Counts,
 }
 
-/// How the user of a record is found.
-#[derive(Debug, Clone)]
-pub enum UserRule {
-    Path(FieldPath),
-    /// The OpenAI audit log `actor` object: the session user or the API
-    /// key's user (id, else email), else the service account, else the
-    /// actor type; a null actor is filed under `unknown-actor`.
-    AuditActor,
+#[derive(Default, Debug, Clone, Copy)]
+struct Counts {
+    /// Line numbers used (blank lines included).
+    line_count: u64,
+    /// Lines that were not blank.
+    lines: u64,
+    bytes_read: u64,
+    records: u64,
 }
 
-/// What routing learned about one record.
-#[derive(Debug, Clone)]
-pub struct Meta {
-    pub user: String,
-    pub time: f64,
-    pub date: NaiveDate,
-    pub id: Option<String>,
-    pub version: Option<f64>,
-    pub messages: u32,
+/// What became of one line.
+enum Fate {
+    Blank,
+    Routed,
+    Quarantined,
 }
 
-/// What can be read from a record already in an archive file; a missing
-/// field there is not an error (the file is what it is).
-#[derive(Debug, Clone, Default)]
-pub struct LooseMeta {
-    pub time: Option<f64>,
-    pub id: Option<String>,
-    pub version: Option<f64>,
-    pub messages: u32,
+pub struct Router<'a> {
+    cfg: &'a Config,
+    ex: &'a Extractor,
+    source: &'a str,
+    progress: &'a Progress,
+    /// Records and bytes of all routing threads, for the progress line.
+    total_records: AtomicU64,
+    total_bytes: AtomicU64,
 }
 
-pub struct Extractor {
-    top: Vec<String>,
-    user: UserRule,
-    time: FieldPath,
-    id: FieldPath,
-    version: Option<FieldPath>,
-    count_messages: bool,
-    unit: TimeUnit,
-    tz: chrono_tz::Tz,
-}
-
-/// The top-level values of the wanted fields, borrowed from the line.
-struct Scanned<'a> {
-    values: Vec<Option<&'a RawValue>>,
-    messages: u32,
-}
-
-impl Extractor {
+impl<'a> Router<'a> {
     pub fn new(
-        user: UserRule,
-        time: FieldPath,
-        id: FieldPath,
-        version: Option<FieldPath>,
-        count_messages: bool,
-        unit: TimeUnit,
-        tz: chrono_tz::Tz,
-    ) -> Extractor {
-        let mut top: Vec<String> = Vec::new();
-        let user_top = match &user {
-            UserRule::Path(p) => p.segs[0].clone(),
-            UserRule::AuditActor => "actor".to_owned(),
+        cfg: &'a Config,
+        ex: &'a Extractor,
+        source: &'a str,
+        progress: &'a Progress,
+    ) -> Self {
+        Router {
+            cfg,
+            ex,
+            source,
+            progress,
+            total_records: AtomicU64::new(0),
+            total_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Route the whole input: a re-readable file in chunks side by side,
+    /// anything else as one stream. Adds what was read to `tally`.
+    pub fn route_input(&self, file: Option<&InputFile>, tally: &mut Tally) -> Result<Routing> {
+        let routed = match file {
+            Some(file) => self.route_chunks(file)?,
+            None => {
+                let input = archive_core::io::open_input(self.cfg.input.as_deref())
+                    .map_err(|e| Failure::usage(format!("{e:#}")))?;
+                vec![self.route(Lines::new(input), 0, None, self.spiller(0, 1))?]
+            }
         };
-        for name in [
-            Some(user_top),
-            Some(time.segs[0].clone()),
-            Some(id.segs[0].clone()),
-            version.as_ref().map(|v| v.segs[0].clone()),
-        ]
-        .into_iter()
-        .flatten()
+        let lines = LineNumbers::new(routed.iter().map(|r| r.counts.line_count));
+        let mut spillers = Vec::with_capacity(routed.len());
+        for r in routed {
+            tally.lines += r.counts.lines;
+            tally.bytes_read += r.counts.bytes_read;
+            tally.records += r.counts.records;
+            tally.spill_runs += r.spiller.runs_written();
+            tally.spilled_bytes += r.spiller.spilled_bytes;
+            spillers.push(r.spiller);
+        }
+        Ok(Routing { spillers, lines })
+    }
+
+    /// One thread per chunk of the file, each with its own spiller.
+    fn route_chunks(&self, file: &InputFile) -> Result<Vec<Routed>> {
+        let ranges = file.chunks(self.cfg.threads)?;
+        let n = ranges.len();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = ranges
+                .into_iter()
+                .enumerate()
+                .map(|(i, range)| {
+                    let sp = self.spiller(i, n);
+                    scope.spawn(move || {
+                        self.route(file.lines(range.clone()), i as u32, Some(range.start), sp)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("routing thread panicked"))
+                .collect::<Result<Vec<_>>>()
+        })
+    }
+
+    /// The spiller of chunk `chunk` of `chunks`: its share of half the
+    /// memory budget, and a spill directory whose name carries this
+    /// process's id (so a later run can tell it was left by a dead one).
+    fn spiller(&self, chunk: usize, chunks: usize) -> Spiller {
+        let dir = archive_core::atomic::temp_name("partition", chunk as u64);
+        Spiller::new(
+            self.cfg.spill_base.join(dir),
+            self.cfg.max_open_files,
+            (self.cfg.memory / 2) as usize / chunks,
+        )
+    }
+
+    /// Route every line of `lines`, chunk number `chunk`. With `file_offset`
+    /// (where the chunk starts in the input file) records are kept as
+    /// references into the file; without, their bytes are copied.
+    fn route(
+        &self,
+        mut lines: impl LineSource,
+        chunk: u32,
+        file_offset: Option<u64>,
+        mut spiller: Spiller,
+    ) -> Result<Routed> {
+        let mut c = Counts::default();
+        let mut reported = (0u64, 0u64);
+        while let Some((offset, line)) = lines
+            .next_line()
+            .with_context(|| format!("reading {}", self.source))?
         {
-            if !top.contains(&name) {
-                top.push(name);
+            c.line_count += 1;
+            c.bytes_read += line.len() as u64;
+            let number = (u64::from(chunk) << LINE_BITS) | c.line_count;
+            let at = file_offset.map(|base| base + offset);
+            match self.route_line(line, number, at, &mut spiller)? {
+                Fate::Blank => {}
+                Fate::Quarantined => c.lines += 1,
+                Fate::Routed => {
+                    c.lines += 1;
+                    c.records += 1;
+                    if c.records.is_multiple_of(16384) {
+                        self.report(&mut reported, c.records, c.bytes_read);
+                    }
+                }
             }
         }
-        Extractor {
-            top,
-            user,
-            time,
-            id,
-            version,
-            count_messages,
-            unit,
-            tz,
-        }
+        self.report(&mut reported, c.records, c.bytes_read);
+        Ok(Routed { spiller, counts: c })
     }
 
-    fn scan<'a>(&self, line: &'a [u8]) -> Result<Scanned<'a>, String> {
-        let mut de = serde_json::Deserializer::from_slice(line);
-        let seed = TopSeed {
-            names: &self.top,
-            count_messages: self.count_messages,
+    /// Route one line (with its line end) that starts at byte `at` of the
+    /// input file, when it is read from one.
+    fn route_line(
+        &self,
+        line: &[u8],
+        number: u64,
+        at: Option<u64>,
+        spiller: &mut Spiller,
+    ) -> Result<Fate> {
+        let cfg = self.cfg;
+        // The line as it came (without its line end) is what a quarantine keeps.
+        let exact = line
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .unwrap_or(line);
+        let l = line.trim_ascii();
+        if l.is_empty() {
+            return Ok(Fate::Blank);
+        }
+        // Where a slice of `line` is in the file, as a reference.
+        let reference = |s: &[u8]| {
+            at.map(|base| {
+                let skip = s.as_ptr() as usize - line.as_ptr() as usize;
+                encode_ref(base + skip as u64, s.len())
+            })
         };
-        let scanned = seed.deserialize(&mut de).and_then(|s| de.end().map(|_| s));
-        scanned.map_err(|e| {
-            let first = line.iter().find(|b| !b.is_ascii_whitespace());
-            if first != Some(&b'{') && serde_json::from_slice::<IgnoredAny>(line).is_ok() {
-                "not a JSON object".to_owned()
-            } else {
-                format!("not JSON: {e}")
-            }
-        })
-    }
-
-    fn value<'a>(&self, s: &Scanned<'a>, path: &FieldPath) -> Option<ValueRef<'a>> {
-        let i = self.top.iter().position(|n| *n == path.segs[0])?;
-        let raw = s.values[i]?;
-        if path.segs.len() == 1 {
-            return Some(ValueRef::Raw(raw));
-        }
-        let mut v: Value = serde_json::from_str(raw.get()).ok()?;
-        for seg in &path.segs[1..] {
-            v = match v {
-                Value::Object(mut m) => m.remove(seg)?,
-                _ => return None,
+        let quarantine = |spiller: &mut Spiller, reason: &str| {
+            let r = reference(exact);
+            let rec = RecRef {
+                key: QUARANTINE_KEY,
+                user: reason,
+                date: "",
+                id: None,
+                time: 0.0,
+                version: None,
+                messages: 0,
+                line: number,
+                raw: r.as_ref().map_or(exact, |b| &b[..]),
             };
-        }
-        Some(ValueRef::Owned(v))
-    }
-
-    /// Route one input record, or say why it cannot be routed.
-    pub fn meta(&self, line: &[u8]) -> Result<Meta, String> {
-        let s = self.scan(line)?;
-        let user = match &self.user {
-            UserRule::Path(p) => match self.value(&s, p).map(|v| v.to_value()) {
-                None | Some(Value::Null) => return Err(format!("missing user field `{}`", p.text)),
-                Some(Value::String(u)) => u,
-                Some(Value::Number(n)) => n.to_string(),
-                Some(other) => {
-                    return Err(format!(
-                        "user field `{}` is not a string: {}",
-                        p.text,
-                        short(&other.to_string())
-                    ))
-                }
-            },
-            UserRule::AuditActor => {
-                let actor = FieldPath {
-                    segs: vec!["actor".into()],
-                    text: "actor".into(),
-                };
-                audit_actor_user(self.value(&s, &actor).map(|v| v.to_value()))?
-            }
+            push(spiller, &rec).map(|()| Fate::Quarantined)
         };
-        let time = match self.value(&s, &self.time).map(|v| v.to_value()) {
-            None | Some(Value::Null) => {
-                return Err(format!("missing time field `{}`", self.time.text))
-            }
-            Some(v) => parse_time(&v, self.unit).ok_or_else(|| {
-                format!(
-                    "time field `{}`: cannot read {} as a time",
-                    self.time.text,
-                    short(&v.to_string())
-                )
-            })?,
+        let meta = match self.ex.meta(l) {
+            Ok(m) => m,
+            Err(reason) => return quarantine(spiller, &reason),
         };
-        let date = self
-            .day_of(time)
-            .ok_or_else(|| format!("time field `{}`: {time} is out of range", self.time.text))?;
-        Ok(Meta {
-            user,
-            time,
-            date,
-            id: self.id_of(&s),
-            version: self.version_of(&s),
-            messages: s.messages,
-        })
-    }
-
-    /// Read what is there from a record of an existing archive file.
-    pub fn loose(&self, raw: &[u8]) -> LooseMeta {
-        let Ok(s) = self.scan(raw) else {
-            return LooseMeta::default();
-        };
-        LooseMeta {
-            time: self
-                .value(&s, &self.time)
-                .and_then(|v| parse_time(&v.to_value(), self.unit)),
-            id: self.id_of(&s),
-            version: self.version_of(&s),
-            messages: s.messages,
-        }
-    }
-
-    fn id_of(&self, s: &Scanned<'_>) -> Option<String> {
-        match self.value(s, &self.id)?.to_value() {
-            Value::String(id) => Some(id),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    }
-
-    fn version_of(&self, s: &Scanned<'_>) -> Option<f64> {
-        let p = self.version.as_ref()?;
-        parse_time(&self.value(s, p)?.to_value(), TimeUnit::Auto)
-    }
-
-    /// The calendar day of a Unix time in the configured zone.
-    pub fn day_of(&self, secs: f64) -> Option<NaiveDate> {
-        let utc = to_utc(secs)?;
-        Some(utc.with_timezone(&self.tz).date_naive())
-    }
-}
-
-enum ValueRef<'a> {
-    Raw(&'a RawValue),
-    Owned(Value),
-}
-
-impl ValueRef<'_> {
-    fn to_value(&self) -> Value {
-        match self {
-            ValueRef::Raw(r) => serde_json::from_str(r.get()).unwrap_or(Value::Null),
-            ValueRef::Owned(v) => v.clone(),
-        }
-    }
-}
-
-fn audit_actor_user(actor: Option<Value>) -> Result<String, String> {
-    let Some(actor) = actor.filter(|a| !a.is_null()) else {
-        return Ok("unknown-actor".to_owned());
-    };
-    if let Value::String(s) = &actor {
-        return Ok(s.clone());
-    }
-    let text = |p: &str| match actor.pointer(p) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    };
-    for p in [
-        "/session/user/id",
-        "/session/user/email",
-        "/api_key/user/id",
-        "/api_key/user/email",
-        "/api_key/service_account/id",
-        "/api_key/id",
-        "/type",
-    ] {
-        if let Some(u) = text(p) {
-            return Ok(u);
-        }
-    }
-    Err(format!(
-        "audit log actor has no user, API key or type: {}",
-        short(&actor.to_string())
-    ))
-}
-
-/// A time as Unix seconds: numbers (seconds, or milliseconds when `auto`
-/// sees a value of 1e11 or more, i.e. past the year 5138 in seconds),
-/// numeric strings, or RFC 3339 strings.
-pub fn parse_time(v: &Value, unit: TimeUnit) -> Option<f64> {
-    let n = match v {
-        Value::Number(n) => n.as_f64()?,
-        Value::String(s) => {
-            if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
-                return Some(t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) / 1e9);
-            }
-            s.trim().parse::<f64>().ok()?
-        }
-        _ => return None,
-    };
-    if !n.is_finite() {
-        return None;
-    }
-    let secs = match unit {
-        TimeUnit::S => n,
-        TimeUnit::Ms => n / 1000.0,
-        TimeUnit::Auto if n.abs() >= 1e11 => n / 1000.0,
-        TimeUnit::Auto => n,
-    };
-    to_utc(secs).map(|_| secs)
-}
-
-pub fn to_utc(secs: f64) -> Option<DateTime<Utc>> {
-    if !secs.is_finite() {
-        return None;
-    }
-    let whole = secs.floor();
-    let nanos = ((secs - whole) * 1e9).round().min(999_999_999.0) as u32;
-    DateTime::from_timestamp(whole as i64, nanos)
-}
-
-/// RFC 3339 UTC, to the microsecond at most (what a float of Unix seconds
-/// can carry), with as many fractional digits as needed.
-pub fn rfc3339(secs: f64) -> String {
-    DateTime::from_timestamp_micros((secs * 1e6).round() as i64)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        .unwrap_or_default()
-}
-
-fn short(s: &str) -> String {
-    if s.len() <= 80 {
-        return s.to_owned();
-    }
-    let mut end = 80;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
-// ---- the one-pass scanner ----
-
-struct TopSeed<'s> {
-    names: &'s [String],
-    count_messages: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for TopSeed<'_> {
-    type Value = Scanned<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TopSeed<'_> {
-    type Value = Scanned<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut values = vec![None; self.names.len()];
-        let mut messages = 0;
-        while let Some(key) = map.next_key_seed(KeySeed {
-            names: self.names,
-            count_messages: self.count_messages,
-        })? {
-            match key {
-                Key::Wanted(i) => values[i] = Some(map.next_value::<&'de RawValue>()?),
-                Key::Messages => messages = map.next_value_seed(CountMessages)?,
-                Key::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Scanned { values, messages })
-    }
-}
-
-enum Key {
-    Wanted(usize),
-    Messages,
-    Other,
-}
-
-struct KeySeed<'s> {
-    names: &'s [String],
-    count_messages: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Key;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = Key;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a key")
-    }
-    fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Key, E> {
-        if let Some(i) = self.names.iter().position(|n| n == k) {
-            Ok(Key::Wanted(i))
-        } else if self.count_messages && k == "messages" {
-            Ok(Key::Messages)
+        let hashed;
+        let raw: &[u8] = if cfg.hash_only.is_empty() {
+            l
         } else {
-            Ok(Key::Other)
-        }
-    }
-}
-
-/// Counts `messages.data` (or a bare `messages` array) without building it.
-struct CountMessages;
-
-impl<'de> DeserializeSeed<'de> for CountMessages {
-    type Value = u32;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u32, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for CountMessages {
-    type Value = u32;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("messages")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u32, A::Error> {
-        let mut n = 0;
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if k == "data" {
-                n = map.next_value_seed(CountMessages)?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
+            match hashonly::apply(l, &cfg.hash_only) {
+                Ok(h) => {
+                    hashed = h;
+                    &hashed
+                }
+                Err(reason) => return quarantine(spiller, &reason),
             }
+        };
+        let date = meta.date.to_string();
+        let rel = render::path_for(&cfg.template, &meta.user, meta.date);
+        let key = if cfg.daily_summaries {
+            // Day first, so each day's groups arrive together and its
+            // summary can be finished before the next day starts.
+            format!("{date}\0{rel}")
+        } else {
+            rel
+        };
+        // --hash-only rewrites the records, so their new bytes are kept.
+        let r = if cfg.hash_only.is_empty() {
+            reference(l)
+        } else {
+            None
+        };
+        let rec = RecRef {
+            key: key.as_bytes(),
+            user: &meta.user,
+            date: &date,
+            id: meta.id.as_deref(),
+            time: meta.time,
+            version: meta.version,
+            messages: meta.messages,
+            line: number,
+            raw: r.as_ref().map_or(raw, |b| &b[..]),
+        };
+        push(spiller, &rec).map(|()| Fate::Routed)
+    }
+
+    /// Add this thread's progress since the last report to the totals.
+    fn report(&self, reported: &mut (u64, u64), records: u64, bytes: u64) {
+        let add = |total: &AtomicU64, now: u64, before: u64| {
+            total.fetch_add(now - before, Ordering::Relaxed) + now - before
+        };
+        let records_total = add(&self.total_records, records, reported.0);
+        let bytes_total = add(&self.total_bytes, bytes, reported.1);
+        *reported = (records, bytes);
+        self.progress.reading(records_total, bytes_total);
+    }
+}
+
+fn push(spiller: &mut Spiller, rec: &RecRef<'_>) -> Result<()> {
+    if !spiller.arena.has_room(encoded_len(rec)) && !spiller.arena.is_empty() {
+        spiller.spill()?;
+    }
+    spiller.arena.push(rec);
+    Ok(())
+}
+
+/// Turns stored line numbers into line numbers of the whole input, once
+/// every chunk's line count is known.
+pub struct LineNumbers {
+    bases: Vec<u64>,
+}
+
+impl LineNumbers {
+    /// `counts`: the line count of each chunk, in order.
+    pub fn new(counts: impl IntoIterator<Item = u64>) -> LineNumbers {
+        let mut bases = Vec::new();
+        let mut total = 0;
+        for c in counts {
+            bases.push(total);
+            total += c;
         }
-        Ok(n)
+        LineNumbers { bases }
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u32, A::Error> {
-        let mut n = 0;
-        while seq.next_element::<IgnoredAny>()?.is_some() {
-            n += 1;
-        }
-        Ok(n)
-    }
-    fn visit_unit<E>(self) -> Result<u32, E> {
-        Ok(0)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<u32, E> {
-        Ok(0)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<u32, E> {
-        Ok(0)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<u32, E> {
-        Ok(0)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<u32, E> {
-        Ok(0)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<u32, E> {
-        Ok(0)
+
+    pub fn global(&self, stored: u64) -> u64 {
+        let chunk = (stored >> LINE_BITS) as usize;
+        self.bases.get(chunk).copied().unwrap_or(0) + (stored & ((1 << LINE_BITS) - 1))
     }
 }
 
@@ -466,58 +311,11 @@ impl<'de> Visitor<'de> for CountMessages {
 mod tests {
     use super::*;
 
-    fn ex(user: &str, time: &str) -> Extractor {
-        Extractor::new(
-            UserRule::Path(FieldPath::parse(user).unwrap()),
-            FieldPath::parse(time).unwrap(),
-            FieldPath::parse("id").unwrap(),
-            Some(FieldPath::parse("last_active_at").unwrap()),
-            true,
-            TimeUnit::Auto,
-            chrono_tz::UTC,
-        )
-    }
-
     #[test]
-    fn routes_nested_and_counts_messages() {
-        let e = ex("actor.user_id", "ts");
-        let m = e
-            .meta(br#"{"id":"a\"b","actor":{"user_id":"u1"},"ts":"2026-01-28T23:59:59.5+00:00","messages":{"data":[1,{"x":[2]},3]},"last_active_at":5}"#)
-            .unwrap();
-        assert_eq!(m.user, "u1");
-        assert_eq!(m.date.to_string(), "2026-01-28");
-        assert_eq!(m.id.as_deref(), Some("a\"b"));
-        assert_eq!(m.messages, 3);
-        assert_eq!(m.version, Some(5.0));
-        let m = e
-            .meta(br#"{"actor":{"user_id":7},"ts":1769644800000}"#)
-            .unwrap();
-        assert_eq!(
-            (m.user.as_str(), m.date.to_string().as_str()),
-            ("7", "2026-01-29")
-        );
-        assert!(e.meta(b"{\"ts\":1}").unwrap_err().contains("missing user"));
-        assert!(e.meta(b"[1]").unwrap_err().contains("not a JSON object"));
-        assert!(e.meta(b"{\"a\":").unwrap_err().starts_with("not JSON"));
-        assert!(e
-            .meta(br#"{"actor":{"user_id":"u"},"ts":"yesterday"}"#)
-            .unwrap_err()
-            .contains("cannot read"));
-    }
-
-    #[test]
-    fn audit_actor() {
-        let a = |v: &str| audit_actor_user(Some(serde_json::from_str(v).unwrap()));
-        assert_eq!(
-            a(r#"{"type":"session","session":{"user":{"id":"u1","email":"e"}}}"#).unwrap(),
-            "u1"
-        );
-        assert_eq!(a(r#"{"type":"api_key","api_key":{"id":"key_1","type":"service_account","service_account":{"id":"svc"}}}"#).unwrap(), "svc");
-        assert_eq!(
-            a(r#"{"type":"api_key","api_key":{"user":{"email":"x@y"}}}"#).unwrap(),
-            "x@y"
-        );
-        assert_eq!(a(r#"{"type":"weird"}"#).unwrap(), "weird");
-        assert_eq!(audit_actor_user(None).unwrap(), "unknown-actor");
+    fn stored_line_numbers_become_line_numbers_of_the_input() {
+        let n = LineNumbers::new([3, 5, 2]);
+        assert_eq!(n.global(2), 2);
+        assert_eq!(n.global((1 << LINE_BITS) | 1), 4);
+        assert_eq!(n.global((2 << LINE_BITS) | 2), 10);
     }
 }

@@ -199,8 +199,23 @@ impl Spiller {
 
     fn new_run_path(&mut self) -> Result<PathBuf> {
         if !self.created_dir {
-            fs::create_dir_all(&self.dir)
-                .with_context(|| format!("creating spill directory {}", self.dir.display()))?;
+            // A new directory (its name carries this process's id), never
+            // one that is there already, nor a link.
+            if let Some(base) = self.dir.parent() {
+                fs::create_dir_all(base)
+                    .with_context(|| format!("creating spill directory {}", base.display()))?;
+            }
+            let created = match fs::create_dir(&self.dir) {
+                // Left by a dead process that had this process's id.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && fs::symlink_metadata(&self.dir).is_ok_and(|m| m.is_dir()) =>
+                {
+                    fs::remove_dir_all(&self.dir).and_then(|()| fs::create_dir(&self.dir))
+                }
+                r => r,
+            };
+            created.with_context(|| format!("creating spill directory {}", self.dir.display()))?;
             self.created_dir = true;
         }
         self.next_run += 1;

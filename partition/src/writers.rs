@@ -3,12 +3,16 @@
 //! (`--write-threads`, default 2) do it while the main thread merges and
 //! renders the next groups. Each job names the directories to create first
 //! (planned once by `DirMemo`, top-down), then its file is created and
-//! written with one write.
+//! written with one write. The temporary file is created new (`O_EXCL`,
+//! `O_NOFOLLOW`), so an entry already there, a link above all, is never
+//! written through; a directory found where one was to be created must be a
+//! real one.
 
 use crate::queue::Queue;
 use anyhow::{Context, Result};
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -150,7 +154,7 @@ fn write(job: &Job) -> Result<()> {
     for dir in &job.mkdirs {
         make_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut f = match File::create(&job.tmp) {
+    let mut f = match create_new(&job.tmp) {
         Ok(f) => Ok(f),
         // The directory is another worker's to create and not there yet
         // (or was removed under us): create it here instead.
@@ -158,7 +162,12 @@ fn write(job: &Job) -> Result<()> {
             if let Some(dir) = job.tmp.parent() {
                 fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
-            File::create(&job.tmp)
+            create_new(&job.tmp)
+        }
+        // A leftover of a dead process that had this process's id: it is
+        // ours to replace (removing it removes a link, never its target).
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(&job.tmp).and_then(|()| create_new(&job.tmp))
         }
         Err(e) => Err(e),
     }
@@ -167,12 +176,28 @@ fn write(job: &Job) -> Result<()> {
         .with_context(|| format!("writing {}", job.tmp.display()))
 }
 
+/// A new file, never an existing one or a link's target.
+fn create_new(path: &Path) -> io::Result<File> {
+    File::options()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 /// One mkdir for a directory planned to be missing; tolerates another
-/// worker (or process) having created it, or its parent not being there yet.
+/// worker (or process) having created it (a real directory, not a link), or
+/// its parent not being there yet.
 fn make_dir(dir: &Path) -> io::Result<()> {
     match fs::create_dir(dir) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match fs::symlink_metadata(dir) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(m) if m.file_type().is_symlink() => Err(io::Error::other(
+                "a symbolic link appeared there (partition never writes through links)",
+            )),
+            _ => Err(e),
+        },
         Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(dir),
         Err(e) => Err(e),
     }

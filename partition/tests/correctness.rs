@@ -1,15 +1,10 @@
 //! Merging across runs, idempotence, quarantine, path escapes, hash-only
 //! and rotation.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use testkit::Dir;
-
-/// 2025-07-02T00:00:00Z
-const DAY0: f64 = 1751414400.0;
 
 fn snapshot(dir: &Dir, root: &str) -> BTreeMap<String, Vec<u8>> {
     dir.files(root)

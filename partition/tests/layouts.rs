@@ -1,13 +1,8 @@
 //! Layouts and formats: every file's path and content, and every line.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use testkit::Dir;
-
-/// 2025-07-02T00:00:00Z
-const DAY0: f64 = 1751414400.0;
 
 #[test]
 fn seed_layout_writes_wrapped_files_and_daily_summaries() {
@@ -301,4 +296,58 @@ fn gzip_and_zstd_input_give_the_same_files_as_plain_input() {
         .expect_code(0);
     check_lines(&dir, &run, "zst-stdin");
     assert_eq!(tree("zst-stdin"), plain);
+}
+
+#[test]
+fn sizes_follow_one_rule_and_a_failed_run_still_writes_its_summary() {
+    let dir = Dir::new("sizes");
+    let help = cmd(&dir).arg("--help").expect_success();
+    let words = help.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)"),
+        "{}",
+        help.stdout
+    );
+    // A bare M is ambiguous: refused (exit 2), and the summary says so.
+    let run = cmd(&dir)
+        .args(["--out", "arch", "--memory", "256M", "--summary", "s.json"])
+        .stdin("")
+        .expect_code(2);
+    assert!(run.stderr.contains("--memory \"256M\""), "{}", run.stderr);
+    let s = summary(&dir, "s.json");
+    assert_eq!(
+        (s["status"].as_str(), s["exit_code"].as_i64()),
+        (Some("failed"), Some(2))
+    );
+    assert!(s["error"].as_str().unwrap().contains("MiB"), "{s}");
+    assert_eq!(s["out"], "arch");
+    // 1MB is 1,000,000 bytes: the smallest budget; 999KB is below it.
+    cmd(&dir)
+        .args(["--out", "arch", "--memory", "999KB"])
+        .stdin("")
+        .expect_code(2);
+    let input = ndjson(&[conversation("c1", "u1", DAY0, DAY0, &["a"])]);
+    let run = cmd(&dir)
+        .args([
+            "--out",
+            "arch",
+            "--memory",
+            "1MB",
+            "--rotate-size",
+            "1KiB",
+            "--summary",
+            "s.json",
+        ])
+        .stdin(input)
+        .expect_success();
+    check_lines(&dir, &run, "arch");
+    let s = summary(&dir, "s.json");
+    assert_eq!(
+        (s["status"].as_str(), s["records"].as_u64()),
+        (Some("ok"), Some(1))
+    );
+    assert!(
+        s["elapsed_s"].is_number() && s["started"].is_string(),
+        "{s}"
+    );
 }

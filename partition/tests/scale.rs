@@ -2,9 +2,7 @@
 //! fan-in, keeps its peak RSS near the budget, and writes exactly what a
 //! run with plenty of memory writes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::path::Path;
 use testkit::{Dir, Run, TestCommand};
 
 pub fn bin() -> &'static str {
@@ -20,8 +21,36 @@ pub fn cmd(dir: &Dir) -> TestCommand {
     dir.command(bin())
 }
 
-/// Check every printed line against the file on disk; return lines by path.
+/// Every temporary name (`….tmp-…`: files, spill directories, the run
+/// marker) under `root`, relative; a finished run leaves none.
+pub fn temporaries(dir: &Dir, root: &str) -> Vec<String> {
+    fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if e.file_name().to_string_lossy().contains(".tmp-") {
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let base = dir.join(root);
+    walk(&base, &base, &mut out);
+    out.sort();
+    out
+}
+
+/// Check every printed line against the file on disk, and that the run
+/// left no temporary behind; return lines by path.
 pub fn check_lines(dir: &Dir, run: &Run, root: &str) -> BTreeMap<String, Value> {
+    let left = temporaries(dir, root);
+    run.assert(
+        left.is_empty(),
+        &format!("temporaries left under {root}: {left:?}"),
+    );
     let mut by_path = BTreeMap::new();
     for l in run.json_lines() {
         run.assert(l["root"] == json!(root), &format!("root of {l}"));
@@ -39,6 +68,14 @@ pub fn check_lines(dir: &Dir, run: &Run, root: &str) -> BTreeMap<String, Value> 
         );
     }
     by_path
+}
+
+/// 2025-07-02T00:00:00Z
+pub const DAY0: f64 = 1751414400.0;
+
+/// The run summary `--summary FILE` wrote.
+pub fn summary(dir: &Dir, rel: &str) -> Value {
+    serde_json::from_str(&dir.read(rel)).unwrap()
 }
 
 /// A conversation shaped like the Compliance API's.
