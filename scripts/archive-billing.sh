@@ -24,10 +24,21 @@
 #   SHIP_ARGS           extra flags for ship (SSE, Object Lock, …)
 #   WORK_DIR            temporary space (default: a fresh directory under $TMPDIR)
 #   SUMMARY_FILE        run summary JSON (default: none; one line on stderr always)
+#   STATE_URL           where the job keeps what it shipped and its run records
+#                       (default <BILLING_DEST>/_state)
 #   MISSING_TABLES      "skip" to skip listed tables that do not exist (default: fail)
 #
-# Exit codes: 0 success; otherwise the first failing stage's code
-# (2 configuration, 3 bad data, 4 remote service, 1 partial), named on stderr.
+# A month is archived once; its objects are never replaced (no-clobber).
+# The manifest of every shipped month is kept under STATE_URL too, so a
+# re-run knows, even with PutObject-only permission on the data, which
+# files are unchanged (skipped) and which carry a database correction:
+# those are reported "conflict", named, and the run exits 1. The stored
+# objects keep the bytes the auditors were given; archive the correction
+# as a new period or under a new prefix.
+#
+# Exit codes: 0 success; 1 a correction was not archived (conflict) or some
+# items failed; otherwise the first failing stage's code (2 configuration,
+# 3 bad data, 4 remote service), named on stderr.
 set -euo pipefail
 JOB_NAME=archive-billing
 # shellcheck source=scripts/lib.sh
@@ -58,6 +69,8 @@ RETENTION_YEARS=${RETENTION_YEARS:-10}
 BILLING_TABLES=${BILLING_TABLES:-credits:created_at charges:created_at purchases:created_at usage_logs:created_at audit_logs:created_at credit_checks:created_at}
 SNAPSHOT_TABLES=${SNAPSHOT_TABLES-accounts}
 NUMERIC_AS=${NUMERIC_AS:-string}
+STATE_URL=${STATE_URL:-$(dest_join "$DEST" _state)}
+MONTH_STATE=$(dest_join "$STATE_URL" "billing/$PERIOD")
 read -r -a SHIP_EXTRA <<< "${SHIP_ARGS:-}"
 find_tools
 command -v psql >/dev/null || die 2 "psql not found (apt-get install postgresql-client)"
@@ -75,6 +88,15 @@ STARTED=$(date +%s)
 FAILED_STAGE="" FAILED_CODE=0
 fail() { # stage code
   if [[ -z $FAILED_STAGE ]]; then FAILED_STAGE=$1 FAILED_CODE=$2; log "stage $1 failed with exit $2"; fi
+}
+
+# File lines on stdin -> the same lines with "changed" set from what the
+# previous run shipped: true when the path was shipped with other bytes
+# (a correction), false when with the same. ship then calls a changed file
+# under an existing key a conflict even without permission to read it.
+mark_changed() {
+  jq -c --slurpfile prev <(jq -c '{(.path): .sha256}' "$1" | jq -s 'add // {}') \
+    'if ($prev[0][.path] // null) == null then . else .changed = ($prev[0][.path] != .sha256) end'
 }
 
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
@@ -134,13 +156,33 @@ if [[ -z $FAILED_STAGE ]]; then
   tags=(); for t in ${COMPLIANCE_TAGS:-}; do tags+=(--compliance "$t"); done
   ship_flags=(); is_s3 "$DEST" && ship_flags+=(--storage-class "$STORAGE_CLASS" --manifest-storage-class STANDARD)
   ((DRY_RUN)) && ship_flags+=(--dry-run)
+  # What this month's archive already holds, as shipped last time, and its
+  # manifests: the new ones are built on them (same header, same bytes
+  # when nothing changed), never from scratch.
+  "$TOOL_STATE" get "$MONTH_STATE" shipped.ndjson > "$WORK/shipped.ndjson" 2>/dev/null || : > "$WORK/shipped.ndjson"
+  for m in manifest-sha256.txt manifest.json; do
+    "$TOOL_STATE" get "$MONTH_STATE" "$m" > "$OUT/$m" 2>/dev/null || rm -f "$OUT/$m"
+  done
+  # A month's files carry the month's end as their time, not the moment of
+  # this run: the same rows give the same manifest, byte for byte, so a
+  # re-run that changed nothing replaces nothing.
+  find "$OUT" -maxdepth 1 -name '*.parquet' -exec touch -d "$END 00:00:00 UTC" {} +
   set +e
-  "$TOOL_MANIFEST" --period "$PERIOD" --retention-years "$RETENTION_YEARS" "${tags[@]}" --summary "$WORK/manifest.json" < "$OUT.lines" \
-    | "$TOOL_SHIP" "$(dest_join "$DEST" "$PERIOD")" "${ship_flags[@]}" "${SHIP_EXTRA[@]}" --summary "$WORK/ship.json" > "$OBJECTS"
+  "$TOOL_MANIFEST" --keep-absent --period "$PERIOD" --retention-years "$RETENTION_YEARS" "${tags[@]}" --summary "$WORK/manifest.json" < "$OUT.lines" \
+    | mark_changed "$WORK/shipped.ndjson" \
+    | "$TOOL_SHIP" "$(dest_join "$DEST" "$PERIOD")" "${ship_flags[@]}" "${SHIP_EXTRA[@]+"${SHIP_EXTRA[@]}"}" --summary "$WORK/ship.json" > "$OBJECTS"
   codes=("${PIPESTATUS[@]}")
   set -e
   ((codes[0] == 0)) || fail manifest "${codes[0]}"
-  ((codes[1] == 0)) || fail ship "${codes[1]}"
+  ((codes[2] == 0)) || fail ship "${codes[2]}"
+  if ((codes[2] == 0 && DRY_RUN == 0)); then
+    # Remember what the archive holds now (only objects that are there).
+    jq -c 'select(.status == "uploaded" or .status == "skipped") | {path, sha256, key}' "$OBJECTS" > "$WORK/shipped.new"
+    for m in manifest-sha256.txt manifest.json; do
+      [[ -f $OUT/$m ]] && { "$TOOL_STATE" put "$MONTH_STATE" "$m" "$OUT/$m" > /dev/null || fail state 4; }
+    done
+    "$TOOL_STATE" put "$MONTH_STATE" shipped.ndjson "$WORK/shipped.new" > /dev/null || fail state 4
+  fi
 else
   log "nothing shipped: an export failed"
 fi
@@ -151,11 +193,14 @@ summary=$(jq -cs --arg job "$JOB_NAME" --arg period "$PERIOD" --arg dest "$DEST"
   --argjson dry "$DRY_RUN" '
   { job: $job, period: $period, dest: $dest, storage_class: $sc, dry_run: ($dry == 1),
     started_at: ($started | todate), duration_s: ($finished - $started),
-    status: (if $failed == "" then "ok" else "failed" end),
+    status: (if $failed == "" then "ok" elif any(.[]; .status == "conflict") then "conflict" else "failed" end),
     failed_stage: (if $failed == "" then null else $failed end), exit_code: $code,
+    conflicts: [ .[] | select(.status == "conflict") | .path ],
     tables: [ .[] | select(.table != null and .manifest != true) | {table, records, bytes, key} ],
     records: ([ .[] | select(.manifest != true) | .records // 0 ] | add // 0),
     objects: length, bytes: (map(.bytes) | add // 0) }' "$OBJECTS")
 [[ -n ${SUMMARY_FILE:-} ]] && { mkdir -p "$(dirname "$SUMMARY_FILE")"; echo "$summary" > "$SUMMARY_FILE.tmp"; mv -f "$SUMMARY_FILE.tmp" "$SUMMARY_FILE"; }
-jq -r '"\(.job) \(.period): \(.status)\(if .failed_stage then " at \(.failed_stage) (exit \(.exit_code))" else "" end): \(.records) rows in \(.tables | length) tables, \(.objects) objects, \(.bytes) bytes, \(.duration_s)s"' <<< "$summary" >&2
+jq -r '"\(.job) \(.period): \(.status)\(if .failed_stage then " at \(.failed_stage) (exit \(.exit_code))" else "" end): \(.records) rows in \(.tables | length) tables, \(.objects) objects, \(.bytes) bytes, \(.duration_s)s\(if .conflicts != [] then "; NOT archived (the stored objects differ and may not be replaced): \(.conflicts | join(" "))" else "" end)"' <<< "$summary" >&2
+((DRY_RUN)) || "$TOOL_STATE" put "$MONTH_STATE" last-run.json <(printf '%s\n' "$summary") > /dev/null 2>&1 \
+  || ((DRY_RUN)) || log "could not store the run record in $MONTH_STATE"
 exit "$FAILED_CODE"

@@ -1,37 +1,58 @@
 #!/usr/bin/env bash
-# Daily compliance backup: for every configured stream,
+# Daily compliance backup: for every configured stream of every workspace,
 #   fetch | partition | manifest | ship
-# then commit fetch's bookmarks, only when every stage of every stream
-# exited 0. A crash anywhere followed by the same command loses nothing:
-# the next run starts again from the last committed bookmark and the
-# deterministic paths and keys merge instead of duplicating.
+# merged with what the destination already holds, then that stream's
+# bookmark is committed, only when each of its stages succeeded.
+#
+# The archive is its own source of truth. Bookmarks, leases and run records
+# live under STATE_URL (default <ARCHIVE_DEST>/_state). Before a day file is
+# merged, the destination's copy is brought back (checked against the
+# destination's manifest), and the destination's manifests are extended,
+# never rebuilt from what happens to be on this disk. WORK_DIR is only a
+# cache: deleting it between runs changes the time taken, not the archive.
+# Two runs at once cannot both commit: each stream has a lease, and
+# bookmarks are written with conditional requests. The run that loses
+# exits 75 having committed nothing.
 #
 # Usage: backup-compliance.sh [--config FILE] [--since WHEN] [--users a,b]
+#                             [--shard-index N --shard-count M]
 #                             [--dry-run] [--no-resume]
 #
 # Configuration (environment, or KEY=value lines in --config FILE; the
 # environment wins):
 #   OPENAI_API_KEY        Compliance API key (required)
-#   WORKSPACE_ID          workspace id (or org-… for organisation logs) (required)
+#   WORKSPACE_ID          workspace id (or org-… for organisation logs); its areas are
+#                         <ARCHIVE_DEST>/logs/…, conversations, snapshots/…
+#   WORKSPACE_IDS         several workspaces (space or comma separated), or
+#   WORKSPACE_IDS_FILE    one per line; each gets <ARCHIVE_DEST>/<workspace>/…
 #   ARCHIVE_DEST          s3://bucket/prefix or a local directory (required)
+#   STATE_URL             bookmarks, leases, run records (default <ARCHIVE_DEST>/_state)
 #   OPENAI_ADMIN_KEY      admin key; when set, the organisation audit log is fetched too
 #   STREAMS               default "logs users gpts projects audit-logs"; add
 #                         "conversations" for a workspace that still has the legacy
 #                         GET /conversations endpoint (closed upstream in 2026)
 #   LOG_EVENT_TYPES       default "CONVERSATION_MESSAGE AUTH_LOG AUDIT_LOG"
-#   STORAGE_CLASS         S3 storage class of data objects (default STANDARD)
+#   STORAGE_CLASS         S3 storage class of data objects (default STANDARD; an
+#                         instant class, since days are merged with what is stored)
+#   SHARD_INDEX           this shard (default $JOB_COMPLETION_INDEX of a Kubernetes
+#                         Indexed Job, else $AWS_BATCH_JOB_ARRAY_INDEX, else 0)
+#   SHARD_COUNT           number of shards (default 1); a stream belongs to shard
+#                         cksum("<workspace>/<stream>") mod SHARD_COUNT
+#   LEASE_TTL             how long a stream's lease lasts unless renewed (default 6h)
 #   SHIP_ARGS             extra flags for ship, e.g. "--sse aws:kms --sse-kms-key-id alias/archive"
 #   FETCH_ARGS            extra flags for every fetch, e.g. "--rate-limit 40"
 #   COMPLIANCE_BASE_URL   default https://api.chatgpt.com/v1
 #   OPENAI_BASE_URL       default https://api.openai.com/v1 (audit logs)
-#   WORK_DIR              local staging tree, state and run summaries
+#   WORK_DIR              local cache: staging tree, state copies, run summaries
 #                         (default ${XDG_DATA_HOME:-~/.local/share}/compliance-archive/backup)
-#   SUMMARY_FILE          run summary JSON (default $WORK_DIR/runs/<UTC time>.json)
+#   SUMMARY_FILE          run summary JSON (default $WORK_DIR/runs/<run id>.json)
 #   BIN_DIR               where the tools are (default: the built workspace, then $PATH)
 #
-# Exit codes: 0 success; otherwise the exit code of the first failing stage
-# (1 partial, 2 configuration, 3 bad data, 4 remote service), named on
-# stderr and in the summary; 75 another run holds the lock.
+# Exit codes: 0 success; 1 some records were quarantined (archived under
+# _quarantine/ and committed: nothing was lost) or some items failed;
+# otherwise the exit code of the first failing stage (2 configuration,
+# 3 bad data, 4 remote service), named on stderr and in the summary;
+# 75 another run holds a stream's lease or committed first.
 set -euo pipefail
 JOB_NAME=backup-compliance
 # shellcheck source=scripts/lib.sh
@@ -43,6 +64,8 @@ while (($#)); do
     --config) load_config "${2:?--config needs a file}"; shift 2 ;;
     --since) SINCE=${2:?--since needs a value}; shift 2 ;;
     --users) USERS=${2:?--users needs a value}; shift 2 ;;
+    --shard-index) SHARD_INDEX=${2:?--shard-index needs a number}; shift 2 ;;
+    --shard-count) SHARD_COUNT=${2:?--shard-count needs a number}; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
     --no-resume) NO_RESUME=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -51,190 +74,365 @@ while (($#)); do
 done
 
 [[ -n ${OPENAI_API_KEY:-} ]] || die 2 "OPENAI_API_KEY is not set: export it or put it in the --config file"
-[[ -n ${WORKSPACE_ID:-} ]] || die 2 "WORKSPACE_ID is not set: the ChatGPT workspace id (Admin console > Workspace settings)"
 [[ -n ${ARCHIVE_DEST:-} ]] || die 2 "ARCHIVE_DEST is not set: s3://bucket/prefix or a local directory"
-export OPENAI_API_KEY WORKSPACE_ID
+read_workspaces
+export OPENAI_API_KEY
 
 STREAMS=${STREAMS:-logs users gpts projects audit-logs}
 LOG_EVENT_TYPES=${LOG_EVENT_TYPES:-CONVERSATION_MESSAGE AUTH_LOG AUDIT_LOG}
 STORAGE_CLASS=${STORAGE_CLASS:-STANDARD}
 WORK_DIR=${WORK_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/compliance-archive/backup}
+STATE_URL=${STATE_URL:-$(dest_join "$ARCHIVE_DEST" _state)}
+LEASE_TTL=${LEASE_TTL:-6h}
+read_shard
 STAGE=$WORK_DIR/archive
-export FETCH_STATE_DIR=${FETCH_STATE_DIR:-$WORK_DIR/state}
-RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
+RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
+RUNS_URL=$(dest_join "$STATE_URL" "runs/$SHARD_TAG")
 SUMMARY_FILE=${SUMMARY_FILE:-$WORK_DIR/runs/$RUN_ID.json}
 read -r -a FETCH_EXTRA <<< "${FETCH_ARGS:-}"
 read -r -a SHIP_EXTRA <<< "${SHIP_ARGS:-}"
 
 find_tools
-mkdir -p "$STAGE" "$FETCH_STATE_DIR" "$(dirname "$SUMMARY_FILE")"
-take_lock "$WORK_DIR/backup.lock"
+mkdir -p "$STAGE" "$WORK_DIR/state" "$(dirname "$SUMMARY_FILE")"
+take_lock "$WORK_DIR/backup-$SHARD_TAG.lock"
 
 RUN_TMP=$(mktemp -d "$WORK_DIR/.run-XXXXXX")
-trap 'rm -rf "$RUN_TMP"' EXIT
 STARTED=$(date +%s)
-FAILED_STAGE="" FAILED_CODE=0
+FAILED_STAGE="" FAILED_CODE=0 FINISHED=0 QUARANTINED=0
+HELD_LEASES=()
 : > "$RUN_TMP/pipelines.ndjson"
 
-common_fetch=(--state-dir "$FETCH_STATE_DIR")
+common_fetch=()
 ((NO_RESUME)) && common_fetch+=(--no-resume)
 [[ -n $SINCE ]] && common_fetch+=(--since "$SINCE")
 ship_flags=(--update)
 is_s3 "$ARCHIVE_DEST" && ship_flags+=(--storage-class "$STORAGE_CLASS" --manifest-storage-class STANDARD)
 
-# Record one pipeline's outcome: stage codes, and counts from the summaries
+# The streams of this run: "workspace|name|kind|area" (kind: records or
+# snapshot). The organisation audit log is one stream whatever the number
+# of workspaces.
+plan_units() {
+  local ws prefix stream type
+  UNITS=()
+  for ws in "${WORKSPACES[@]}"; do
+    prefix=""; ((MULTI_WORKSPACE)) && prefix="$ws/"
+    for stream in $STREAMS; do
+      case $stream in
+        logs) for type in $LOG_EVENT_TYPES; do UNITS+=("$ws|logs-$type|records|${prefix}logs/$type"); done ;;
+        conversations) UNITS+=("$ws|conversations|records|${prefix}conversations") ;;
+        users|gpts|projects|memories) UNITS+=("$ws|$stream|snapshot|${prefix}snapshots/$stream") ;;
+        audit-logs) ;;
+        *) die 2 "STREAMS: unknown stream '$stream' (logs conversations users gpts projects memories audit-logs)" ;;
+      esac
+    done
+  done
+  if [[ " $STREAMS " == *" audit-logs "* ]]; then
+    if [[ -n ${OPENAI_ADMIN_KEY:-} ]]; then UNITS+=("org|audit-logs|records|audit-logs"); export OPENAI_ADMIN_KEY
+    else log "audit-logs: OPENAI_ADMIN_KEY not set, skipped"; fi
+  fi
+  local mine=()
+  for u in "${UNITS[@]}"; do
+    IFS='|' read -r ws name _ _ <<< "$u"
+    (( $(shard_of "$ws/$name") == SHARD_INDEX )) && mine+=("$u")
+  done
+  UNITS=("${mine[@]+"${mine[@]}"}")
+}
+
+# fetch arguments of a records stream, then `--`, then partition's.
+unit_args() {
+  local ws=$1 name=$2
+  case $name in
+    logs-*) echo "logs --event-type ${name#logs-} --workspace-id $ws -- --preset log-events --layout hive --format ndjson --compress gzip" ;;
+    conversations) echo "conversations --workspace-id $ws${USERS:+ --users $USERS} -- --preset conversations" ;;
+    audit-logs) echo "audit-logs -- --preset audit-logs --layout daily-jsonl" ;;
+  esac
+}
+
+unit_state() { dest_join "$STATE_URL" "$1/$2"; }
+
+# Take every stream's lease, or none: a run that finds one held gives back
+# what it took and exits 75 before it fetches anything.
+take_leases() {
+  local u ws name url code
+  for u in "${UNITS[@]+"${UNITS[@]}"}"; do
+    IFS='|' read -r ws name _ _ <<< "$u"
+    url=$(unit_state "$ws" "$name")
+    set +e
+    "$TOOL_STATE" lease "$url" --owner "$RUN_ID" --pid $$ --ttl "$LEASE_TTL" > /dev/null
+    code=$?
+    set -e
+    if ((code != 0)); then
+      FAILED_STAGE="$name/lease" FAILED_CODE=$code
+      return "$code"
+    fi
+    HELD_LEASES+=("$url")
+  done
+}
+
+release_leases() {
+  local url
+  for url in "${HELD_LEASES[@]+"${HELD_LEASES[@]}"}"; do
+    "$TOOL_STATE" release "$url" --owner "$RUN_ID" > /dev/null 2>&1 || log "could not release the lease $url (it expires after $LEASE_TTL)"
+  done
+  HELD_LEASES=()
+}
+
+# Record one stream's outcome: stage codes, and counts from the summaries
 # and from ship's object lines.
 record() {
-  local name=$1 dir=$2; shift 2
+  local name=$1 dir=$2 committed=$3; shift 3
   local -a stages=("$@")
-  local codes=() i=0 stage
-  for stage in "${stages[@]}"; do codes+=("\"$stage\":$(cat "$dir/$stage.code")"); done
-  local objects=$dir/objects.ndjson
-  jq -cn --arg name "$name" \
+  local codes=() stage objects=$dir/objects.ndjson
+  touch "$objects"
+  for stage in "${stages[@]}"; do codes+=("\"$stage\":$(cat "$dir/$stage.code" 2>/dev/null || echo null)"); done
+  jq -cn --arg name "$name" --argjson committed "$committed" \
     --argjson exit "{$(IFS=,; echo "${codes[*]}")}" \
     --argjson records "$(summary_field "$dir/fetch.json" records 0)" \
-    --argjson files "$(jq -s '[.[] | select(.manifest != true)] | length' "$objects" 2>/dev/null || echo 0)" \
-    --argjson bytes "$(jq -s '[.[] | select(.status == "uploaded") | .bytes] | add // 0' "$objects" 2>/dev/null || echo 0)" \
-    --argjson objects "$(jq -s 'length' "$objects" 2>/dev/null || echo 0)" \
-    --argjson uploaded "$(jq -s '[.[] | select(.status == "uploaded")] | length' "$objects" 2>/dev/null || echo 0)" \
-    --argjson skipped "$(jq -s '[.[] | select(.status == "skipped")] | length' "$objects" 2>/dev/null || echo 0)" \
-    '{stream:$name, records:$records, files:$files, bytes:$bytes, objects:$objects, uploaded:$uploaded, skipped:$skipped, exit:$exit}' \
-    >> "$RUN_TMP/pipelines.ndjson"
+    --argjson quarantined "$(summary_field "$dir/partition.json" quarantined 0)" \
+    --slurpfile objects "$objects" \
+    '{stream:$name, records:$records, quarantined:$quarantined, committed:$committed,
+      files: ([$objects[] | select(.manifest != true)] | length),
+      bytes: ([$objects[] | select(.status == "uploaded") | .bytes] | add // 0),
+      objects: ($objects | length),
+      uploaded: ([$objects[] | select(.status == "uploaded")] | length),
+      skipped: ([$objects[] | select(.status == "skipped")] | length),
+      quarantine_files: [$objects[] | select(.kind == "quarantine") | .key // .path],
+      exit:$exit}' >> "$RUN_TMP/pipelines.ndjson"
   for stage in "${stages[@]}"; do
-    local code; code=$(cat "$dir/$stage.code")
+    local code; code=$(cat "$dir/$stage.code" 2>/dev/null || echo 0)
     # 141 (SIGPIPE) upstream of a failed stage is a consequence, not the cause.
     if [[ $code != 0 && $code != 141 && -z $FAILED_STAGE ]]; then
       FAILED_STAGE="$name/$stage" FAILED_CODE=$code
       log "stage $stage of $name failed with exit $code (see its messages above)"
     fi
-    ((++i))
   done
 }
 
-# fetch | partition | manifest | ship for one stream into one area.
-run_pipeline() {
-  local name=$1 area=$2; shift 2
+# partition's exit 1 when the only trouble is quarantined lines: they are
+# archived with the rest (under _quarantine/), so nothing is lost and the
+# bookmark may move. Anything else that failed is a real failure.
+only_quarantined() {
+  local s=$1
+  [[ -s $s ]] && jq -e '.quarantined > 0 and (.groups_failed // 0) == 0 and (.files_failed // 0) == 0' "$s" > /dev/null
+}
+
+# Bring the destination's copy of every file this run will merge into
+# (and the manifests of the area) into the staging tree, each checked
+# against the destination's manifest. A cached copy that matches is kept.
+merge_inputs() {
+  local area=$1 planned=$2 dir=$3
+  "$TOOL_RESTORE" get "$(dest_join "$ARCHIVE_DEST" "$area")" "$STAGE/$area" --missing-ok \
+    --files "$planned" --summary "$dir/restore.json" > "$dir/merge-inputs.ndjson"
+}
+
+# fetch to a spool, see which files it touches, bring those back from the
+# destination, then partition | manifest | ship, and commit.
+run_records() {
+  local ws=$1 name=$2 area=$3 dir=$4 sdir=$5
   local -a fetch_args=() part_args=()
-  while (($#)) && [[ $1 != -- ]]; do fetch_args+=("$1"); shift; done
-  shift
-  part_args=("$@")
-  local dir=$RUN_TMP/$name; mkdir -p "$dir"
+  read -r -a all <<< "$(unit_args "$ws" "$name")"
+  local seen=0 a
+  for a in "${all[@]}"; do
+    if [[ $a == -- ]]; then seen=1; continue; fi
+    if ((seen)); then part_args+=("$a"); else fetch_args+=("$a"); fi
+  done
   log "$name: fetch | partition | manifest | ship -> $(dest_join "$ARCHIVE_DEST" "$area")"
   set +e
-  "$TOOL_FETCH" "${fetch_args[@]}" "${common_fetch[@]}" "${FETCH_EXTRA[@]}" --summary "$dir/fetch.json" \
-    | "$TOOL_PARTITION" --out "$STAGE/$area" "${part_args[@]}" --summary "$dir/partition.json" \
-    | "$TOOL_MANIFEST" --summary "$dir/manifest.json" \
-    | "$TOOL_SHIP" "$(dest_join "$ARCHIVE_DEST" "$area")" "${ship_flags[@]}" "${SHIP_EXTRA[@]}" --summary "$dir/ship.json" \
+  "$TOOL_FETCH" "${fetch_args[@]}" --state-dir "$sdir" "${common_fetch[@]+"${common_fetch[@]}"}" \
+    "${FETCH_EXTRA[@]+"${FETCH_EXTRA[@]}"}" --summary "$dir/fetch.json" > "$dir/records.ndjson"
+  echo $? > "$dir/fetch.code"
+  [[ $(cat "$dir/fetch.code") == 0 ]] || { set -e; return 0; }
+  "$TOOL_PARTITION" --out "$STAGE/$area" "${part_args[@]}" --dry-run < "$dir/records.ndjson" > "$dir/planned.ndjson" 2> "$dir/plan.err"
+  local plan=$?
+  if ((plan > 1)); then cat "$dir/plan.err" >&2; echo "$plan" > "$dir/plan.code"; set -e; return 0; fi
+  merge_inputs "$area" "$dir/planned.ndjson" "$dir"
+  echo $? > "$dir/merge.code"
+  [[ $(cat "$dir/merge.code") == 0 ]] || { set -e; return 0; }
+  "$TOOL_PARTITION" --out "$STAGE/$area" "${part_args[@]}" --summary "$dir/partition.json" < "$dir/records.ndjson" \
+    | "$TOOL_MANIFEST" --keep-absent --summary "$dir/manifest.json" \
+    | "$TOOL_SHIP" "$(dest_join "$ARCHIVE_DEST" "$area")" "${ship_flags[@]}" "${SHIP_EXTRA[@]+"${SHIP_EXTRA[@]}"}" --summary "$dir/ship.json" \
     > "$dir/objects.ndjson"
   local -a codes=("${PIPESTATUS[@]}")
   set -e
-  echo "${codes[0]}" > "$dir/fetch.code"; echo "${codes[1]}" > "$dir/partition.code"
-  echo "${codes[2]}" > "$dir/manifest.code"; echo "${codes[3]}" > "$dir/ship.code"
-  record "$name" "$dir" fetch partition manifest ship
+  if ((codes[0] == 1)) && only_quarantined "$dir/partition.json"; then
+    codes[0]=0 QUARANTINED=1
+    log "$name: $(summary_field "$dir/partition.json" quarantined 0) line(s) quarantined and archived under $(dest_join "$ARCHIVE_DEST" "$area")/_quarantine/"
+  fi
+  echo "${codes[0]}" > "$dir/partition.code"; echo "${codes[1]}" > "$dir/manifest.code"
+  echo "${codes[2]}" > "$dir/ship.code"
 }
 
 # Reference streams (users, GPTs, projects) are kept as dated snapshots:
 # fetch writes the whole list to a staging file renamed into place only
-# when fetch succeeded; manifest then covers the snapshot tree.
+# when fetch succeeded; the area's manifest is the destination's, extended.
 run_snapshot() {
-  local name=$1; shift
-  local dir=$RUN_TMP/$name; mkdir -p "$dir"
+  local ws=$1 name=$2 area=$3 dir=$4 sdir=$5
   local day; day=$(date -u +%Y/%m/%d)
-  local target=$STAGE/snapshots/$name/$day/$name.ndjson
+  local target=$STAGE/$area/$day/$name.ndjson
   mkdir -p "$(dirname "$target")"
-  log "$name: snapshot -> $(dest_join "$ARCHIVE_DEST" "snapshots/$name/$day/$name.ndjson")"
+  log "$name: snapshot -> $(dest_join "$ARCHIVE_DEST" "$area/$day/$name.ndjson")"
+  local -a ws_args=(); [[ $ws != org ]] && ws_args=(--workspace-id "$ws")
   set +e
-  "$TOOL_FETCH" "$name" "$@" --no-resume "${FETCH_EXTRA[@]}" --state-dir "$FETCH_STATE_DIR" --summary "$dir/fetch.json" > "$target.partial"
+  "$TOOL_FETCH" "$name" "${ws_args[@]}" --no-resume "${FETCH_EXTRA[@]+"${FETCH_EXTRA[@]}"}" --state-dir "$sdir" \
+    --summary "$dir/fetch.json" > "$target.partial"
   local fcode=$?
-  set -e
   echo "$fcode" > "$dir/fetch.code"
   if ((fcode == 0)) && cmp -s "$target.partial" "$target"; then
-    # Same snapshot as earlier today: keep the file (and its mtime) so
-    # the manifests and the archive stay untouched.
-    rm -f "$target.partial"
+    rm -f "$target.partial"      # same snapshot as earlier today: keep the file and its mtime
   elif ((fcode == 0)); then
     sync "$target.partial" 2>/dev/null || true
     mv -f "$target.partial" "$target"
   else
-    rm -f "$target.partial"
+    rm -f "$target.partial"; set -e; return 0
   fi
-  set +e
-  "$TOOL_MANIFEST" --root "$STAGE/snapshots/$name" --summary "$dir/manifest.json" \
-    | "$TOOL_SHIP" "$(dest_join "$ARCHIVE_DEST" "snapshots/$name")" "${ship_flags[@]}" "${SHIP_EXTRA[@]}" --summary "$dir/ship.json" \
+  : > "$dir/planned.ndjson"
+  merge_inputs "$area" "$dir/planned.ndjson" "$dir"
+  echo $? > "$dir/merge.code"
+  [[ $(cat "$dir/merge.code") == 0 ]] || { set -e; return 0; }
+  "$TOOL_MANIFEST" --root "$STAGE/$area" --keep-absent --summary "$dir/manifest.json" \
+    | "$TOOL_SHIP" "$(dest_join "$ARCHIVE_DEST" "$area")" "${ship_flags[@]}" "${SHIP_EXTRA[@]+"${SHIP_EXTRA[@]}"}" --summary "$dir/ship.json" \
     > "$dir/objects.ndjson"
   local -a codes=("${PIPESTATUS[@]}")
   set -e
   echo "${codes[0]}" > "$dir/manifest.code"; echo "${codes[1]}" > "$dir/ship.code"
-  record "$name" "$dir" fetch manifest ship
 }
+
+# One stream: its bookmarks from the archive, the pipeline, and, when every
+# stage succeeded, `fetch commit` and the conditional push of the bookmarks.
+run_unit() {
+  local ws=$1 name=$2 kind=$3 area=$4
+  local dir=$RUN_TMP/$ws-$name sdir=$WORK_DIR/state/$ws/$name url
+  url=$(unit_state "$ws" "$name")
+  mkdir -p "$dir" "$sdir"
+  local -a stages=(state fetch)
+  set +e
+  "$TOOL_STATE" pull "$(dest_join "$url" bookmarks)" "$sdir" > /dev/null
+  echo $? > "$dir/state.code"
+  set -e
+  if [[ $(cat "$dir/state.code") == 0 ]]; then
+    if [[ $kind == snapshot ]]; then run_snapshot "$ws" "$name" "$area" "$dir" "$sdir"; else run_records "$ws" "$name" "$area" "$dir" "$sdir"; fi
+  fi
+  local f
+  for f in plan merge partition manifest ship; do [[ -e $dir/$f.code ]] && stages+=("$f"); done
+  local ok=1 s
+  for s in "${stages[@]}"; do [[ $(cat "$dir/$s.code") == 0 ]] || ok=0; done
+  local committed=false
+  if ((ok)) && [[ $kind == records ]]; then
+    set +e
+    "$TOOL_FETCH" commit --state-dir "$sdir" > /dev/null \
+      && "$TOOL_STATE" push "$sdir" "$(dest_join "$url" bookmarks)" --lease "$url" --owner "$RUN_ID" --ttl "$LEASE_TTL" > /dev/null
+    echo $? > "$dir/commit.code"
+    set -e
+    stages+=(commit)
+    [[ $(cat "$dir/commit.code") == 0 ]] && committed=true
+  elif ((ok)); then
+    committed=true
+  else
+    log "$name: bookmark NOT committed: the next run fetches this window again"
+  fi
+  record "$name" "$dir" "$committed" "${stages[@]}"
+}
+
+# The run record, on every exit: failed (with the stage, code and cause)
+# unless the run reached its end. Written locally and beside the archive;
+# `current.json` says "running" from the start, so a run that could not
+# even write its record (a full disk, SIGKILL) is visible as unfinished.
+write_record() {
+  local status=$1 code=$2 now summary
+  now=$(date +%s)
+  summary=$(jq -s --arg job "$JOB_NAME" --arg run "$RUN_ID" --arg dest "$ARCHIVE_DEST" --arg shard "$SHARD_TAG" \
+    --argjson started "$STARTED" --argjson finished "$now" --arg status "$status" \
+    --arg failed "$FAILED_STAGE" --argjson code "$code" --argjson quarantined "$QUARANTINED" '
+    { job: $job, run_id: $run, dest: $dest, shard: $shard,
+      started_at: ($started | todate), finished_at: ($finished | todate), duration_s: ($finished - $started),
+      status: $status,
+      failed_stage: (if $failed == "" then null else $failed end), exit_code: $code,
+      committed: ((length > 0) and all(.committed)),
+      quarantine_files: (map(.quarantine_files // []) | add // []),
+      records: (map(.records) | add // 0), files: (map(.files) | add // 0),
+      bytes: (map(.bytes) | add // 0), objects: (map(.objects) | add // 0),
+      uploaded: (map(.uploaded) | add // 0), skipped: (map(.skipped) | add // 0),
+      streams: . }' "$RUN_TMP/pipelines.ndjson" 2>/dev/null) \
+    || summary=$(printf '{"job":"%s","run_id":"%s","status":"%s","exit_code":%s,"failed_stage":"%s","committed":false}' \
+      "$JOB_NAME" "$RUN_ID" "$status" "$code" "$FAILED_STAGE")
+  { printf '%s\n' "$summary" > "$SUMMARY_FILE.tmp" && mv -f "$SUMMARY_FILE.tmp" "$SUMMARY_FILE" \
+      && cp -f "$SUMMARY_FILE" "$WORK_DIR/runs/last.json.tmp" && mv -f "$WORK_DIR/runs/last.json.tmp" "$WORK_DIR/runs/last.json" \
+      && printf '%s\n' "$summary" > "$WORK_DIR/runs/current.json"; } 2>/dev/null \
+    || log "could not write the run record under $WORK_DIR/runs (disk full?); runs/current.json still says the run did not finish"
+  if ((DRY_RUN == 0)); then
+    local name
+    for name in last.json "$RUN_ID.json" current.json; do
+      "$TOOL_STATE" put "$RUNS_URL" "$name" <(printf '%s\n' "$summary") > /dev/null 2>&1 \
+        || { log "could not store the run record in $RUNS_URL"; break; }
+    done
+  fi
+  printf '%s\n' "$summary" | jq -r '"\(.job): \(.status)\(if .failed_stage then " at \(.failed_stage) (exit \(.exit_code))" else "" end): \(.records // 0) records, \(.files // 0) files, \(.objects // 0) objects (\(.uploaded // 0) uploaded, \(.skipped // 0) unchanged), \(.bytes // 0) bytes in \(.duration_s // 0)s, committed=\(.committed)\(if (.quarantine_files // []) != [] then "; quarantined: \(.quarantine_files | join(" "))" else "" end)"' >&2 || true
+}
+
+on_exit() {
+  local code=$?
+  trap - EXIT
+  if ((!FINISHED)); then
+    [[ -z $FAILED_STAGE ]] && FAILED_STAGE=${CURRENT_STAGE:-script}
+    ((code == 0)) && code=1
+    log "the run stopped early (exit $code) at $FAILED_STAGE"
+    write_record failed "$code"
+  fi
+  release_leases
+  rm -rf "$RUN_TMP"
+  exit "$code"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+plan_units
+log "run $RUN_ID, $SHARD_TAG: ${#UNITS[@]} stream(s); state in $STATE_URL"
 
 if ((DRY_RUN)); then
   # Show the first request of each stream and check the credentials with
   # one call each; show where objects would go. Nothing is written.
-  for stream in $STREAMS; do
-    case $stream in
-      logs) args=(logs --event-type "${LOG_EVENT_TYPES// /,}") ;;
-      audit-logs) [[ -n ${OPENAI_ADMIN_KEY:-} ]] || { log "audit-logs: OPENAI_ADMIN_KEY not set, skipped"; continue; }; args=(audit-logs) ;;
-      *) args=("$stream") ;;
-    esac
-    log "dry run: $stream"
-    "$TOOL_FETCH" "${args[@]}" "${common_fetch[@]}" "${FETCH_EXTRA[@]}" --dry-run \
-      || die $? "dry run of fetch $stream failed"
+  for u in "${UNITS[@]+"${UNITS[@]}"}"; do
+    IFS='|' read -r ws name kind area <<< "$u"
+    if [[ $kind == snapshot ]]; then args=("$name" --workspace-id "$ws"); else read -r -a args <<< "$(unit_args "$ws" "$name" | sed 's/ -- .*//')"; fi
+    log "dry run: $name -> $(dest_join "$ARCHIVE_DEST" "$area")"
+    "$TOOL_FETCH" "${args[@]}" --state-dir "$RUN_TMP/dry-state" "${common_fetch[@]+"${common_fetch[@]}"}" "${FETCH_EXTRA[@]+"${FETCH_EXTRA[@]}"}" --dry-run \
+      || { FAILED_STAGE="$name/fetch"; die $? "dry run of fetch $name failed"; }
   done
   log "dry run: nothing fetched, written, shipped or committed"
+  FINISHED=1
   exit 0
 fi
 
-for stream in $STREAMS; do
-  # A configuration error (exit 2: bad key, URL, workspace or bucket)
-  # would fail every remaining stream the same way: stop here.
-  if [[ $FAILED_CODE == 2 ]]; then log "stopping after a configuration error; $stream not run"; break; fi
-  case $stream in
-    logs)
-      for type in $LOG_EVENT_TYPES; do
-        [[ $FAILED_CODE == 2 ]] && break
-        run_pipeline "logs-$type" "logs/$type" logs --event-type "$type" -- \
-          --preset log-events --layout hive --format ndjson --compress gzip
-      done ;;
-    conversations)
-      user_args=(); [[ -n $USERS ]] && user_args=(--users "$USERS")
-      run_pipeline conversations conversations conversations "${user_args[@]}" -- --preset conversations ;;
-    audit-logs)
-      if [[ -z ${OPENAI_ADMIN_KEY:-} ]]; then log "audit-logs: OPENAI_ADMIN_KEY not set, skipped"; continue; fi
-      export OPENAI_ADMIN_KEY
-      run_pipeline audit-logs audit-logs audit-logs -- --preset audit-logs --layout daily-jsonl ;;
-    users|gpts|projects|memories)
-      run_snapshot "$stream" ;;
-    *) die 2 "STREAMS: unknown stream '$stream' (logs conversations users gpts projects memories audit-logs)" ;;
-  esac
-done
+printf '{"job":"%s","run_id":"%s","status":"running","started_at":"%s","shard":"%s"}\n' \
+  "$JOB_NAME" "$RUN_ID" "$(date -u +%FT%TZ)" "$SHARD_TAG" > "$WORK_DIR/runs/current.json"
+set +e
+"$TOOL_STATE" put "$RUNS_URL" current.json "$WORK_DIR/runs/current.json" > /dev/null
+code=$?
+set -e
+((code == 0)) || { FAILED_STAGE=state; die "$code" "cannot write to the state location $STATE_URL (archive-state exit $code; see its message above)"; }
 
-COMMITTED=false
-if [[ -z $FAILED_STAGE ]]; then
-  set +e
-  "$TOOL_FETCH" commit --state-dir "$FETCH_STATE_DIR"
-  code=$?
-  set -e
-  if ((code == 0)); then COMMITTED=true; else FAILED_STAGE=commit FAILED_CODE=$code; fi
-else
-  log "bookmarks NOT committed: the next run fetches this window again"
+CURRENT_STAGE=lease
+if ! take_leases; then
+  code=$FAILED_CODE
+  log "$FAILED_STAGE: not started (exit $code); leases this run had taken are given back"
+  write_record held "$code"
+  FINISHED=1
+  exit "$code"
 fi
 
-FINISHED=$(date +%s)
-jq -s --arg job "$JOB_NAME" --arg run "$RUN_ID" --arg dest "$ARCHIVE_DEST" \
-  --argjson started "$STARTED" --argjson finished "$FINISHED" \
-  --arg failed "$FAILED_STAGE" --argjson code "$FAILED_CODE" --argjson committed "$COMMITTED" '
-  { job: $job, run_id: $run, dest: $dest,
-    started_at: ($started | todate), finished_at: ($finished | todate), duration_s: ($finished - $started),
-    status: (if $failed == "" then "ok" else "failed" end),
-    failed_stage: (if $failed == "" then null else $failed end), exit_code: $code,
-    committed: $committed,
-    records: (map(.records) | add // 0), files: (map(.files) | add // 0),
-    bytes: (map(.bytes) | add // 0), objects: (map(.objects) | add // 0),
-    uploaded: (map(.uploaded) | add // 0), skipped: (map(.skipped) | add // 0),
-    streams: . }' "$RUN_TMP/pipelines.ndjson" > "$SUMMARY_FILE.tmp"
-mv -f "$SUMMARY_FILE.tmp" "$SUMMARY_FILE"
-cp -f "$SUMMARY_FILE" "$WORK_DIR/runs/last.json" 2>/dev/null || true
-jq -r '"\(.job): \(.status)\(if .failed_stage then " at \(.failed_stage) (exit \(.exit_code))" else "" end): \(.records) records, \(.files) files, \(.objects) objects (\(.uploaded) uploaded, \(.skipped) unchanged), \(.bytes) bytes in \(.duration_s)s, committed=\(.committed); summary \($file)"' \
-  --arg file "$SUMMARY_FILE" "$SUMMARY_FILE" >&2
-exit "$FAILED_CODE"
+for u in "${UNITS[@]+"${UNITS[@]}"}"; do
+  IFS='|' read -r ws name kind area <<< "$u"
+  # A configuration error (exit 2: bad key, URL, workspace or bucket)
+  # would fail every remaining stream the same way: stop here.
+  if [[ $FAILED_CODE == 2 ]]; then log "stopping after a configuration error; $name not run"; break; fi
+  CURRENT_STAGE=$name
+  run_unit "$ws" "$name" "$kind" "$area"
+done
+
+status=ok code=0
+if [[ -n $FAILED_STAGE ]]; then status=failed code=$FAILED_CODE
+elif ((QUARANTINED)); then status=quarantined code=1
+fi
+write_record "$status" "$code"
+FINISHED=1
+exit "$code"

@@ -3,7 +3,9 @@
 # Compliance API with generated data (300 users over 30 days), run the
 # daily backup into a local archive directory (and into a local S3 bucket
 # when moto is installed), run it again to show the incremental run
-# fetching nothing new, verify the archive, and print where things are.
+# fetching nothing new, run it once more from an empty work directory (as
+# a container would) to show the archive is its own source of truth,
+# verify the archive, read it back with restore, and print where things are.
 # Servers it started are stopped on exit.
 #
 # Usage: scripts/demo.sh            (output under ./demo-output, replaced each run)
@@ -53,11 +55,25 @@ say "Daily backup, second run (incremental: nothing new on the server)"
 ARCHIVE_DEST=$DEMO/archive WORK_DIR=$DEMO/work scripts/backup-compliance.sh
 jq '{records, uploaded, skipped, committed}' "$DEMO/work/runs/last.json"
 
+say "Daily backup from an empty work directory (a container, a new VM): the same archive"
+before=$(cd "$DEMO/archive" && find . -path ./_state -prune -o -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
+rm -rf "$DEMO/work"
+ARCHIVE_DEST=$DEMO/archive WORK_DIR=$DEMO/work scripts/backup-compliance.sh
+after=$(cd "$DEMO/archive" && find . -path ./_state -prune -o -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
+[[ $before == "$after" ]] && echo "archive unchanged: bookmarks, manifests and merge inputs came from $DEMO/archive/_state and the archive" >&2 \
+  || { echo "demo: the archive changed after a run from an empty work directory" >&2; exit 1; }
+
 say "Verifying the archive: manifest verify, then GNU sha256sum -c"
 for area in conversations logs/CONVERSATION_MESSAGE audit-logs; do
   "$BIN/manifest" verify "$DEMO/archive/$area" | tail -n 3
   (cd "$DEMO/archive/$area" && sha256sum -c --strict --quiet manifest-sha256.txt && echo "sha256sum -c: $area OK")
 done
+
+say "Reading it back: restore get (every file checked against its manifest)"
+"$BIN/restore" get "$DEMO/archive/conversations" "$DEMO/restored/conversations" --summary "$DEMO/restore.json" > /dev/null
+(cd "$DEMO/restored/conversations" && sha256sum -c --strict --quiet manifest-sha256.txt && echo "sha256sum -c: restored copy OK" >&2)
+"$BIN/restore" query "$DEMO/archive/logs/AUTH_LOG" --layout hive > "$DEMO/auth-log-views.sql"
+echo "DuckDB views for the AUTH_LOG events: $DEMO/auth-log-views.sql (duckdb -init $DEMO/auth-log-views.sql)" >&2
 
 if command -v moto_server >/dev/null 2>&1 && python3 -c 'import boto3' 2>/dev/null; then
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -76,8 +92,9 @@ fi
 say "Where things are"
 cat >&2 <<TXT
   archive (as shipped):   $DEMO/archive
-  staging tree + state:   $DEMO/work   (bookmarks in $DEMO/work/state)
-  run summaries:          $DEMO/work/runs/*.json
+  its state:              $DEMO/archive/_state   (bookmarks, leases, run records)
+  work directory (cache): $DEMO/work
+  run summaries:          $DEMO/work/runs/*.json and $DEMO/archive/_state/runs/all/
 
 Try:
   jq . $DEMO/work/runs/last.json

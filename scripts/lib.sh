@@ -50,13 +50,58 @@ find_tools() {
       if [[ -x $d/fetch && -x $d/partition && -x $d/manifest && -x $d/ship && -x $d/parquetize ]]; then BIN_DIR=$d; break; fi
     done
   fi
-  local t
-  for t in fetch partition parquetize manifest ship; do
+  local t var
+  for t in fetch partition parquetize manifest ship restore archive-state; do
     local path
     if [[ -n ${BIN_DIR:-} ]]; then path=$BIN_DIR/$t; else path=$(command -v "$t" || true); fi
     [[ -n $path && -x $path ]] || die 2 "tool '$t' not found: build the workspace (cargo build --release) or set BIN_DIR"
-    printf -v "TOOL_${t^^}" '%s' "$path"
+    var=${t#archive-}
+    printf -v "TOOL_${var^^}" '%s' "$path"
   done
+}
+
+# The workspaces a job covers: WORKSPACE_IDS (space or comma separated),
+# WORKSPACE_IDS_FILE (one per line, # comments), else WORKSPACE_ID. With
+# more than one source list, each workspace gets its own areas.
+read_workspaces() {
+  WORKSPACES=() MULTI_WORKSPACE=0
+  if [[ -n ${WORKSPACE_IDS_FILE:-} ]]; then
+    [[ -r $WORKSPACE_IDS_FILE ]] || die 2 "WORKSPACE_IDS_FILE $WORKSPACE_IDS_FILE: cannot read the file"
+    local line
+    while IFS= read -r line || [[ -n $line ]]; do
+      line=${line%%#*}; line=${line//[[:space:]]/}
+      [[ -n $line ]] && WORKSPACES+=("$line")
+    done < "$WORKSPACE_IDS_FILE"
+    MULTI_WORKSPACE=1
+  elif [[ -n ${WORKSPACE_IDS:-} ]]; then
+    read -r -a WORKSPACES <<< "${WORKSPACE_IDS//,/ }"
+    MULTI_WORKSPACE=1
+  elif [[ -n ${WORKSPACE_ID:-} ]]; then
+    WORKSPACES=("$WORKSPACE_ID")
+  fi
+  ((${#WORKSPACES[@]})) || die 2 "WORKSPACE_ID is not set: the ChatGPT workspace id (Admin console > Workspace settings), or WORKSPACE_IDS / WORKSPACE_IDS_FILE for several"
+  local ws
+  for ws in "${WORKSPACES[@]}"; do
+    [[ $ws =~ ^[A-Za-z0-9._-]+$ ]] || die 2 "workspace id '$ws': expected letters, digits, '.', '_' or '-'"
+  done
+}
+
+# This run's shard: SHARD_INDEX of SHARD_COUNT, by default the index of a
+# Kubernetes Indexed Job or an AWS Batch array job.
+read_shard() {
+  SHARD_COUNT=${SHARD_COUNT:-1}
+  SHARD_INDEX=${SHARD_INDEX:-${JOB_COMPLETION_INDEX:-${AWS_BATCH_JOB_ARRAY_INDEX:-0}}}
+  [[ $SHARD_COUNT =~ ^[1-9][0-9]*$ ]] || die 2 "SHARD_COUNT '$SHARD_COUNT': expected a number of at least 1"
+  [[ $SHARD_INDEX =~ ^[0-9]+$ ]] && ((SHARD_INDEX < SHARD_COUNT)) \
+    || die 2 "SHARD_INDEX '$SHARD_INDEX': expected 0 to $((SHARD_COUNT - 1)) (SHARD_COUNT is $SHARD_COUNT)"
+  if ((SHARD_COUNT == 1)); then SHARD_TAG=all; else SHARD_TAG="shard-$SHARD_INDEX-of-$SHARD_COUNT"; fi
+}
+
+# The shard a stream belongs to: a stable hash (POSIX cksum, the same on
+# every machine) of "<workspace>/<stream>", modulo SHARD_COUNT.
+shard_of() {
+  local sum; sum=$(printf '%s' "$1" | cksum); sum=${sum%% *}
+  echo $((sum % SHARD_COUNT))
 }
 
 # Take the job's lock or exit 75: two cron runs must never overlap.

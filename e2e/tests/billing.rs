@@ -193,7 +193,124 @@ fn billing_missing_table_ships_nothing() {
         "the missing table is not named",
     );
     run.assert(
-        !dir.join("dest").exists(),
+        !dir.join("dest/2025-03").exists(),
         "something was shipped although a table failed",
     );
+    // What is there is the honest record of the failed run, beside the archive.
+    let record: serde_json::Value =
+        serde_json::from_str(&dir.read("dest/_state/billing/2025-03/last-run.json")).unwrap();
+    run.assert(
+        record["status"] == "failed" && record["exit_code"] == 2,
+        &format!("run record: {record}"),
+    );
+}
+
+/// The archiver's policy: PutObject on the data, Get/Put on the job's
+/// state, nothing else (what no-clobber archiving needs).
+const PUT_ONLY_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":["s3:PutObject"],"Resource":"arn:aws:s3:::billing/ledger/*"},
+ {"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::billing/ledger/_state/*"},
+ {"Effect":"Allow","Action":["s3:ListBucket"],"Resource":"arn:aws:s3:::billing"}]}"#;
+
+const AUDITOR_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::billing","arn:aws:s3:::billing/*"]}]}"#;
+
+/// A database correction of an archived month, with IAM enforced and only
+/// PutObject on the data: the corrected file is a conflict that the run
+/// names and exits 1 for, never "skipped" with exit 0; the stored bytes
+/// stay those first archived.
+#[test]
+fn a_correction_under_no_clobber_is_named_not_skipped() {
+    let dir = Dir::new("billing-correction");
+    let pg = Postgres::start();
+    pg.psql(include_str!("fixtures/billing.sql"));
+    // Seven unauthenticated set-up actions (a bucket, two users), then IAM is enforced.
+    let s3 = MotoServer::start_with_iam(7);
+    s3.create_bucket("billing", false);
+    let (key, secret) = s3.iam_user("archiver", PUT_ONLY_POLICY);
+    let (akey, asecret) = s3.iam_user("auditor", AUDITOR_POLICY);
+    let run_billing = |expect: i32| {
+        let mut cmd = dir.command(repo_root().join("scripts/archive-billing.sh"));
+        for (k, v) in pg.env() {
+            cmd.env(k, v);
+        }
+        s3.configure(&mut cmd);
+        let path = format!(
+            "{}:{}",
+            pg.bindir().display(),
+            std::env::var("PATH").unwrap()
+        );
+        cmd.env("PATH", path)
+            .env("AWS_ACCESS_KEY_ID", &key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env("BIN_DIR", bin_dir())
+            .env("BILLING_TABLES", "charges:created_at credits:created_at")
+            .env("SNAPSHOT_TABLES", "")
+            .env("WORK_DIR", dir.join("work"))
+            .env("SUMMARY_FILE", dir.join("summary.json"))
+            .args([
+                "--period",
+                "2025-03",
+                "--dest",
+                "s3://billing/ledger",
+                "--storage-class",
+                "STANDARD",
+            ]);
+        cmd.expect_code(expect)
+    };
+    run_billing(0);
+    let stored = |k: &str| {
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import boto3,hashlib\ns3=boto3.client('s3',endpoint_url='{}',region_name='us-east-1',aws_access_key_id='{akey}',aws_secret_access_key='{asecret}')\n\
+                 print(hashlib.sha256(s3.get_object(Bucket='billing',Key='{k}')['Body'].read()).hexdigest())",
+                s3.endpoint()
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let before = stored("ledger/2025-03/charges-2025-03.parquet");
+
+    // Unchanged: a re-run is idempotent (skipped, exit 0).
+    run_billing(0);
+    // A correction of one charge of the month.
+    pg.psql("update charges set amount = amount + 1 where id = (select min(id) from charges where created_at >= '2025-03-01' and created_at < '2025-04-01')");
+    let run = run_billing(1);
+    run.assert(
+        run.stderr.contains("charges-2025-03.parquet"),
+        "the corrected file is not named",
+    );
+    let s: serde_json::Value = serde_json::from_str(&dir.read("summary.json")).unwrap();
+    let conflicts: Vec<&str> = s["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    run.assert(
+        s["status"] == "conflict" && s["exit_code"] == 1,
+        &format!("summary: {s}"),
+    );
+    run.assert(
+        conflicts.contains(&"charges-2025-03.parquet"),
+        &format!("conflicts: {conflicts:?}"),
+    );
+    run.assert(
+        !conflicts.contains(&"credits-2025-03.parquet"),
+        &format!("an unchanged file called a conflict: {conflicts:?}"),
+    );
+    run.assert(
+        stored("ledger/2025-03/charges-2025-03.parquet") == before,
+        "the archived bytes were replaced",
+    );
+    // The run record is beside the archive, where the archiver may write.
+    let record = stored("ledger/_state/billing/2025-03/last-run.json");
+    run.assert(!record.is_empty(), "no run record in _state");
 }

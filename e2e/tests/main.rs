@@ -8,3 +8,4 @@ mod common;
 mod config;
 mod crash;
 mod export;
+mod stateless;

@@ -74,9 +74,23 @@ pub struct MotoServer {
 impl MotoServer {
     /// Start `moto_server` (install it with `pip install 'moto[server]'`).
     pub fn start() -> MotoServer {
+        MotoServer::start_with_env(&[])
+    }
+
+    /// Start moto that enforces IAM after its first `free_actions`
+    /// requests (`INITIAL_NO_AUTH_ACTION_COUNT`): set-up (buckets, users,
+    /// policies) runs unauthenticated, then every request needs a policy
+    /// that allows it. Create users with [`MotoServer::iam_user`].
+    pub fn start_with_iam(free_actions: u32) -> MotoServer {
+        let n = free_actions.to_string();
+        MotoServer::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", n.as_str())])
+    }
+
+    fn start_with_env(env: &[(&str, &str)]) -> MotoServer {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new("moto_server")
+            .envs(env.iter().copied())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(log.reopen().unwrap())
@@ -137,6 +151,27 @@ impl MotoServer {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Create an IAM user with this inline policy document (JSON) and
+    /// return its (access key id, secret). Run it while moto still takes
+    /// unauthenticated requests (see [`MotoServer::start_with_iam`]).
+    pub fn iam_user(&self, name: &str, policy: &str) -> (String, String) {
+        let script = format!(
+            "iam = boto3.client('iam', endpoint_url='{}', region_name='us-east-1',\n\
+                 aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+             iam.create_user(UserName='{name}')\n\
+             iam.put_user_policy(UserName='{name}', PolicyName='{name}-policy', PolicyDocument=json.dumps(json.loads({policy:?})))\n\
+             k = iam.create_access_key(UserName='{name}')['AccessKey']\n\
+             print(k['AccessKeyId'] + ' ' + k['SecretAccessKey'])",
+            self.endpoint()
+        );
+        let out = self.python(&script);
+        let mut it = out.split_whitespace();
+        (
+            it.next().unwrap().to_string(),
+            it.next().unwrap().to_string(),
+        )
     }
 
     /// Create a bucket, optionally with Object Lock (which turns on versioning).
