@@ -125,7 +125,7 @@ pub struct Args {
     pub version_field: Option<String>,
 
     /// Directory layout: seed (DIR/<user>/YYYY/MM/DD/<name>.json plus daily
-    /// summaries), hive (user_id=<user>/date=YYYY-MM-DD/<name>.ndjson),
+    /// summaries), hive (archive_user=<user>/archive_date=YYYY-MM-DD/<name>.ndjson; keys no record uses, so they never shadow a field),
     /// daily-jsonl (<prefix>_YYYYMMDD.jsonl, all users of a day), or
     /// template (--path).
     #[arg(long, value_enum, value_name = "LAYOUT")]

@@ -193,7 +193,7 @@ fn layout_of(a: &Args, name: &str) -> Result<Layout> {
             Format::Json,
         ),
         LayoutKind::Hive => (
-            format!("user_id={{user}}/date={{date}}/{name}.ndjson"),
+            format!("archive_user={{user}}/archive_date={{date}}/{name}.ndjson"),
             Format::Ndjson,
         ),
         LayoutKind::DailyJsonl => (format!("{name}_{{yyyymmdd}}.jsonl"), Format::Ndjson),

@@ -515,13 +515,13 @@ fn audit_log_actors_become_users() {
     assert_eq!(
         lines.keys().cloned().collect::<Vec<_>>(),
         [
-            "user_id=svc_acct_1/date=2025-08-20/audit.ndjson",
-            "user_id=unknown-actor/date=2025-08-20/audit.ndjson",
-            "user_id=user-xyz/date=2025-08-20/audit.ndjson",
+            "archive_user=svc_acct_1/archive_date=2025-08-20/audit.ndjson",
+            "archive_user=unknown-actor/archive_date=2025-08-20/audit.ndjson",
+            "archive_user=user-xyz/archive_date=2025-08-20/audit.ndjson",
         ]
     );
     assert_eq!(
-        lines["user_id=user-xyz/date=2025-08-20/audit.ndjson"]["records"],
+        lines["archive_user=user-xyz/archive_date=2025-08-20/audit.ndjson"]["records"],
         2
     );
 }

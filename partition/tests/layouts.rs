@@ -127,9 +127,9 @@ fn hive_layout_with_log_event_preset_and_compression() {
             .stdin(ndjson(&[e1.clone(), e2.clone(), e3.clone()]))
             .expect_success();
         let lines = check_lines(&dir, &run, "logs");
-        let p1 = format!("user_id=user-x/date=2026-05-19/events.ndjson{ext}");
-        let p2 = format!("user_id=user-x/date=2026-05-20/events.ndjson{ext}");
-        let p3 = format!("user_id=user-y/date=2026-05-20/events.ndjson{ext}");
+        let p1 = format!("archive_user=user-x/archive_date=2026-05-19/events.ndjson{ext}");
+        let p2 = format!("archive_user=user-x/archive_date=2026-05-20/events.ndjson{ext}");
+        let p3 = format!("archive_user=user-y/archive_date=2026-05-20/events.ndjson{ext}");
         assert_eq!(
             lines.keys().cloned().collect::<Vec<_>>(),
             [p1.clone(), p2.clone(), p3.clone()]

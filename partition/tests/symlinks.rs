@@ -139,13 +139,13 @@ fn a_link_further_down_is_refused() {
 fn a_linked_day_file_is_neither_read_nor_replaced() {
     let dir = Dir::new("link-day-file");
     outside(&dir);
-    let day = "user_id=u1/date=2025-07-02/conversations.ndjson";
+    let day = "archive_user=u1/archive_date=2025-07-02/conversations.ndjson";
     link(&dir, "outside/target.ndjson", &format!("arch/{day}"));
     let run = refused(
         &dir,
         &["--layout", "hive"],
         day,
-        "user_id=u2/date=2025-07-02/conversations.ndjson",
+        "archive_user=u2/archive_date=2025-07-02/conversations.ndjson",
     );
     // The record the link points at was not merged into anything.
     for p in dir.files("arch") {

@@ -45,7 +45,7 @@ fn duckdb_hive(out: &mut String, cfg: &QueryConfig, root: &str) {
     );
     let _ = writeln!(
         out,
-        "-- {u}: the user's directory (sanitised id); {d}: the UTC day. A record's own fields keep their names.",
+        "-- {u} is the user's directory (sanitised id), {d} the UTC day: a record's own fields keep their names.",
         u = cfg.user_key,
         d = cfg.date_key
     );

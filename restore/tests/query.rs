@@ -36,6 +36,45 @@ fn partition(dir: &Dir, args: &[&str]) {
 }
 
 #[test]
+fn duckdb_recipes_over_the_hive_layout() {
+    let dir = Dir::new("query-hive");
+    let root = dir.join("logs");
+    partition(
+        &dir,
+        &[
+            "--out",
+            root.to_str().unwrap(),
+            "--preset",
+            "log-events",
+            "--layout",
+            "hive",
+            "--compress",
+            "zstd",
+        ],
+    );
+    let moto = moto(false);
+    let views = restore(&dir, &moto)
+        .args(["query", "--layout", "hive"])
+        .arg(&root)
+        .expect_success()
+        .stdout;
+    // By the record's own user_id (not shadowed by the partition key) and a date range.
+    let by_user = duckdb(&views, "SELECT id FROM records WHERE user_id = 'alice@example.com' AND archive_date BETWEEN '2026-10-01' AND '2026-10-02' ORDER BY id");
+    assert_eq!(by_user, "e1\ne2\n", "{views}");
+    assert_eq!(
+        duckdb(&views, "SELECT type FROM records WHERE id = 'e3'"),
+        "chat\n"
+    );
+    assert_eq!(
+        duckdb(
+            &views,
+            "SELECT archive_date, count(*) FROM records GROUP BY 1 ORDER BY 1"
+        ),
+        "2026-10-01|2\n2026-10-02|1\n2026-10-03|1\n"
+    );
+}
+
+#[test]
 fn duckdb_recipes_over_the_seed_layout() {
     let dir = Dir::new("query-seed");
     let root = dir.join("conv");
