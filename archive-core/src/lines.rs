@@ -50,10 +50,17 @@ impl FileLine {
 #[serde(rename_all = "lowercase")]
 pub enum ObjectStatus {
     Uploaded,
+    /// The key holds these very bytes already.
     Skipped,
     Fallback,
     Failed,
     Planned,
+    /// Other content under a key that may not be replaced (no-clobber,
+    /// Object Lock): not stored, exit 1. Never reported as skipped.
+    Conflict,
+    /// A spooled copy older than the object now at its key: kept, not
+    /// uploaded over it.
+    Stale,
 }
 
 /// A file line plus what the destination answered.

@@ -218,13 +218,15 @@ impl Status {
         }
     }
 
-    /// The nearest status archive-core knows.
+    /// The same status in archive-core's vocabulary.
     pub fn core(self) -> ObjectStatus {
         match self {
             Status::Uploaded => ObjectStatus::Uploaded,
-            Status::Skipped | Status::Stale => ObjectStatus::Skipped,
+            Status::Skipped => ObjectStatus::Skipped,
+            Status::Stale => ObjectStatus::Stale,
             Status::Fallback => ObjectStatus::Fallback,
-            Status::Failed | Status::Conflict => ObjectStatus::Failed,
+            Status::Failed => ObjectStatus::Failed,
+            Status::Conflict => ObjectStatus::Conflict,
             Status::Planned => ObjectStatus::Planned,
         }
     }
