@@ -20,12 +20,10 @@ mod s3;
 mod sources;
 mod spool;
 
-use config::Command;
-
 fn main() {
     archive_core::exit::main_with("ship", || match config::load()? {
-        Command::Ship(cfg) => run::run(*cfg),
-        Command::Lifecycle(cfg) => lifecycle::run(cfg),
-        Command::AbortIncomplete(cfg) => abort::run(cfg),
+        config::Command::Ship(cfg) => run::run(*cfg),
+        config::Command::Lifecycle(cfg) => lifecycle::run(cfg),
+        config::Command::AbortIncomplete(cfg) => abort::run(cfg),
     })
 }
