@@ -36,10 +36,16 @@ impl Ctx {
     pub fn new(cfg: &StreamConfig) -> Result<Ctx> {
         crate::redact::set_key(&cfg.key);
         let api = Api::new(cfg.key.clone(), cfg.kind, cfg.policy.clone())?;
+        let store = StateStore::new(&cfg.state_root, &cfg.host, &cfg.scope);
+        if !cfg.opts.dry_run {
+            // A bookmark write killed half-way leaves a temporary named with
+            // its dead pid; nothing else of ours is touched.
+            archive_core::atomic::sweep_stale_temps(store.dir())?;
+        }
         Ok(Ctx {
             api,
             out: LineOut::new(),
-            store: StateStore::new(&cfg.state_root, &cfg.host, &cfg.scope),
+            store,
             opts: cfg.opts.clone(),
             stats: RunStats::default(),
             stream: cfg.stream.name().to_string(),

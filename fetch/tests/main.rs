@@ -6,5 +6,6 @@ mod support;
 mod faults;
 mod hostile;
 mod incremental;
+mod leftovers;
 mod pacing;
 mod streams;
