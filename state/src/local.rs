@@ -47,6 +47,9 @@ impl LocalStore {
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("locking {}", path.display()));
         }
+        // Under the lock no writer of ours is half-way: a temporary of a dead
+        // process is what a kill -9 left.
+        archive_core::atomic::sweep_stale_temps(&self.dir)?;
         Ok(Locked(f))
     }
 

@@ -176,6 +176,8 @@ pub async fn pull(
     out: &mut dyn FnMut(Value) -> Result<()>,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // What a killed pull left half-written (temporaries of dead pids).
+    archive_core::atomic::sweep_stale_temps(dir)?;
     let mut seen = Seen::new();
     for name in store.list().await?.into_iter().filter(|n| is_state(n)) {
         let Some((bytes, tag)) = store.get(&name).await? else {
