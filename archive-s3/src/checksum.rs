@@ -35,6 +35,57 @@ pub fn composite_checksum<S: AsRef<str>>(part_digests_hex: &[S]) -> Option<Strin
     ))
 }
 
+/// Hashes of an object's bytes as they stream by: the SHA-256 of the
+/// whole and, for a multipart object of known part size, the composite
+/// checksum S3 keeps (one digest per part, cut at the part boundaries).
+pub struct StreamDigests {
+    whole: Sha256,
+    part_size: Option<u64>,
+    part: Sha256,
+    part_filled: u64,
+    parts: Vec<String>,
+}
+
+impl StreamDigests {
+    /// `part_size`: the size of every part but the last (what `HeadObject`
+    /// with `PartNumber=1` reports), or None for a single-part object.
+    pub fn new(part_size: Option<u64>) -> StreamDigests {
+        StreamDigests {
+            whole: Sha256::new(),
+            part_size: part_size.filter(|s| *s > 0),
+            part: Sha256::new(),
+            part_filled: 0,
+            parts: Vec::new(),
+        }
+    }
+
+    pub fn update(&mut self, mut buf: &[u8]) {
+        self.whole.update(buf);
+        let Some(size) = self.part_size else { return };
+        while !buf.is_empty() {
+            let n = ((size - self.part_filled) as usize).min(buf.len());
+            self.part.update(&buf[..n]);
+            self.part_filled += n as u64;
+            buf = &buf[n..];
+            if self.part_filled == size {
+                self.parts
+                    .push(hex::encode(std::mem::take(&mut self.part).finalize()));
+                self.part_filled = 0;
+            }
+        }
+    }
+
+    /// (whole-stream SHA-256 hex, composite checksum `b64-N` when multipart)
+    pub fn finish(mut self) -> (String, Option<String>) {
+        if self.part_size.is_some() && self.part_filled > 0 {
+            self.parts
+                .push(hex::encode(std::mem::take(&mut self.part).finalize()));
+        }
+        let composite = self.part_size.and_then(|_| composite_checksum(&self.parts));
+        (hex::encode(self.whole.finalize()), composite)
+    }
+}
+
 /// What a server's `x-amz-checksum-sha256` says about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
@@ -100,6 +151,25 @@ mod tests {
     use super::*;
 
     const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn stream_digests_follow_the_part_boundaries() {
+        let data = vec![7u8; 25];
+        let mut d = StreamDigests::new(Some(10));
+        d.update(&data[..3]);
+        d.update(&data[3..17]);
+        d.update(&data[17..]);
+        let (whole, composite) = d.finish();
+        assert_eq!(whole, hex::encode(Sha256::digest(&data)));
+        let parts: Vec<String> = data
+            .chunks(10)
+            .map(|c| hex::encode(Sha256::digest(c)))
+            .collect();
+        assert_eq!(composite, composite_checksum(&parts));
+        assert!(composite.unwrap().ends_with("-3"));
+        let (w, c) = StreamDigests::new(None).finish();
+        assert_eq!((w.len(), c), (64, None));
+    }
 
     #[test]
     fn whole_object_checksums() {

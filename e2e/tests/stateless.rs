@@ -83,25 +83,6 @@ fn ids_by_file(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
-/// The JSON lines of one NDJSON file, gzip or not.
-fn file_lines(path: &Path) -> Vec<Value> {
-    let raw = std::fs::read(path).unwrap();
-    let text = if raw.starts_with(&[0x1f, 0x8b]) {
-        let out = std::process::Command::new("gzip")
-            .arg("-dc")
-            .arg(path)
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()
-    } else {
-        String::from_utf8(raw).unwrap()
-    };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Each daily summary says what the day files of that day hold.
 fn assert_summaries_match_days(root: &Path) {
     let conversations = root.join("conversations");

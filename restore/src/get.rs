@@ -10,10 +10,9 @@ use crate::remote::Remote;
 use anyhow::{Context, Result};
 use archive_core::atomic::AtomicFile;
 use archive_core::hash::HashingWriter;
-use archive_s3::checksum::{composite_checksum, etag_parts, Stored};
+use archive_s3::checksum::{etag_parts, Stored, StreamDigests};
 use archive_s3::ErrorKind;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -154,55 +153,6 @@ fn local_sha256(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// Hashes of what came down: the whole stream and, for a multipart
-/// object, each part (for the composite checksum).
-struct Digests {
-    whole: Sha256,
-    part_size: Option<u64>,
-    part: Sha256,
-    part_filled: u64,
-    parts: Vec<String>,
-}
-
-impl Digests {
-    fn new(part_size: Option<u64>) -> Digests {
-        Digests {
-            whole: Sha256::new(),
-            part_size,
-            part: Sha256::new(),
-            part_filled: 0,
-            parts: Vec::new(),
-        }
-    }
-
-    fn update(&mut self, mut buf: &[u8]) {
-        self.whole.update(buf);
-        let Some(size) = self.part_size else { return };
-        while !buf.is_empty() {
-            let room = (size - self.part_filled) as usize;
-            let n = room.min(buf.len());
-            self.part.update(&buf[..n]);
-            self.part_filled += n as u64;
-            buf = &buf[n..];
-            if self.part_filled == size {
-                self.parts
-                    .push(hex::encode(std::mem::take(&mut self.part).finalize()));
-                self.part_filled = 0;
-            }
-        }
-    }
-
-    /// (whole-stream SHA-256 hex, composite checksum when multipart)
-    fn finish(mut self) -> (String, Option<String>) {
-        if self.part_size.is_some() && self.part_filled > 0 {
-            self.parts
-                .push(hex::encode(std::mem::take(&mut self.part).finalize()));
-        }
-        let composite = self.part_size.and_then(|_| composite_checksum(&self.parts));
-        (hex::encode(self.whole.finalize()), composite)
-    }
-}
-
 async fn download(
     ctx: &GetCtx<'_>,
     w: &Wanted,
@@ -225,7 +175,7 @@ async fn download(
         None
     };
     let mut stored = Landing::new(local, w.encrypted)?;
-    let mut digests = Digests::new(part_size);
+    let mut digests = StreamDigests::new(part_size);
     let bytes = {
         let file = stored.file();
         ctx.remote
@@ -401,26 +351,4 @@ fn decrypt_to(
         .with_context(|| format!("decrypting into {}", local.display()))?;
     let (file, _, sha) = out.finish();
     Ok((sha, file))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn part_digests_follow_the_part_boundaries() {
-        let data = vec![7u8; 25];
-        let mut d = Digests::new(Some(10));
-        d.update(&data[..3]);
-        d.update(&data[3..17]);
-        d.update(&data[17..]);
-        let (whole, composite) = d.finish();
-        assert_eq!(whole, archive_core::hash::sha256_hex(&data));
-        let parts: Vec<String> = data
-            .chunks(10)
-            .map(archive_core::hash::sha256_hex)
-            .collect();
-        assert_eq!(composite, composite_checksum(&parts));
-        assert!(composite.unwrap().ends_with("-3"));
-    }
 }

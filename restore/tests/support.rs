@@ -14,17 +14,7 @@ pub fn sha256_hex(b: &[u8]) -> String {
 }
 
 /// Deterministic, incompressible bytes.
-pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+pub use testkit::pseudo_random_bytes as bytes;
 
 /// The restore binary with moto's endpoint and credentials.
 pub fn restore(dir: &Dir, moto: &MotoServer) -> TestCommand {

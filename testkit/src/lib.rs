@@ -28,6 +28,20 @@ pub fn parse_ndjson(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Deterministic pseudo-random bytes (xorshift64): incompressible test
+/// data that is the same on every run for the same seed.
+pub fn pseudo_random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Compare two multi-line strings and show both in full on a difference.
 #[macro_export]
 macro_rules! eqnice {

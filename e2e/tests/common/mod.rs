@@ -5,7 +5,6 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use testkit::{workspace_bin, Dir, TestCommand};
@@ -96,21 +95,23 @@ pub fn archived_lines(root: &Path, suffixes: &[&str]) -> Vec<Value> {
         if name.contains("/_quarantine/") || !suffixes.iter().any(|s| name.ends_with(s)) {
             continue;
         }
-        let raw = std::fs::read(&path).unwrap();
-        let text = if raw.starts_with(&[0x1f, 0x8b]) {
-            let mut s = String::new();
-            let out = Command::new("gzip").arg("-dc").arg(&path).output().unwrap();
-            assert!(out.status.success());
-            std::io::Cursor::new(out.stdout)
-                .read_to_string(&mut s)
-                .unwrap();
-            s
-        } else {
-            String::from_utf8(raw).unwrap()
-        };
-        out.extend(testkit::parse_ndjson(&text));
+        out.extend(file_lines(&path));
     }
     out
+}
+
+/// The JSON lines of one NDJSON file, gzip-compressed or not (decompressed
+/// by GNU gzip, an independent reader).
+pub fn file_lines(path: &Path) -> Vec<Value> {
+    let raw = std::fs::read(path).unwrap();
+    let text = if raw.starts_with(&[0x1f, 0x8b]) {
+        let out = Command::new("gzip").arg("-dc").arg(path).output().unwrap();
+        assert!(out.status.success(), "gzip -dc {}", path.display());
+        String::from_utf8(out.stdout).unwrap()
+    } else {
+        String::from_utf8(raw).unwrap()
+    };
+    testkit::parse_ndjson(&text)
 }
 
 pub fn files_under(root: &Path) -> Vec<PathBuf> {

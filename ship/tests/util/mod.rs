@@ -13,18 +13,8 @@ pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
-/// Deterministic pseudo-random bytes (xorshift), incompressible enough.
-pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+/// Deterministic, incompressible bytes.
+pub use testkit::pseudo_random_bytes as bytes;
 
 /// Write `data` at `root/rel` and return its file line.
 pub fn file_line(dir: &Dir, root: &str, rel: &str, data: &[u8]) -> String {
