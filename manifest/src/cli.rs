@@ -25,6 +25,10 @@ Examples:
   # Which files differ?
   manifest verify archive/conversations | jq -c 'select(.status != \"ok\")'
   manifest verify s3://bucket/compliance/conversations --download
+
+  # An archive shipped with --encrypt-to: ciphertext only, then the plaintext
+  manifest verify s3://bucket/compliance/conversations --all | jq -c .status
+  manifest verify s3://bucket/compliance/conversations --identity ~/.age/archive.key
 ";
 
 #[derive(Parser, Debug)]
@@ -63,10 +67,16 @@ For manifest:
        verify: any difference
   2    a --root that does not exist or is not a directory, a system directory
        as root without --allow-system-root, no AWS credentials, access denied
-       or no such bucket (verify)
+       or no such bucket (verify), an --identity that does not open the
+       encrypted manifests
   3    an input line that is not a file line, a path with '..', a line whose
        root is a system directory without --allow-system-root, nothing to
        verify against
+  verify statuses: changed, missing, extra, renamed, manifest_mismatch,
+  bad_signature, unsigned, unreadable are differences (exit 1); unverifiable
+  (archived, no stored SHA-256 or ship metadata), skipped, ciphertext_ok
+  (.age ciphertext matches, plaintext unchecked without --identity) and ok
+  are not. S3 lines carry method: checksum, metadata or download.
   Symbolic links are never followed (unless --follow-internal-links and they
   stay inside the root): each is reported on stderr as
   {\"root\",\"path\",\"status\":\"skipped\",\"error\":\"symlink\"} and counted
@@ -76,7 +86,9 @@ For manifest:
 pub enum Command {
     /// Compare a directory or an S3 prefix with its manifest; print one NDJSON
     /// line per difference (missing, extra, changed, renamed, manifest_mismatch,
-    /// unreadable) or note (unverifiable, skipped links).
+    /// unreadable) or note (unverifiable, skipped links). S3 objects are checked
+    /// by HeadObject where it proves enough (S3's whole-object SHA-256, or ship's
+    /// x-amz-meta-sha256 on a multipart object), else downloaded.
     #[command(after_long_help = concat_help())]
     Verify(VerifyArgs),
 }
@@ -182,12 +194,23 @@ pub struct VerifyArgs {
     #[arg(value_name = "DIR|S3URL", required = true)]
     pub targets: Vec<String>,
 
-    /// S3: download and re-hash every object instead of trusting the stored
-    /// x-amz-checksum-sha256.
-    #[arg(long)]
+    /// S3: download and re-hash every object (and decrypt it, with
+    /// --identity) instead of trusting the stored x-amz-checksum-sha256 and
+    /// ship's x-amz-meta-sha256. Archived objects (GLACIER, DEEP_ARCHIVE)
+    /// are never downloaded: without a restore they are "unverifiable".
+    #[arg(long, visible_alias = "deep")]
     pub download: bool,
 
-    /// Also print a line for every file that matched ("status":"ok").
+    /// S3: an age identity file (age-keygen's) for an archive shipped with
+    /// `ship --encrypt-to`: the .age manifests are decrypted and each file's
+    /// plaintext is checked, from ship's x-amz-meta-source-sha256, or by
+    /// download and decryption with --download. Without it, only each .age
+    /// object's ciphertext is checked ("ciphertext_ok").
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// Also print a line for every file that matched ("status":"ok", or
+    /// "ciphertext_ok" for an encrypted object checked without --identity).
     #[arg(long)]
     pub all: bool,
 

@@ -76,6 +76,7 @@ fn verify(a: VerifyArgs) -> Result<VerifyConfig> {
         download: a.download,
         all: a.all,
         public_key: a.public_key,
+        identity: a.identity,
         endpoint_url: a.endpoint_url,
         jobs: a.jobs.max(1),
         summary: a.summary,

@@ -61,6 +61,8 @@ pub struct VerifyConfig {
     pub download: bool,
     pub all: bool,
     pub public_key: Option<PathBuf>,
+    /// age identity file for archives shipped with `--encrypt-to`.
+    pub identity: Option<PathBuf>,
     pub endpoint_url: Option<String>,
     pub jobs: usize,
     pub summary: Option<PathBuf>,

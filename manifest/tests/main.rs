@@ -7,4 +7,5 @@ mod safety;
 mod scale;
 mod support;
 mod verify;
+mod verify_kinds;
 mod write;

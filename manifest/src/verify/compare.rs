@@ -6,8 +6,9 @@
 //! digest reappears under another name), `manifest_mismatch` (the JSON and
 //! text manifests disagree), `bad_signature`, `unsigned` — all differences,
 //! exit 1 — and `unverifiable` (archived in Glacier, needs a restore),
-//! `skipped` (a link that is not followed) and `ok` (with `--all`), which
-//! are not. `unreadable` (a directory that cannot be listed) is one.
+//! `skipped` (a link that is not followed), `ok` and `ciphertext_ok` (an
+//! age-encrypted object whose ciphertext matches, its plaintext unchecked;
+//! both printed with `--all`), which are not. `unreadable` (a directory that cannot be listed) is one.
 
 use crate::json_manifest::Manifest;
 use crate::model::hex;
@@ -21,7 +22,12 @@ use std::path::Path;
 
 /// Statuses that are not differences.
 pub fn is_difference(status: &str) -> bool {
-    !matches!(status, "ok" | "unverifiable" | "skipped")
+    !matches!(status, "ok" | "ciphertext_ok" | "unverifiable" | "skipped")
+}
+
+/// Statuses of a match, printed only with `--all`.
+pub fn is_match(status: &str) -> bool {
+    matches!(status, "ok" | "ciphertext_ok")
 }
 
 /// The manifests found at the top of a directory or prefix: sha256sum text,

@@ -17,13 +17,7 @@ pub fn findings(target: &VerifyTarget, cfg: &VerifyConfig) -> Result<Vec<Value>>
     let key = cfg.public_key.as_deref();
     match target {
         VerifyTarget::Local(dir) => local::verify_dir(dir, key),
-        VerifyTarget::S3(url) => s3::verify(
-            url,
-            cfg.endpoint_url.as_deref(),
-            cfg.download,
-            cfg.jobs,
-            key,
-        ),
+        VerifyTarget::S3(url) => s3::verify(url, cfg),
     }
 }
 
@@ -33,7 +27,7 @@ pub fn run_all(cfg: &VerifyConfig, counts: &mut BTreeMap<String, u64>) -> Result
     for target in &cfg.targets {
         for f in findings(target, cfg)? {
             let status = f["status"].as_str().unwrap_or("").to_string();
-            if status != "ok" || cfg.all {
+            if !compare::is_match(&status) || cfg.all {
                 out.json(&f)?;
             }
             *counts.entry(status).or_default() += 1;

@@ -1,340 +1,308 @@
 //! `manifest verify s3://bucket/prefix`: the manifests are read from the
-//! prefix, every listed object is checked against the stored
-//! `x-amz-checksum-sha256` (HeadObject, no download) or, with `--download`
-//! or when the object has no full-object SHA-256, downloaded and re-hashed.
-//! Objects in GLACIER / DEEP_ARCHIVE need a restore first: `unverifiable`.
+//! prefix (decrypted with `--identity` when ship encrypted them), every
+//! listed object is sent a HeadObject, and `evidence` decides from the
+//! stored checksum and ship's metadata whether that is enough or the object
+//! must be downloaded. Archived objects (GLACIER, DEEP_ARCHIVE, not
+//! restored) are never downloaded.
+//!
+//! Without `--identity`, an archive shipped with `ship --encrypt-to`
+//! (every key ends in `.age`) cannot say which files it holds: each `.age`
+//! object's ciphertext is checked against ship's record and S3's checksum
+//! instead (`ciphertext_ok`).
 //!
 //! The client, the retry policy and the exit codes are archive-s3's: no
 //! credentials or access denied is exit 2, S3 failing after retries exit 4.
 
+mod crypt;
+mod digests;
+mod evidence;
+mod remote;
+
+use crate::model::VerifyConfig;
 use crate::tree;
 use crate::verify::compare::{self, expected_from, finding, pair_renames, sum_manifest_names};
-use anyhow::Result;
-use archive_core::hash::HashingWriter;
+use crate::verify::s3::crypt::Keys;
+use crate::verify::s3::evidence::{Expect, Plan, Verdict, Want};
+use crate::verify::s3::remote::{Listed, Remote};
+use anyhow::{Context, Result};
 use archive_core::retry::Backoff;
 use archive_core::s3url::S3Url;
 use archive_core::Failure;
-use archive_s3::checksum::Stored;
-use archive_s3::{build_client, classify, ClientOptions, ErrorKind, RetryPolicy, S3Failure};
-use aws_sdk_s3::types::ChecksumMode;
-use aws_sdk_s3::Client;
+use archive_s3::{build_client, ClientOptions, RetryPolicy};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
-/// Attempts per request (capped by the policy's backoff).
-const ATTEMPTS: u32 = 6;
+/// The suffix ship gives every object it encrypts.
+const AGE: &str = ".age";
 
-/// An object as the listing showed it.
-struct Listed {
-    size: u64,
-    storage_class: Option<String>,
-}
-
-/// The bucket, the prefix and how requests are made.
-struct Remote {
-    s3: Client,
-    url: S3Url,
-    policy: RetryPolicy,
-}
-
-pub fn verify(
-    url: &S3Url,
-    endpoint: Option<&str>,
-    download: bool,
-    jobs: usize,
-    public_key: Option<&std::path::Path>,
-) -> Result<Vec<Value>> {
+pub fn verify(url: &S3Url, cfg: &VerifyConfig) -> Result<Vec<Value>> {
+    let keys = cfg.identity.as_deref().map(Keys::load).transpose()?;
     let rt = archive_s3::client::runtime()?;
     rt.block_on(async {
         let opts = ClientOptions {
-            endpoint: endpoint.map(str::to_string),
+            endpoint: cfg.endpoint_url.clone(),
             ..ClientOptions::default()
         };
-        let remote = Remote {
-            s3: build_client(&opts).await?,
-            url: url.clone(),
-            policy: RetryPolicy::new("manifest verify", Backoff::default()),
+        let v = Verifier {
+            remote: Remote {
+                s3: build_client(&opts).await?,
+                url: url.clone(),
+                policy: RetryPolicy::new("manifest verify", Backoff::default()),
+            },
+            keys,
+            download: cfg.download,
+            jobs: cfg.jobs,
+            public_key: cfg.public_key.clone(),
         };
-        remote.verify(download, jobs, public_key).await
+        v.run().await
     })
 }
 
-/// One object checked: path, expected digest and size, what was seen.
-type Checked = (String, Option<String>, Option<u64>, Result<Observed>);
+struct Verifier {
+    remote: Remote,
+    keys: Option<Keys>,
+    download: bool,
+    jobs: usize,
+    public_key: Option<PathBuf>,
+}
 
-impl Remote {
-    async fn verify(
-        &self,
-        download: bool,
-        jobs: usize,
-        public_key: Option<&std::path::Path>,
-    ) -> Result<Vec<Value>> {
-        let listing = self.list().await?;
-        let top = listing
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !k.contains('/'));
-        let sum_names = sum_manifest_names(top);
-        if sum_names.is_empty() {
+/// One object to check: the path findings name it by (the manifest's), the
+/// object's key relative to the prefix, and what it must be.
+struct Check {
+    path: String,
+    rel: String,
+    expect: Expect,
+}
+
+/// The manifests at the top of the prefix.
+struct Manifests {
+    /// Contents by name, decrypted ones under their name without `.age`.
+    fetched: BTreeMap<String, Vec<u8>>,
+    /// Encrypted sha256sum manifests that could not be read (no key).
+    sealed: Vec<String>,
+    /// Names (without `.age`) of the manifests that were decrypted.
+    decrypted: BTreeSet<String>,
+}
+
+impl Verifier {
+    async fn run(&self) -> Result<Vec<Value>> {
+        let listing = self.remote.list().await?;
+        let m = self.manifests(&listing).await?;
+        let sum_names = sum_manifest_names(m.fetched.keys().map(String::as_str));
+        let url = &self.remote.url;
+        if sum_names.is_empty() && m.sealed.is_empty() {
             return Err(Failure::data(format!(
-                "{}: no manifest-sha256.txt to verify against",
-                self.url
+                "{url}: no manifest-sha256.txt (or manifest-sha256.txt.age) to verify against"
             )));
         }
-        let fetched = self.manifests(&listing).await?;
-        let location = |p: &str| self.location(p);
+        if !m.sealed.is_empty() {
+            if self.public_key.is_some() {
+                return Err(Failure::usage(format!(
+                    "{url}: {} is encrypted: --public-key needs --identity to read it",
+                    m.sealed.join(", ")
+                )));
+            }
+            eprintln!(
+                "manifest: verify: {url}: {} is encrypted; without --identity only each .age object's ciphertext is checked (ciphertext_ok), not the files' contents",
+                m.sealed.join(", ")
+            );
+        }
+        let location = |p: &str| self.location(p, &in_listing(&listing, p));
         let exp = expected_from(
             &sum_names,
-            |name| Ok(fetched.get(name).cloned()),
-            public_key,
+            |name| Ok(m.fetched.get(name).cloned()),
+            self.public_key.as_deref(),
             &location,
         )?;
+        // A listed file no object holds is named by the key ship would
+        // have given it: `.age` when its manifest was encrypted.
+        let sealed_paths: BTreeSet<&str> = exp
+            .files
+            .iter()
+            .filter(|(_, (_, _, sum))| m.decrypted.contains(sum))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        let location = |p: &str| match sealed_paths.contains(p) && !listing.contains_key(p) {
+            true => self.location(p, &format!("{p}{AGE}")),
+            false => location(p),
+        };
         let mut findings = exp.findings;
-        let mut checks: Vec<(String, Option<String>, Option<u64>)> = Vec::new();
-        let mut missing = Vec::new();
-        for (rel, (sha, bytes, _)) in &exp.files {
-            if listing.contains_key(rel) {
-                checks.push((rel.clone(), Some(sha.clone()), *bytes));
-            } else {
-                missing.push((rel.clone(), sha.clone()));
-            }
-        }
-        let extra_keys = listing
-            .keys()
-            .filter(|rel| !exp.files.contains_key(*rel) && !is_tag(rel));
-        checks.extend(extra_keys.map(|rel| (rel.clone(), None, None)));
-        let results: Vec<Checked> = futures::stream::iter(checks)
-            .map(|(rel, sha, bytes)| {
-                let listed = &listing[&rel];
+        let (checks, mut missing) = self.checks(&listing, &exp.files, !m.sealed.is_empty());
+        let results: Vec<(Check, Result<Verdict>)> = futures::stream::iter(checks)
+            .map(|c| {
+                let listed = &listing[&c.rel];
                 async move {
-                    let obs = self.observe(&rel, listed, download).await;
-                    (rel, sha, bytes, obs)
+                    let v = self.check(&c, listed).await;
+                    (c, v)
                 }
             })
-            .buffer_unordered(jobs)
+            .buffer_unordered(self.jobs)
             .collect()
             .await;
         let mut extra = Vec::new();
-        for (rel, expected, bytes, obs) in results {
-            let obs = obs?;
-            match expected {
-                None => extra.push((rel, obs.sha256.clone())),
-                Some(expected) => findings.push(judge(location(&rel), &expected, bytes, obs)),
+        for (c, v) in results {
+            let v = v?;
+            match c.expect.want {
+                Want::Extra => extra.push((c.rel, v.actual)),
+                _ => findings.push(finding(
+                    v.status,
+                    self.location(&c.path, &c.rel),
+                    Value::Object(v.details),
+                )),
             }
         }
         extra.sort();
         findings.extend(pair_renames(&mut missing, &mut extra, &location));
         for (rel, sha) in missing {
-            findings.push(finding(
-                "missing",
-                location(&rel),
-                json!({"expected_sha256": sha}),
-            ));
+            let details = json!({"expected_sha256": sha});
+            findings.push(finding("missing", location(&rel), details));
         }
         for (rel, sha) in extra {
-            let size = listing[&rel].size;
-            findings.push(finding(
-                "extra",
-                location(&rel),
-                json!({"actual_sha256": sha, "bytes": size}),
-            ));
+            let details = json!({"actual_sha256": sha, "bytes": listing[&rel].size});
+            findings.push(finding("extra", self.location(&rel, &rel), details));
         }
         compare::sort(&mut findings);
         Ok(findings)
     }
 
-    fn location(&self, rel: &str) -> Value {
-        let key = self.url.key(rel);
-        json!({"url": self.url.object_url(&key), "key": key, "path": rel})
+    /// Where a finding is: `path` as the manifest names it, `rel` the
+    /// object's key relative to the prefix.
+    fn location(&self, path: &str, rel: &str) -> Value {
+        let url = &self.remote.url;
+        let key = url.key(rel);
+        json!({"url": url.object_url(&key), "key": key, "path": path})
     }
 
-    /// Every object under the prefix, by path relative to it.
-    async fn list(&self) -> Result<BTreeMap<String, Listed>> {
-        let list_prefix = self.url.list_prefix();
-        let op = format!("listing s3://{}/{list_prefix}", self.url.bucket);
-        let mut out = BTreeMap::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .policy
-                .run(ATTEMPTS, || async {
-                    self.s3
-                        .list_objects_v2()
-                        .bucket(&self.url.bucket)
-                        .prefix(&list_prefix)
-                        .set_continuation_token(token.clone())
-                        .send()
-                        .await
-                        .map_err(|e| classify(&op, &e))
-                })
-                .await
-                .map_err(S3Failure::into_error)?;
-            for o in page.contents() {
-                let Some(rel) = o.key().and_then(|k| self.url.relative(k)) else {
-                    continue;
-                };
-                if rel.is_empty() || rel.ends_with('/') {
-                    continue;
-                }
-                let listed = Listed {
-                    size: o.size().unwrap_or(0).max(0) as u64,
-                    storage_class: o.storage_class().map(|c| c.as_str().to_string()),
-                };
-                out.insert(rel.to_string(), listed);
-            }
-            token = page.next_continuation_token().map(str::to_string);
-            if token.is_none() || !page.is_truncated().unwrap_or(false) {
-                return Ok(out);
-            }
+    /// The manifests, signatures and companions at the top of the prefix,
+    /// encrypted ones decrypted with `--identity`.
+    async fn manifests(&self, listing: &BTreeMap<String, Listed>) -> Result<Manifests> {
+        let mut m = Manifests {
+            fetched: BTreeMap::new(),
+            sealed: Vec::new(),
+            decrypted: BTreeSet::new(),
+        };
+        let top: Vec<&String> = listing.keys().filter(|k| !k.contains('/')).collect();
+        for name in top.iter().filter(|k| tree::is_manifest_name(k)) {
+            let body = self.remote.get_bytes(&self.remote.url.key(name)).await?;
+            m.fetched.insert(name.to_string(), body);
         }
+        for name in &top {
+            let Some(stem) = name.strip_suffix(AGE) else {
+                continue;
+            };
+            if !tree::is_manifest_name(stem) || m.fetched.contains_key(stem) {
+                continue;
+            }
+            let Some(keys) = &self.keys else {
+                if !sum_manifest_names(std::iter::once(stem)).is_empty() {
+                    m.sealed.push(name.to_string());
+                }
+                continue;
+            };
+            let raw = self.remote.get_bytes(&self.remote.url.key(name)).await?;
+            let plain = keys
+                .decrypt(&raw)
+                .with_context(|| format!("decrypting {}", self.remote.url.key(name)))?;
+            m.fetched.insert(stem.to_string(), plain);
+            m.decrypted.insert(stem.to_string());
+        }
+        Ok(m)
     }
 
-    /// The manifests, signatures and their companions at the top of the
-    /// prefix, by name.
-    async fn manifests(
+    /// The objects to check, and the listed files no object holds.
+    fn checks(
         &self,
         listing: &BTreeMap<String, Listed>,
-    ) -> Result<BTreeMap<String, Vec<u8>>> {
-        let mut fetched = BTreeMap::new();
-        for name in listing
-            .keys()
-            .filter(|k| !k.contains('/') && tree::is_manifest_name(k))
-        {
-            let (_, body) = self.get(&self.url.key(name), true).await?;
-            fetched.insert(name.clone(), body);
+        files: &BTreeMap<String, (String, Option<u64>, String)>,
+        sealed: bool,
+    ) -> (Vec<Check>, Vec<(String, String)>) {
+        let mut checks = Vec::new();
+        let mut missing = Vec::new();
+        let mut used = BTreeSet::new();
+        for (path, (sha, bytes, _)) in files {
+            let want = Want::Listed {
+                sha256: sha.clone(),
+                bytes: *bytes,
+            };
+            let age = format!("{path}{AGE}");
+            let (rel, expect) = if listing.contains_key(path) {
+                let expect = Expect {
+                    want,
+                    encrypted: false,
+                };
+                (path.clone(), expect)
+            } else if listing.contains_key(&age) {
+                let want = if self.keys.is_some() {
+                    want
+                } else {
+                    Want::Ciphertext
+                };
+                let expect = Expect {
+                    want,
+                    encrypted: true,
+                };
+                (age, expect)
+            } else {
+                missing.push((path.clone(), sha.clone()));
+                continue;
+            };
+            used.insert(rel.clone());
+            let path = path.clone();
+            checks.push(Check { path, rel, expect });
         }
-        Ok(fetched)
-    }
-
-    /// GET an object (retried whole when the body breaks off): its size
-    /// and SHA-256, and its bytes when `keep`.
-    async fn get(&self, key: &str, keep: bool) -> Result<((u64, String), Vec<u8>)> {
-        let what = self.url.object_url(key);
-        self.policy
-            .run(ATTEMPTS, || async {
-                let mut obj = self
-                    .s3
-                    .get_object()
-                    .bucket(&self.url.bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&format!("GET {what}"), &e))?;
-                let mut h = HashingWriter::new(Vec::new());
-                while let Some(chunk) = obj.body.try_next().await.map_err(|e| {
-                    let kind = ErrorKind::Transient { unreachable: false };
-                    S3Failure::local(kind, format!("reading {what}: {e}"))
-                })? {
-                    h.write_all(&chunk).expect("writing to memory");
-                    if !keep {
-                        h.get_mut().clear();
-                    }
-                }
-                let (body, bytes, sha) = h.finish();
-                Ok(((bytes, sha), body))
-            })
-            .await
-            .map_err(S3Failure::into_error)
-    }
-
-    /// What can be learned about one object: HEAD with its stored checksum,
-    /// and a download when that is not enough (or asked for).
-    async fn observe(&self, rel: &str, listed: &Listed, download: bool) -> Result<Observed> {
-        let key = self.url.key(rel);
-        let op = format!("HEAD {}", self.url.object_url(&key));
-        let head = self
-            .policy
-            .run(ATTEMPTS, || async {
-                self.s3
-                    .head_object()
-                    .bucket(&self.url.bucket)
-                    .key(&key)
-                    .checksum_mode(ChecksumMode::Enabled)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&op, &e))
-            })
-            .await
-            .map_err(S3Failure::into_error)?;
-        let size = head.content_length().unwrap_or(listed.size as i64).max(0) as u64;
-        let class = head
-            .storage_class()
-            .map(|c| c.as_str().to_string())
-            .or_else(|| listed.storage_class.clone());
-        let archived = matches!(class.as_deref(), Some("GLACIER" | "DEEP_ARCHIVE"));
-        let restored = head
-            .restore()
-            .is_some_and(|r| r.contains("ongoing-request=\"false\""));
-        let stored = head
-            .checksum_sha256()
-            .and_then(|v| Stored::interpret(v, head.e_tag()))
-            .and_then(|s| match s {
-                Stored::Whole(hex) => Some(hex),
-                Stored::Composite { .. } => None,
-            });
-        let observed = |sha256, method, unverifiable| Observed {
-            size,
-            sha256,
-            method,
-            unverifiable,
-        };
-        match stored {
-            Some(sha) if !download => return Ok(observed(Some(sha), "checksum", None)),
-            stored if archived && !restored => return Ok(observed(stored, "none", class)),
-            _ => {}
+        for rel in listing.keys().filter(|r| !used.contains(*r)) {
+            let encrypted = rel.ends_with(AGE);
+            let want = match (encrypted && sealed, is_tag(rel)) {
+                (true, _) => Want::Ciphertext,
+                (false, true) => continue,
+                (false, false) => Want::Extra,
+            };
+            let expect = Expect {
+                want,
+                encrypted: encrypted && (sealed || self.keys.is_some()),
+            };
+            let (path, rel) = (rel.clone(), rel.clone());
+            checks.push(Check { path, rel, expect });
         }
-        let ((bytes, sha256), _) = self.get(&key, false).await?;
-        Ok(Observed {
-            size: bytes,
-            sha256: Some(sha256),
-            method: "download",
-            unverifiable: None,
-        })
+        (checks, missing)
+    }
+
+    /// HEAD one object and, when that is not enough, download it.
+    async fn check(&self, c: &Check, listed: &Listed) -> Result<Verdict> {
+        let key = self.remote.url.key(&c.rel);
+        let head = self.remote.head(&key, listed).await?;
+        match evidence::plan(&c.expect, &head, self.download) {
+            Plan::Done(v) => Ok(v),
+            Plan::Download { decrypt } => {
+                let composite =
+                    c.expect.want == Want::Ciphertext && head.composite_parts().is_some();
+                let part_size = match composite {
+                    true => self.remote.part_size(&key).await?,
+                    false => None,
+                };
+                let keys = self.keys.as_ref().filter(|_| decrypt);
+                let got = self.remote.download(&key, part_size, keys).await?;
+                Ok(evidence::judge(&c.expect, &head, &got))
+            }
+        }
     }
 }
 
-/// What was learned about one object.
-struct Observed {
-    size: u64,
-    sha256: Option<String>,
-    method: &'static str,
-    /// Storage class when the object cannot be read without a restore.
-    unverifiable: Option<String>,
-}
-
-/// The finding for a listed object.
-fn judge(loc: Value, expected: &str, bytes: Option<u64>, obs: Observed) -> Value {
-    if let Some(class) = obs.unverifiable {
-        return finding(
-            "unverifiable",
-            loc,
-            json!({
-                "expected_sha256": expected, "storage_class": class,
-                "error": "archived object: restore it before it can be verified"
-            }),
-        );
-    }
-    let size_ok = bytes.is_none_or(|b| b == obs.size);
-    match obs.sha256 {
-        Some(actual) if actual == expected && size_ok => finding(
-            "ok",
-            loc,
-            json!({"sha256": actual, "bytes": obs.size, "method": obs.method}),
-        ),
-        actual => finding(
-            "changed",
-            loc,
-            json!({
-                "expected_sha256": expected, "actual_sha256": actual,
-                "expected_bytes": bytes, "actual_bytes": obs.size, "method": obs.method,
-            }),
-        ),
+/// The object that holds `path`: itself, or its `.age` ciphertext.
+fn in_listing(listing: &BTreeMap<String, Listed>, path: &str) -> String {
+    let age = format!("{path}{AGE}");
+    if !listing.contains_key(path) && listing.contains_key(&age) {
+        age
+    } else {
+        path.to_string()
     }
 }
 
-/// Manifests, signatures and BagIt tag files at the top of the prefix.
+/// Manifests, signatures and BagIt tag files at the top of the prefix,
+/// encrypted or not.
 fn is_tag(rel: &str) -> bool {
-    !rel.contains('/') && (tree::is_manifest_name(rel) || tree::is_bag_tag_name(rel))
+    let name = rel.strip_suffix(AGE).unwrap_or(rel);
+    !rel.contains('/') && (tree::is_manifest_name(name) || tree::is_bag_tag_name(name))
 }
