@@ -185,6 +185,28 @@ fn an_encrypted_archive_verifies_its_ciphertext_without_a_key_and_its_plaintext_
         assert_eq!(s["counts"], json!({"ok": 3}));
     }
 
+    // The multipart ciphertext uploaded again in 5 MiB parts without ship's
+    // metadata: only S3's composite is left, recomputed from a download at
+    // the part boundaries (HeadObject PartNumber=1 gives the part size).
+    s3.python(
+        "key = 'p/big.bin.age'\n\
+         body = s3.get_object(Bucket='kinds-age', Key=key)['Body'].read()\n\
+         up = s3.create_multipart_upload(Bucket='kinds-age', Key=key, ChecksumAlgorithm='SHA256')\n\
+         n = 5 * 1024 * 1024\n\
+         parts = []\n\
+         for i in range(0, len(body), n):\n\
+         \x20   r = s3.upload_part(Bucket='kinds-age', Key=key, UploadId=up['UploadId'], PartNumber=len(parts) + 1, Body=body[i:i + n], ChecksumAlgorithm='SHA256')\n\
+         \x20   parts.append({'PartNumber': len(parts) + 1, 'ETag': r['ETag'], 'ChecksumSHA256': r['ChecksumSHA256']})\n\
+         s3.complete_multipart_upload(Bucket='kinds-age', Key=key, UploadId=up['UploadId'], MultipartUpload={'Parts': parts})\n\
+         h = s3.head_object(Bucket='kinds-age', Key=key, ChecksumMode='ENABLED')\n\
+         assert not h['Metadata'] and h['ETag'].endswith('-3\"') and h.get('ChecksumSHA256'), h\n",
+    );
+    let (lines, _) = verify(&s3, &dir, &[url, "--all"], 0);
+    assert_eq!(
+        brief(&lines)[0],
+        row("big.bin.age", "ciphertext_ok", "download")
+    );
+
     // Another recipient's key does not open the manifest: a usage error.
     age_key(&dir, "other");
     let (lines, _) = verify(&s3, &dir, &[url, "--identity", "other"], 2);
