@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 use testkit::{workspace_bin, Dir, MotoServer};
 
-use crate::support::{sha, BIN};
+use crate::support::{sh, sha, BIN};
 
 /// 12 MB: three parts of 5 MiB with ship's flags below.
 fn big() -> Vec<u8> {
@@ -25,7 +25,16 @@ fn tree(name: &str) -> Dir {
 
 /// `manifest --root arch | ship URL --multipart-threshold 5MiB --part-size 5MiB EXTRA…`
 fn ship(s3: &MotoServer, dir: &Dir, url: &str, extra: &[&str]) {
-    let lines = dir.command(BIN).args(["--root", "arch"]).expect_success();
+    ship_signed(s3, dir, url, extra, &[]);
+}
+
+/// The same, with extra flags for `manifest` (e.g. `--sign`).
+fn ship_signed(s3: &MotoServer, dir: &Dir, url: &str, extra: &[&str], manifest: &[&str]) {
+    let lines = dir
+        .command(BIN)
+        .args(["--root", "arch"])
+        .args(manifest)
+        .expect_success();
     let mut cmd = dir.command(workspace_bin("ship"));
     s3.configure(&mut cmd);
     cmd.args([url, "--multipart-threshold", "5MiB", "--part-size", "5MiB"])
@@ -234,6 +243,37 @@ fn an_encrypted_archive_verifies_its_ciphertext_without_a_key_and_its_plaintext_
         help.stdout.contains("--identity") && help.stdout.contains("ciphertext_ok"),
         "--help documents --identity and ciphertext_ok",
     );
+}
+
+#[test]
+fn the_signatures_of_an_encrypted_archive_are_checked_with_its_identity() {
+    let s3 = MotoServer::start();
+    s3.create_bucket("kinds-sig", false);
+    let dir = Dir::new("verify-kinds-sig");
+    dir.write("arch/x.json", "{}\n");
+    let keygen = sh(dir.path(), "minisign -G -W -p key.pub -s key.sec");
+    assert!(keygen.status.success(), "{keygen:?}");
+    let recipient = age_key(&dir, "key");
+    let url = "s3://kinds-sig/p";
+    let encrypt = ["--encrypt-to", recipient.as_str()];
+    ship_signed(&s3, &dir, url, &encrypt, &["--sign", "key.sec"]);
+    let signed = s3.python(
+        "print(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='kinds-sig')['Contents'] if 'minisig' in o['Key']))",
+    );
+    assert!(
+        signed.contains("p/manifest-sha256.txt.minisig.age"),
+        "{signed}"
+    );
+    let check = [url, "--identity", "key", "--public-key", "key.pub"];
+    let (lines, s) = verify(&s3, &dir, &check, 0);
+    assert!(lines.is_empty(), "{lines:?}");
+    assert_eq!(s["counts"], json!({"ok": 1}));
+    // Without the identity the signatures cannot be read: a usage error.
+    verify(&s3, &dir, &[url, "--public-key", "key.pub"], 2);
+    s3.python("s3.delete_object(Bucket='kinds-sig', Key='p/manifest.json.minisig.age')");
+    let (lines, _) = verify(&s3, &dir, &check, 1);
+    assert_eq!(brief(&lines), vec![row("manifest.json", "unsigned", "")]);
+    assert_eq!(lines[0]["key"], "p/manifest.json.age");
 }
 
 #[test]
