@@ -1,63 +1,34 @@
-//! Hashes of a download as it streams: the whole object and, for a
-//! multipart object, each part, so S3's composite checksum (a digest of the
-//! part digests) can be recomputed. Parts are taken to be the size of the
+//! Hashes of a download as it streams (archive-s3's `StreamDigests`): the
+//! whole object and, for a multipart object, each part, so S3's composite
+//! checksum (a digest of the part digests) can be recomputed. Parts are taken to be the size of the
 //! first one (HeadObject with `PartNumber=1`), the last one shorter, as
 //! ship and the AWS tools upload them.
 
-use sha2::{Digest, Sha256};
+use archive_s3::checksum::StreamDigests;
 
+/// archive-s3's stream hasher, plus the byte count verify reports.
 pub struct Digests {
-    whole: Sha256,
+    inner: StreamDigests,
     bytes: u64,
-    part_size: Option<u64>,
-    part: Sha256,
-    part_filled: u64,
-    parts: Vec<String>,
 }
 
 impl Digests {
     pub fn new(part_size: Option<u64>) -> Digests {
         Digests {
-            whole: Sha256::new(),
+            inner: StreamDigests::new(part_size),
             bytes: 0,
-            part_size: part_size.filter(|s| *s > 0),
-            part: Sha256::new(),
-            part_filled: 0,
-            parts: Vec::new(),
         }
     }
 
-    pub fn update(&mut self, mut buf: &[u8]) {
-        self.whole.update(buf);
+    pub fn update(&mut self, buf: &[u8]) {
         self.bytes += buf.len() as u64;
-        let Some(size) = self.part_size else { return };
-        while !buf.is_empty() {
-            let room = (size - self.part_filled) as usize;
-            let n = room.min(buf.len());
-            self.part.update(&buf[..n]);
-            self.part_filled += n as u64;
-            buf = &buf[n..];
-            if self.part_filled == size {
-                self.end_part();
-            }
-        }
-    }
-
-    fn end_part(&mut self) {
-        let done = std::mem::take(&mut self.part).finalize();
-        self.parts.push(hex::encode(done));
-        self.part_filled = 0;
+        self.inner.update(buf);
     }
 
     /// (bytes, whole SHA-256 hex, composite `base64-N` when parts were kept)
-    pub fn finish(mut self) -> (u64, String, Option<String>) {
-        if self.part_size.is_some() && self.part_filled > 0 {
-            self.end_part();
-        }
-        let composite = self
-            .part_size
-            .and_then(|_| archive_s3::checksum::composite_checksum(&self.parts));
-        (self.bytes, hex::encode(self.whole.finalize()), composite)
+    pub fn finish(self) -> (u64, String, Option<String>) {
+        let (whole, composite) = self.inner.finish();
+        (self.bytes, whole, composite)
     }
 }
 
