@@ -5,7 +5,7 @@
 //! the composite of a multipart upload, recomputed at the part boundaries).
 
 use crate::catalog::decrypting_reader;
-use crate::model::{GetStatus, Head, Keys, RestoreState, Wanted};
+use crate::model::{GetStatus, Keys, RestoreState, Wanted};
 use crate::remote::Remote;
 use anyhow::{Context, Result};
 use archive_core::atomic::AtomicFile;
@@ -73,6 +73,14 @@ async fn get_checked(
             return Ok(GetStatus::Present);
         }
     }
+    // One GET answers what a HEAD would; only a cold object (or a dry run,
+    // which downloads nothing) needs the HEAD and the restore logic.
+    if !ctx.dry_run {
+        match download_with_retries(ctx, w, &local, line).await {
+            Err(e) if is_cold_error(&e) => {}
+            other => return other,
+        }
+    }
     let Some(head) = ctx.remote.head(&w.key).await.map_err(|e| e.into_error())? else {
         line.insert(
             "error".into(),
@@ -107,9 +115,22 @@ async fn get_checked(
         line.insert("action".into(), json!("download"));
         return Ok(GetStatus::Planned);
     }
+    match download_with_retries(ctx, w, &local, line).await {
+        // Restored copy expired between the HEAD and the GET.
+        Err(e) if is_cold_error(&e) => Ok(GetStatus::Restoring),
+        other => other,
+    }
+}
+
+async fn download_with_retries(
+    ctx: &GetCtx<'_>,
+    w: &Wanted,
+    local: &Path,
+    line: &mut Map<String, Value>,
+) -> Result<GetStatus> {
     let mut attempt = 1;
     loop {
-        match download(ctx, w, &head, &local, line).await {
+        match download(ctx, w, local, line).await {
             Err(e) if attempt < DOWNLOAD_ATTEMPTS && is_transient(&e) => {
                 eprintln!("restore: {}: starting the download again: {e:#}", w.key);
                 attempt += 1;
@@ -117,6 +138,13 @@ async fn get_checked(
             other => return other,
         }
     }
+}
+
+fn is_cold_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<archive_s3::S3Failure>()
+            .is_some_and(crate::remote::is_cold)
+    })
 }
 
 fn is_transient(e: &anyhow::Error) -> bool {
@@ -156,10 +184,21 @@ fn local_sha256(path: &Path) -> Result<Option<String>> {
 async fn download(
     ctx: &GetCtx<'_>,
     w: &Wanted,
-    head: &Head,
     local: &Path,
     line: &mut Map<String, Value>,
 ) -> Result<GetStatus> {
+    let Some(opened) = ctx.remote.open(&w.key).await.map_err(anyhow::Error::new)? else {
+        line.insert(
+            "error".into(),
+            json!("the object vanished after the listing"),
+        );
+        return Ok(GetStatus::Missing);
+    };
+    let head = opened.head.clone();
+    let head = &head;
+    line.insert("storage_class".into(), json!(head.storage_class));
+    line.insert("version_id".into(), json!(head.version_id));
+    line.insert("restore".into(), serde_json::to_value(&head.restore)?);
     let multipart = head.etag.as_deref().and_then(etag_parts).is_some()
         || head
             .checksum_sha256
@@ -178,15 +217,50 @@ async fn download(
     let mut digests = StreamDigests::new(part_size);
     let bytes = {
         let file = stored.file();
-        ctx.remote
-            .get(&w.key, &mut |chunk| {
+        // Disk writes leave the async worker to others while they block, so
+        // a slow disk does not stall every download in flight.
+        opened
+            .drain(&w.key, &mut |chunk| {
                 digests.update(chunk);
-                file.write_all(chunk)
+                tokio::task::block_in_place(|| file.write_all(chunk))
             })
             .await
             .map_err(anyhow::Error::new)?
     };
     let (stored_sha, composite) = digests.finish();
+    let landed = Landed {
+        stored,
+        bytes,
+        stored_sha,
+        composite,
+    };
+    tokio::task::block_in_place(|| check_and_keep(ctx, w, head, local, line, landed))
+}
+
+/// What came down, before it was checked.
+struct Landed {
+    stored: Landing,
+    bytes: u64,
+    stored_sha: String,
+    composite: Option<String>,
+}
+
+/// Every check the object allows; keep the file (fsync, rename) only when
+/// all agree and at least one was made. Blocking work: decryption, fsync.
+fn check_and_keep(
+    ctx: &GetCtx<'_>,
+    w: &Wanted,
+    head: &crate::model::Head,
+    local: &Path,
+    line: &mut Map<String, Value>,
+    landed: Landed,
+) -> Result<GetStatus> {
+    let Landed {
+        mut stored,
+        bytes,
+        stored_sha,
+        composite,
+    } = landed;
     let mut checks = Vec::new();
     let mut problems = Vec::new();
     if bytes != head.bytes {

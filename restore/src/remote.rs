@@ -210,6 +210,59 @@ impl Remote {
         }
     }
 
+    /// Open an object for reading: one GET whose answer carries what a HEAD
+    /// would (storage class, checksums, metadata, version), so a download
+    /// costs one request. None when there is no such object; a cold object
+    /// that is not restored fails with the code `InvalidObjectState`.
+    pub async fn open(&self, key: &str) -> Result<Option<Opened>, S3Failure> {
+        if let Some(root) = &self.local {
+            return local::open(root, key);
+        }
+        let r = self
+            .retry
+            .run(ATTEMPTS, || async {
+                self.s3()
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .checksum_mode(ChecksumMode::Enabled)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&format!("GET {key}"), &e))
+            })
+            .await;
+        let out = match r {
+            Ok(out) => out,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let class = out
+            .storage_class()
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_else(|| "STANDARD".into());
+        let meta = out.metadata();
+        let head = Head {
+            bytes: out.content_length().unwrap_or(0).max(0) as u64,
+            etag: out.e_tag().map(str::to_string),
+            version_id: out.version_id().map(str::to_string),
+            restore: restore_state(&class, out.restore()),
+            storage_class: class,
+            checksum_sha256: out.checksum_sha256().map(str::to_string),
+            meta_sha256: meta.and_then(|m| m.get("sha256")).cloned(),
+            meta_source_sha256: meta.and_then(|m| m.get("source-sha256")).cloned(),
+            legal_hold: out
+                .object_lock_legal_hold_status()
+                .is_some_and(|s| s.as_str() == "ON"),
+            retain_until: out
+                .object_lock_retain_until_date()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+        };
+        Ok(Some(Opened {
+            head,
+            body: Body::S3(out.body),
+        }))
+    }
+
     /// Stream the object's bytes to `sink`, chunk by chunk (memory stays
     /// at one chunk however large the object).
     pub async fn get(
@@ -217,24 +270,52 @@ impl Remote {
         key: &str,
         sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<u64, S3Failure> {
-        if let Some(root) = &self.local {
-            return local::get(root, key, sink);
+        match self.open(key).await? {
+            Some(opened) => opened.drain(key, sink).await,
+            None => Err(S3Failure::local(
+                archive_s3::ErrorKind::Permanent,
+                format!("GET {key}: no such object"),
+            )),
         }
-        let mut out = self
-            .retry
-            .run(ATTEMPTS, || async {
-                self.s3()
-                    .get_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&format!("GET {key}"), &e))
-            })
-            .await?;
+    }
+
+    /// A small object, whole (manifests).
+    pub async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, S3Failure> {
+        let mut buf = Vec::new();
+        self.get(key, &mut |c| {
+            buf.extend_from_slice(c);
+            Ok(())
+        })
+        .await?;
+        Ok(buf)
+    }
+}
+
+/// An object being read: what its GET answered, and its bytes to come.
+pub struct Opened {
+    pub head: Head,
+    body: Body,
+}
+
+enum Body {
+    S3(aws_sdk_s3::primitives::ByteStream),
+    Local(std::fs::File),
+}
+
+impl Opened {
+    /// Stream the bytes to `sink`, chunk by chunk.
+    pub async fn drain(
+        self,
+        key: &str,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, S3Failure> {
+        let mut stream = match self.body {
+            Body::S3(s) => s,
+            Body::Local(f) => return local::drain(f, key, sink),
+        };
         let mut total = 0u64;
         loop {
-            let chunk = out.body.try_next().await.map_err(|e| {
+            let chunk = stream.try_next().await.map_err(|e| {
                 S3Failure::local(
                     archive_s3::ErrorKind::Transient { unreachable: false },
                     format!("GET {key}: the body broke off after {total} bytes: {e}"),
@@ -251,17 +332,11 @@ impl Remote {
         }
         Ok(total)
     }
+}
 
-    /// A small object, whole (manifests).
-    pub async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, S3Failure> {
-        let mut buf = Vec::new();
-        self.get(key, &mut |c| {
-            buf.extend_from_slice(c);
-            Ok(())
-        })
-        .await?;
-        Ok(buf)
-    }
+/// True for the answer S3 gives a GET of a cold object not restored.
+pub fn is_cold(e: &S3Failure) -> bool {
+    e.code == "InvalidObjectState"
 }
 
 /// Read `x-amz-restore` (`ongoing-request="false", expiry-date="…"`).
@@ -355,21 +430,31 @@ mod local {
         }))
     }
 
-    pub fn get(
-        root: &Path,
+    pub fn open(root: &Path, key: &str) -> Result<Option<super::Opened>, S3Failure> {
+        let Some(head) = head(root, key)? else {
+            return Ok(None);
+        };
+        let path = regular(root, key)?
+            .ok_or_else(|| failure(format!("{key}: no such file under {}", root.display())))?;
+        let f =
+            std::fs::File::open(&path).map_err(|e| failure(format!("{}: {e}", path.display())))?;
+        Ok(Some(super::Opened {
+            head,
+            body: super::Body::Local(f),
+        }))
+    }
+
+    pub fn drain(
+        mut f: std::fs::File,
         key: &str,
         sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<u64, S3Failure> {
-        let path = regular(root, key)?
-            .ok_or_else(|| failure(format!("{key}: no such file under {}", root.display())))?;
-        let mut f =
-            std::fs::File::open(&path).map_err(|e| failure(format!("{}: {e}", path.display())))?;
         let mut buf = vec![0u8; 256 * 1024];
         let mut total = 0u64;
         loop {
             let n = f
                 .read(&mut buf)
-                .map_err(|e| failure(format!("reading {}: {e}", path.display())))?;
+                .map_err(|e| failure(format!("reading {key}: {e}")))?;
             if n == 0 {
                 return Ok(total);
             }
