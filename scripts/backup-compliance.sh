@@ -272,7 +272,13 @@ run_snapshot() {
   mkdir -p "$(dirname "$target")"
   log "$name: snapshot -> $(dest_join "$ARCHIVE_DEST" "$area/$day/$name.ndjson")"
   local -a ws_args=(); [[ $ws != org ]] && ws_args=(--workspace-id "$ws")
+  # Today's snapshot as the destination holds it (and the area's
+  # manifests): an unchanged snapshot then keeps its file, time and manifest.
+  jq -cn --arg p "$day/$name.ndjson" '{path: $p}' > "$dir/planned.ndjson"
   set +e
+  merge_inputs "$area" "$dir/planned.ndjson" "$dir"
+  echo $? > "$dir/merge.code"
+  [[ $(cat "$dir/merge.code") == 0 ]] || { set -e; return 0; }
   "$TOOL_FETCH" "$name" "${ws_args[@]}" --no-resume "${FETCH_EXTRA[@]+"${FETCH_EXTRA[@]}"}" --state-dir "$sdir" \
     --summary "$dir/fetch.json" > "$target.partial"
   local fcode=$?
@@ -285,10 +291,7 @@ run_snapshot() {
   else
     rm -f "$target.partial"; set -e; return 0
   fi
-  : > "$dir/planned.ndjson"
-  merge_inputs "$area" "$dir/planned.ndjson" "$dir"
-  echo $? > "$dir/merge.code"
-  [[ $(cat "$dir/merge.code") == 0 ]] || { set -e; return 0; }
+  set +e
   "$TOOL_MANIFEST" --root "$STAGE/$area" --keep-absent --summary "$dir/manifest.json" \
     | "$TOOL_SHIP" "$(dest_join "$ARCHIVE_DEST" "$area")" "${ship_flags[@]}" "${SHIP_EXTRA[@]+"${SHIP_EXTRA[@]}"}" --summary "$dir/ship.json" \
     > "$dir/objects.ndjson"

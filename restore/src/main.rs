@@ -13,6 +13,7 @@ mod query;
 mod remote;
 mod report;
 mod run;
+mod times;
 
 fn main() {
     let cli = <cli::Cli as clap::Parser>::parse();

@@ -57,12 +57,18 @@ async fn get(c: GetConfig) -> Result<Outcome> {
             .map(|w| get_one(&ctx, w, cat.listed.contains_key(&w.key)))
             .buffer_unordered(c.jobs);
         let mut not_done = 0;
+        let mut downloaded = std::collections::BTreeSet::new();
         while let Some((status, line)) = done.next().await {
             not_done += u64::from(!status.is_done() && status != GetStatus::Planned);
+            if status == GetStatus::Downloaded {
+                downloaded.insert(line["path"].as_str().unwrap_or_default().to_string());
+            }
             progress.inc(1);
             report.line(&line)?;
         }
         progress.finish_and_clear();
+        drop(done);
+        crate::times::restore_mtimes(&c.dir, &cat.wanted, &downloaded)?;
         report.set("files", cat.wanted.len());
         Ok(crate::report::partial_if(not_done))
     }

@@ -419,6 +419,12 @@ fn a_directory_archive_is_read_the_same_way() {
     run.assert(got["a.json"]["status"] == "downloaded", &format!("{got:?}"));
     let (ok, text) = sha256sum_ok(&dir.join("out"), "manifest-sha256.txt");
     run.assert(ok, &text);
+    // The copy has the time manifest.json recorded, the original's.
+    let mtime = |p: std::path::PathBuf| std::fs::metadata(p).unwrap().modified().unwrap();
+    run.assert(
+        mtime(dir.join("out/a.json")) == mtime(dir.join("src/a.json")),
+        "the restored file does not have the archived file's time",
+    );
     // A file changed at the destination is refused, not copied.
     std::fs::write(dest.join("logs/b.ndjson"), "{\"id\":\"forged\"}\n").unwrap();
     let run = restore(&dir, &moto)
