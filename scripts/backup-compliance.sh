@@ -221,7 +221,7 @@ only_quarantined() {
 # against the destination's manifest. A cached copy that matches is kept.
 merge_inputs() {
   local area=$1 planned=$2 dir=$3
-  "$TOOL_RESTORE" get "$(dest_join "$ARCHIVE_DEST" "$area")" "$STAGE/$area" --missing-ok \
+  "$TOOL_RESTORE" get "$(dest_join "$ARCHIVE_DEST" "$area")" "$STAGE/$area" --missing-ok --manifest-at-root \
     --files "$planned" --summary "$dir/restore.json" > "$dir/merge-inputs.ndjson"
 }
 

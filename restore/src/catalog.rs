@@ -31,7 +31,14 @@ pub async fn load(
     keys: &Keys,
     only: Option<&BTreeSet<String>>,
     missing_ok: bool,
+    root_manifest: bool,
 ) -> Result<Catalog> {
+    // Signatures need the directory's objects listed: not on this path.
+    if let (Some(only), true, None) = (only, root_manifest, &keys.public_key) {
+        if let Some(cat) = load_from_root(remote, source, only, missing_ok).await? {
+            return Ok(cat);
+        }
+    }
     let listed: BTreeMap<String, Listed> = remote
         .list(&source.list_prefix())
         .await
@@ -95,6 +102,80 @@ pub async fn load(
         }
     }
     Ok(Catalog { wanted, listed })
+}
+
+/// `--manifest-at-root`: the manifest at the prefix's root lists every file
+/// (as the daily backup writes its areas), so the requested files and the
+/// manifests are found without listing the prefix: requests grow with the
+/// files asked for, not with the archive. None when there is no plain
+/// root manifest (then the prefix is listed as usual).
+async fn load_from_root(
+    remote: &Remote,
+    source: &S3Url,
+    only: &BTreeSet<String>,
+    missing_ok: bool,
+) -> Result<Option<Catalog>> {
+    let sum_key = source.key(SUM_MANIFEST);
+    let Some(opened) = remote.open(&sum_key).await.map_err(|e| e.into_error())? else {
+        return Ok(None);
+    };
+    let mut text = Vec::new();
+    opened
+        .drain(&sum_key, &mut |c| {
+            text.extend_from_slice(c);
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.into_error())?;
+    let mut wanted = Vec::new();
+    let mut found = BTreeSet::new();
+    for (sha, path) in parse_sums(&text, &sum_key)? {
+        if only.contains(&path) {
+            found.insert(path.clone());
+            wanted.push(Wanted {
+                key: source.key(&path),
+                rel: path,
+                sha256: Some(sha),
+                manifest: Some(sum_key.clone()),
+                encrypted: false,
+            });
+        }
+    }
+    for name in [SUM_MANIFEST, crate::model::JSON_MANIFEST] {
+        let key = source.key(name);
+        if name == SUM_MANIFEST
+            || remote
+                .head(&key)
+                .await
+                .map_err(|e| e.into_error())?
+                .is_some()
+        {
+            wanted.push(Wanted {
+                rel: name.to_string(),
+                key,
+                sha256: None,
+                manifest: None,
+                encrypted: false,
+            });
+        }
+    }
+    if !missing_ok {
+        for p in only.iter().filter(|p| !found.contains(*p)) {
+            wanted.push(Wanted {
+                rel: p.clone(),
+                key: source.key(p),
+                sha256: None,
+                manifest: Some("(not in the root manifest)".into()),
+                encrypted: false,
+            });
+        }
+    }
+    // What a GET finds missing is reported then; no listing was made.
+    let listed = wanted
+        .iter()
+        .map(|w| (w.key.clone(), Listed { key: w.key.clone() }))
+        .collect();
+    Ok(Some(Catalog { wanted, listed }))
 }
 
 /// The paths named by `--files`: one per line, or file/object lines

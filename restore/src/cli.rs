@@ -91,6 +91,11 @@ pub struct GetArgs {
     /// with its destination needs before it writes a day).
     #[arg(long)]
     pub missing_ok: bool,
+    /// With --files: the manifest at SOURCE's root lists every file (as the
+    /// daily backup writes its areas), so the prefix is not listed and the
+    /// requests grow with the files asked for, not with the archive.
+    #[arg(long, requires = "files")]
+    pub manifest_at_root: bool,
     /// Restore tier for GLACIER / DEEP_ARCHIVE objects.
     #[arg(long, value_enum, default_value_t = Tier::Standard)]
     pub tier: Tier,

@@ -29,6 +29,7 @@ pub struct GetConfig {
     pub dir: PathBuf,
     pub only: Option<String>,
     pub missing_ok: bool,
+    pub root_manifest: bool,
     /// `Standard`, `Bulk` or `Expedited`, as S3 spells them.
     pub tier: &'static str,
     pub days: i32,
@@ -129,6 +130,7 @@ impl Config {
                 dir: a.dir,
                 only: a.files,
                 missing_ok: a.missing_ok,
+                root_manifest: a.manifest_at_root,
                 tier: match a.tier {
                     cli::Tier::Standard => "Standard",
                     cli::Tier::Bulk => "Bulk",

@@ -354,7 +354,7 @@ pub async fn head_if_needed(
 
 pub async fn write_manifest(c: BatchManifestConfig) -> Result<Outcome> {
     let remote = Remote::connect(&c.source, &c.s3.client).await?;
-    let cat = catalog::load(&remote, &c.source, &Default::default(), None, false).await?;
+    let cat = catalog::load(&remote, &c.source, &Default::default(), None, false, false).await?;
     let mut csv = String::new();
     for w in cat
         .wanted
@@ -383,7 +383,7 @@ pub async fn read_report(c: BatchReportConfig) -> Result<Outcome> {
     let result = async {
         let tasks = load_tasks(&report_files(&c.reports)?)?;
         let remote = Remote::connect(&c.source, &c.s3.client).await?;
-        let cat = catalog::load(&remote, &c.source, &Default::default(), None, false).await?;
+        let cat = catalog::load(&remote, &c.source, &Default::default(), None, false, false).await?;
         let by_key: std::collections::BTreeMap<_, _> = cat.wanted.iter().map(|w| (w.key.clone(), w)).collect();
         for (key, task) in &tasks {
             let head = head_if_needed(&remote, task, by_key.get(key).copied()).await?;

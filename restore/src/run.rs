@@ -43,7 +43,15 @@ async fn get(c: GetConfig) -> Result<Outcome> {
             archive_core::atomic::sweep_stale_temps(&c.dir)?;
         }
         let only = c.only.as_deref().map(catalog::read_only_list).transpose()?;
-        let cat = catalog::load(&remote, &c.source, &c.keys, only.as_ref(), c.missing_ok).await?;
+        let cat = catalog::load(
+            &remote,
+            &c.source,
+            &c.keys,
+            only.as_ref(),
+            c.missing_ok,
+            c.root_manifest,
+        )
+        .await?;
         let ctx = GetCtx {
             remote: &remote,
             dir: &c.dir,

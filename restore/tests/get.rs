@@ -452,3 +452,71 @@ fn a_directory_archive_is_read_the_same_way() {
         .arg(dir.join("out3"))
         .expect_success();
 }
+
+#[test]
+fn manifest_at_root_finds_the_files_without_listing() {
+    let dir = Dir::new("restore-root-manifest");
+    let moto = moto(false);
+    archive(&dir, &moto, "area", &three_files()[..2], &[], &[]);
+    dir.write(
+        "want.ndjson",
+        "{\"path\":\"logs/b.ndjson\"}\n{\"path\":\"2026/12/01/new.json\"}\n",
+    );
+    let run = restore(&dir, &moto)
+        .args([
+            "get",
+            "s3://vault/area",
+            "--missing-ok",
+            "--manifest-at-root",
+            "--files",
+        ])
+        .arg(dir.join("want.ndjson"))
+        .arg(dir.join("out"))
+        .expect_success();
+    let lines = by_path(&run);
+    run.assert(
+        lines["logs/b.ndjson"]["status"] == "downloaded",
+        &format!("{lines:?}"),
+    );
+    run.assert(
+        lines["manifest-sha256.txt"]["status"] == "downloaded",
+        &format!("{lines:?}"),
+    );
+    run.assert(
+        lines["manifest.json"]["status"] == "downloaded",
+        &format!("{lines:?}"),
+    );
+    run.assert(
+        !lines.contains_key("a.json") && !lines.contains_key("2026/12/01/new.json"),
+        &format!("{lines:?}"),
+    );
+    // A file the root manifest lists but the destination lost is missing, exit 1.
+    moto.python("s3.delete_object(Bucket='vault', Key='area/logs/b.ndjson')");
+    let run = restore(&dir, &moto)
+        .args([
+            "get",
+            "s3://vault/area",
+            "--missing-ok",
+            "--manifest-at-root",
+            "--files",
+        ])
+        .arg(dir.join("want.ndjson"))
+        .arg(dir.join("out2"))
+        .expect_code(1);
+    run.assert(
+        by_path(&run)["logs/b.ndjson"]["status"] == "missing",
+        &run.stdout,
+    );
+    // No root manifest yet (a first run): empty, as with listing.
+    restore(&dir, &moto)
+        .args([
+            "get",
+            "s3://vault/none",
+            "--missing-ok",
+            "--manifest-at-root",
+            "--files",
+        ])
+        .arg(dir.join("want.ndjson"))
+        .arg(dir.join("out3"))
+        .expect_success();
+}
