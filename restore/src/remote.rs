@@ -13,6 +13,35 @@ use aws_sdk_s3::Client;
 /// How many attempts a call gets (the first one included).
 const ATTEMPTS: u32 = 5;
 
+/// A [`Head`] from a HeadObject or a GetObject answer: the two SDK types
+/// are distinct but name these accessors alike.
+macro_rules! head_of {
+    ($o:expr) => {{
+        let o = &$o;
+        let class = o
+            .storage_class()
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_else(|| "STANDARD".into());
+        let meta = o.metadata();
+        Head {
+            bytes: o.content_length().unwrap_or(0).max(0) as u64,
+            etag: o.e_tag().map(str::to_string),
+            version_id: o.version_id().map(str::to_string),
+            restore: restore_state(&class, o.restore()),
+            storage_class: class,
+            checksum_sha256: o.checksum_sha256().map(str::to_string),
+            meta_sha256: meta.and_then(|m| m.get("sha256")).cloned(),
+            meta_source_sha256: meta.and_then(|m| m.get("source-sha256")).cloned(),
+            legal_hold: o
+                .object_lock_legal_hold_status()
+                .is_some_and(|s| s.as_str() == "ON"),
+            retain_until: o
+                .object_lock_retain_until_date()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+        }
+    }};
+}
+
 /// One bucket, one client, one retry policy; or a local directory that
 /// holds an archive with the same layout (a destination that is a
 /// directory, a NAS), read through the same calls.
@@ -124,27 +153,7 @@ impl Remote {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
-        let class = h
-            .storage_class()
-            .map(|c| c.as_str().to_string())
-            .unwrap_or_else(|| "STANDARD".into());
-        let meta = h.metadata();
-        Ok(Some(Head {
-            bytes: h.content_length().unwrap_or(0).max(0) as u64,
-            etag: h.e_tag().map(str::to_string),
-            version_id: h.version_id().map(str::to_string),
-            restore: restore_state(&class, h.restore()),
-            storage_class: class,
-            checksum_sha256: h.checksum_sha256().map(str::to_string),
-            meta_sha256: meta.and_then(|m| m.get("sha256")).cloned(),
-            meta_source_sha256: meta.and_then(|m| m.get("source-sha256")).cloned(),
-            legal_hold: h
-                .object_lock_legal_hold_status()
-                .is_some_and(|s| s.as_str() == "ON"),
-            retain_until: h
-                .object_lock_retain_until_date()
-                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-        }))
+        Ok(Some(head_of!(h)))
     }
 
     /// The size of part 1 of a multipart object (what the composite
@@ -236,27 +245,7 @@ impl Remote {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
-        let class = out
-            .storage_class()
-            .map(|c| c.as_str().to_string())
-            .unwrap_or_else(|| "STANDARD".into());
-        let meta = out.metadata();
-        let head = Head {
-            bytes: out.content_length().unwrap_or(0).max(0) as u64,
-            etag: out.e_tag().map(str::to_string),
-            version_id: out.version_id().map(str::to_string),
-            restore: restore_state(&class, out.restore()),
-            storage_class: class,
-            checksum_sha256: out.checksum_sha256().map(str::to_string),
-            meta_sha256: meta.and_then(|m| m.get("sha256")).cloned(),
-            meta_source_sha256: meta.and_then(|m| m.get("source-sha256")).cloned(),
-            legal_hold: out
-                .object_lock_legal_hold_status()
-                .is_some_and(|s| s.as_str() == "ON"),
-            retain_until: out
-                .object_lock_retain_until_date()
-                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-        };
+        let head = head_of!(out);
         Ok(Some(Opened {
             head,
             body: Body::S3(out.body),
