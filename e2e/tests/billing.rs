@@ -6,6 +6,22 @@ use crate::common::*;
 use std::path::Path;
 use testkit::{Dir, MotoServer, Postgres};
 
+/// The billing script pointed at this PostgreSQL (its own psql and
+/// pg_dump first on PATH) and the workspace's tools.
+fn billing_command(dir: &Dir, pg: &Postgres) -> testkit::TestCommand {
+    let mut cmd = dir.command(repo_root().join("scripts/archive-billing.sh"));
+    for (k, v) in pg.env() {
+        cmd.env(k, v);
+    }
+    let path = format!(
+        "{}:{}",
+        pg.bindir().display(),
+        std::env::var("PATH").unwrap()
+    );
+    cmd.env("PATH", path).env("BIN_DIR", bin_dir());
+    cmd
+}
+
 #[test]
 fn billing_month_to_s3() {
     let dir = Dir::new("billing");
@@ -13,22 +29,9 @@ fn billing_month_to_s3() {
     pg.psql(include_str!("fixtures/billing.sql"));
     let s3 = MotoServer::start();
     s3.create_bucket("billing", false);
-    let bins = bin_dir();
-
-    let mut cmd = dir.command(repo_root().join("scripts/archive-billing.sh"));
-    for (k, v) in pg.env() {
-        cmd.env(k, v);
-    }
+    let mut cmd = billing_command(&dir, &pg);
     s3.configure(&mut cmd);
-    // psql and pg_dump of the server's own version.
-    let path = format!(
-        "{}:{}",
-        pg.bindir().display(),
-        std::env::var("PATH").unwrap()
-    );
-    cmd.env("PATH", path)
-        .env("BIN_DIR", &bins)
-        .env("BILLING_TABLES", "charges:created_at credits:created_at")
+    cmd.env("BILLING_TABLES", "charges:created_at credits:created_at")
         .env("SNAPSHOT_TABLES", "accounts")
         .env("COMPLIANCE_TAGS", "SOX GDPR")
         .env("WORK_DIR", dir.join("work"))
@@ -170,19 +173,8 @@ fn billing_missing_table_ships_nothing() {
     let dir = Dir::new("billing-missing");
     let pg = Postgres::start();
     pg.psql(include_str!("fixtures/billing.sql"));
-    let bins = bin_dir();
-    let mut cmd = dir.command(repo_root().join("scripts/archive-billing.sh"));
-    for (k, v) in pg.env() {
-        cmd.env(k, v);
-    }
-    let path = format!(
-        "{}:{}",
-        pg.bindir().display(),
-        std::env::var("PATH").unwrap()
-    );
-    cmd.env("PATH", path)
-        .env("BIN_DIR", &bins)
-        .env("BILLING_TABLES", "charges:created_at purchases:created_at")
+    let mut cmd = billing_command(&dir, &pg);
+    cmd.env("BILLING_TABLES", "charges:created_at purchases:created_at")
         .env("SNAPSHOT_TABLES", "")
         .env("WORK_DIR", dir.join("work"))
         .args(["--period", "2025-03", "--dest"])
@@ -230,20 +222,10 @@ fn a_correction_under_no_clobber_is_named_not_skipped() {
     let (key, secret) = s3.iam_user("archiver", PUT_ONLY_POLICY);
     let (akey, asecret) = s3.iam_user("auditor", AUDITOR_POLICY);
     let run_billing = |expect: i32| {
-        let mut cmd = dir.command(repo_root().join("scripts/archive-billing.sh"));
-        for (k, v) in pg.env() {
-            cmd.env(k, v);
-        }
+        let mut cmd = billing_command(&dir, &pg);
         s3.configure(&mut cmd);
-        let path = format!(
-            "{}:{}",
-            pg.bindir().display(),
-            std::env::var("PATH").unwrap()
-        );
-        cmd.env("PATH", path)
-            .env("AWS_ACCESS_KEY_ID", &key)
+        cmd.env("AWS_ACCESS_KEY_ID", &key)
             .env("AWS_SECRET_ACCESS_KEY", &secret)
-            .env("BIN_DIR", bin_dir())
             .env("BILLING_TABLES", "charges:created_at credits:created_at")
             .env("SNAPSHOT_TABLES", "")
             .env("WORK_DIR", dir.join("work"))
