@@ -29,7 +29,8 @@ Exit codes:
   1    some items failed (the rest were done)
   2    usage or configuration error
   3    input data error (bad line, bad schema)
-  4    remote service error after retries (API, S3)
+  4    remote service error after retries (API, S3, database)
+  75   another run holds the lease or committed first; nothing was done
   130  interrupted";
 
 /// What kind of failure ended a run. Attach one to an `anyhow::Error` with

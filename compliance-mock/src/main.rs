@@ -19,10 +19,9 @@ mod reqlog;
 mod rng;
 mod store;
 mod tls;
-
-use clap::Parser;
+mod userfiles;
 
 fn main() {
-    let args = cli::Args::parse();
+    let args = archive_core::cli::parse::<cli::Args>();
     archive_core::exit::main_with("compliance-mock", || cli::run(args))
 }

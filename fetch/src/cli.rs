@@ -251,11 +251,9 @@ pub fn long_help_tail() -> String {
 /// Parse the command line (exits with clap's message on a bad one), with
 /// the examples and exit codes under every subcommand's long help.
 pub fn parse() -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
     let tail = long_help_tail();
-    let matches = Cli::command()
+    let cmd = archive_core::cli::command::<Cli>()
         .after_long_help(tail.clone())
-        .mut_subcommands(|s| s.after_long_help(tail.clone()))
-        .get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        .mut_subcommands(|s| s.after_long_help(tail.clone()));
+    archive_core::cli::parse_command(cmd)
 }

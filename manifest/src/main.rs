@@ -18,6 +18,6 @@ mod verify;
 mod write;
 
 fn main() {
-    let cli = <cli::Cli as clap::Parser>::parse();
+    let cli = archive_core::cli::parse::<cli::Cli>();
     archive_core::exit::main_with("manifest", || run::run(config::from_cli(cli)?))
 }

@@ -6,7 +6,6 @@ use crate::cli::{Args, CodecArg, FormatArg, UuidAsArg};
 use crate::model::{Codec, Format, NumericAs, UuidAs};
 use anyhow::Result;
 use archive_core::Failure;
-use clap::Parser;
 use std::path::PathBuf;
 
 /// Where the table's schema comes from (clap lets at most one be given).
@@ -62,7 +61,7 @@ impl Config {
 
     /// Parse the command line (clap prints help or a usage error and exits 2).
     pub fn from_command_line() -> Config {
-        Config::from_args(Args::parse())
+        Config::from_args(archive_core::cli::parse::<Args>())
     }
 
     pub fn from_args(a: Args) -> Config {

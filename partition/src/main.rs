@@ -25,6 +25,6 @@ mod spill;
 mod writers;
 
 fn main() {
-    let flags = config::read(<cli::Args as clap::Parser>::parse());
+    let flags = config::read(archive_core::cli::parse::<cli::Args>());
     archive_core::exit::main_with("partition", || run::run(flags))
 }

@@ -16,6 +16,6 @@ mod run;
 mod times;
 
 fn main() {
-    let cli = <cli::Cli as clap::Parser>::parse();
+    let cli = archive_core::cli::parse::<cli::Cli>();
     archive_core::exit::main_with("restore", || run::run(config::Config::from_cli(cli)?));
 }

@@ -10,7 +10,6 @@ use archive_core::s3url::S3Url;
 use archive_core::Failure;
 use archive_s3::ClientOptions;
 use chrono::{DateTime, NaiveDate, Utc};
-use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -79,7 +78,7 @@ pub struct AbortConfig {
 
 /// Parse the command line (clap exits 2 on a bad flag) and validate it.
 pub fn load() -> Result<Command> {
-    let cli = Cli::parse();
+    let cli = archive_core::cli::parse::<Cli>();
     Ok(match cli.command {
         Some(CliCommand::Lifecycle(l)) => Command::Lifecycle(lifecycle(l)?),
         Some(CliCommand::AbortIncomplete(a)) => Command::AbortIncomplete(abort(a)?),
@@ -237,6 +236,7 @@ fn put_options(a: &ShipArgs) -> Result<PutOptions> {
         part_size: a.part_size,
         part_concurrency: a.part_concurrency,
         multipart_threshold: a.multipart_threshold,
+        max_memory: a.max_memory,
     })
 }
 

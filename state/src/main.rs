@@ -12,6 +12,6 @@ mod s3;
 mod store;
 
 fn main() {
-    let cli = <cli::Cli as clap::Parser>::parse();
+    let cli = archive_core::cli::parse::<cli::Cli>();
     archive_core::exit::main_with("archive-state", || run::run(config::Config::from_cli(cli)?));
 }
