@@ -58,8 +58,14 @@ pub async fn drive(
     let mut was_interrupted = false;
     let mut output_error: Option<std::io::Error> = None;
     let s3 = shared.s3.as_ref();
+    let mut redraw = tokio::time::interval(std::time::Duration::from_millis(250));
     while input_open || !tasks.is_empty() {
         tokio::select! {
+            _ = redraw.tick() => {
+                if let Some(s3) = s3 {
+                    o.progress.sent(s3.bytes_sent.load(Ordering::Relaxed));
+                }
+            },
             item = rx.recv(), if input_open && tasks.len() < jobs => match item {
                 None => input_open = false,
                 Some(Item::Bad(e)) => {

@@ -7,7 +7,6 @@ use crate::model::{Done, Status, Trouble};
 use anyhow::Result;
 use archive_core::report::RunReport;
 use archive_core::{Failure, Outcome};
-use std::time::Duration;
 
 #[derive(Default, Debug)]
 pub struct Tally {
@@ -157,33 +156,36 @@ pub fn finish(
     }
 }
 
-/// A progress line on stderr, only when it is a terminal.
+/// A progress line on stderr (archive_core::progress decides whether it is
+/// drawn): bytes sent with their rate, and the objects done so far. The
+/// total is not known, since lines keep arriving on stdin.
 pub struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
     pub fn new(dry_run: bool) -> Progress {
-        if dry_run || !archive_core::io::stderr_is_terminal() {
+        if dry_run {
             return Progress(None);
         }
-        let pb = indicatif::ProgressBar::new_spinner();
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {pos} objects {msg}")
-                .expect("a valid template"),
-        );
-        pb.enable_steady_tick(Duration::from_millis(200));
-        Progress(Some(pb))
+        Progress(Some(archive_core::progress::byte_counter("ship", "sent")))
     }
 
     pub fn update(&self, t: &Tally, sent: u64) {
         if let Some(pb) = &self.0 {
-            pb.set_position(t.objects);
+            pb.set_position(sent);
             pb.set_message(format!(
-                "({} uploaded, {} skipped, {} failed) {}",
+                "{} objects ({} uploaded, {} skipped, {} failed)",
+                t.objects,
                 t.uploaded,
                 t.skipped,
                 t.failed + t.fallback + t.conflict,
-                indicatif::HumanBytes(sent)
             ));
+        }
+    }
+
+    /// Bytes sent so far, between finished objects (a large file's parts).
+    pub fn sent(&self, sent: u64) {
+        if let Some(pb) = &self.0 {
+            pb.set_position(sent);
         }
     }
 
