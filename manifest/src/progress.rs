@@ -1,52 +1,40 @@
-//! A progress bar on stderr for the hashing pass, shown only when stderr
-//! is a terminal (cron logs and pipes get the summary line alone).
+//! The hashing pass's progress bar on stderr: bytes hashed out of the bytes
+//! to hash, with rate and ETA (archive_core::progress decides whether it is
+//! drawn at all; cron logs and pipes get the summary line alone).
 
-use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use std::sync::atomic::{AtomicU64, Ordering};
+use indicatif::ProgressBar;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Files done (the bar's position) and bytes hashed (moves within a large
-/// file too).
+/// Bytes hashed (the hashing code adds to the counter as it reads, so the
+/// bar moves within a large file too) against the total size of the files.
 pub struct Progress {
     bar: ProgressBar,
     bytes: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
 }
 
 impl Progress {
-    /// A bar over `files` files; hidden unless stderr is a terminal.
-    pub fn start(files: u64) -> Progress {
+    /// A bar over `total` bytes, or hidden. `total` is only asked for when
+    /// the bar is drawn (it costs a stat per file).
+    pub fn start(total: impl FnOnce() -> u64) -> Progress {
         let bytes = Arc::new(AtomicU64::new(0));
-        if !archive_core::io::stderr_is_terminal() {
-            return Progress {
-                bar: ProgressBar::hidden(),
-                bytes,
-            };
+        let done = Arc::new(AtomicBool::new(false));
+        if !archive_core::progress::enabled() {
+            let bar = ProgressBar::hidden();
+            return Progress { bar, bytes, done };
         }
-        let shown = Arc::clone(&bytes);
-        let style = ProgressStyle::with_template(
-            "manifest: hashing {wide_bar} {pos}/{len} files, {hashed} ({hashed_rate}), ETA {eta}",
-        )
-        .expect("template is valid")
-        .with_key(
-            "hashed",
-            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{}", HumanBytes(shown.load(Ordering::Relaxed)));
-            },
-        )
-        .with_key("hashed_rate", {
-            let rate = Arc::clone(&bytes);
-            move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let secs = s.elapsed().as_secs_f64().max(0.001);
-                let per_sec = (rate.load(Ordering::Relaxed) as f64 / secs) as u64;
-                let _ = write!(w, "{}/s", HumanBytes(per_sec));
+        let bar = archive_core::progress::bytes("manifest", "hashing", total());
+        // The hashing threads only bump an atomic; this thread moves the bar.
+        let (b, n, d) = (bar.clone(), Arc::clone(&bytes), Arc::clone(&done));
+        std::thread::spawn(move || {
+            while !d.load(Ordering::Relaxed) {
+                b.set_position(n.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(250));
             }
         });
-        let bar = ProgressBar::with_draw_target(Some(files), ProgressDrawTarget::stderr_with_hz(4))
-            .with_style(style);
-        bar.tick();
-        bar.enable_steady_tick(Duration::from_millis(250));
-        Progress { bar, bytes }
+        Progress { bar, bytes, done }
     }
 
     /// The counter the hashing code adds bytes to.
@@ -54,12 +42,14 @@ impl Progress {
         &self.bytes
     }
 
-    pub fn file_done(&self) {
-        self.bar.inc(1);
+    /// A file whose digest was reused without reading it.
+    pub fn skipped(&self, len: u64) {
+        self.bytes.fetch_add(len, Ordering::Relaxed);
     }
 
     /// Remove the bar; the summary line follows.
     pub fn finish(&self) {
+        self.done.store(true, Ordering::Relaxed);
         self.bar.finish_and_clear();
     }
 }

@@ -53,8 +53,18 @@ fn write(cfg: &WriteConfig, counts: &mut Counts) -> Result<Outcome> {
     for (ti, t) in targets.iter_mut().enumerate() {
         plans.push(plan::plan_target(ti, t, cfg, &mut failures, counts)?);
     }
-    let to_probe = plans.iter().filter(|p| p.refused.is_none());
-    let progress = Progress::start(to_probe.map(|p| p.items.len() as u64).sum());
+    // Plans are in the targets' order.
+    let to_probe = plans
+        .iter()
+        .zip(&targets)
+        .filter(|(p, _)| p.refused.is_none());
+    let progress = Progress::start(|| {
+        to_probe
+            .flat_map(|(p, t)| p.items.iter().map(move |it| t.dir.join(&it.rel)))
+            .filter_map(|path| std::fs::metadata(path).ok())
+            .map(|m| m.len())
+            .sum()
+    });
     let follow = cfg.follow_internal_links;
     probe::probe_all(&mut plans, &targets, cfg.trust_unchanged, follow, &progress);
     progress.finish();

@@ -57,7 +57,6 @@ pub fn probe_all(
                     p.push(&it.rel);
                     it.found = probe_item(&p, &t.dir, it, rules, progress);
                 });
-                progress.file_done();
             })
         });
 }
@@ -166,6 +165,7 @@ fn hash_once(path: &Path, reuse: Option<(u64, Mtime)>, progress: &Progress) -> A
     let mtime = meta.modified().ok().map(Mtime::from_system);
     if let Some((bytes, old_mtime)) = reuse {
         if bytes == meta.len() && mtime == Some(old_mtime) {
+            progress.skipped(bytes);
             return Attempt::Done(Found::Reused);
         }
     }
