@@ -7,5 +7,6 @@ mod billing;
 mod common;
 mod config;
 mod crash;
+mod examples;
 mod export;
 mod stateless;
