@@ -22,8 +22,11 @@ pub enum ColumnBuilder {
     F32(Float32Builder),
     F64(Float64Builder),
     Bool(BooleanBuilder),
-    /// Text, numeric-as-string and other types kept as text.
+    /// Text and other types kept as text.
     Text(StringBuilder),
+    /// Unconstrained numeric kept as its exact text, checked to be a
+    /// numeric literal.
+    NumericText(StringBuilder),
     Json(StringBuilder),
     UuidText(StringBuilder),
     UuidFixed(FixedSizeBinaryBuilder),
@@ -40,10 +43,15 @@ pub struct ListState {
     child: ColumnBuilder,
     element: Arc<arrow::datatypes::Field>,
     scratch: Vec<Option<String>>,
+    /// `--drop-array-bounds`: accept a lower bound other than 1 and store
+    /// the elements only (a List has no lower bound).
+    drop_bounds: bool,
 }
 
 impl ColumnBuilder {
-    pub fn new(storage: &Storage, capacity: usize) -> ColumnBuilder {
+    /// A builder for `storage`; `drop_array_bounds` says whether an array's
+    /// lower bound other than 1 may be dropped (else it is an error).
+    pub fn new(storage: &Storage, capacity: usize, drop_array_bounds: bool) -> ColumnBuilder {
         match storage {
             Storage::Int16 => ColumnBuilder::I16(Int16Builder::with_capacity(capacity)),
             Storage::Int32 => ColumnBuilder::I32(Int32Builder::with_capacity(capacity)),
@@ -55,8 +63,11 @@ impl ColumnBuilder {
                 *p,
                 *s,
             ),
-            Storage::NumericText | Storage::Text => {
+            Storage::Text => {
                 ColumnBuilder::Text(StringBuilder::with_capacity(capacity, capacity * 16))
+            }
+            Storage::NumericText => {
+                ColumnBuilder::NumericText(StringBuilder::with_capacity(capacity, capacity * 16))
             }
             Storage::Json => {
                 ColumnBuilder::Json(StringBuilder::with_capacity(capacity, capacity * 64))
@@ -87,9 +98,10 @@ impl ColumnBuilder {
                 ColumnBuilder::List(Box::new(ListState {
                     offsets,
                     nulls: NullBufferBuilder::new(capacity),
-                    child: ColumnBuilder::new(inner, capacity),
+                    child: ColumnBuilder::new(inner, capacity, drop_array_bounds),
                     element: Arc::new(field_for("element", inner, true)),
                     scratch: Vec::new(),
+                    drop_bounds: drop_array_bounds,
                 }))
             }
         }
@@ -114,6 +126,10 @@ impl ColumnBuilder {
             ColumnBuilder::F64(b) => b.append_value(value::parse_f64(t)?),
             ColumnBuilder::Bool(b) => b.append_value(value::parse_bool(t)?),
             ColumnBuilder::Text(b) => b.append_value(t),
+            ColumnBuilder::NumericText(b) => {
+                value::check_numeric_literal(t)?;
+                b.append_value(t)
+            }
             ColumnBuilder::Json(b) => {
                 value::check_json(t)?;
                 b.append_value(t)
@@ -137,7 +153,22 @@ impl ColumnBuilder {
             }
             ColumnBuilder::List(l) => {
                 let mut elems = std::mem::take(&mut l.scratch);
-                value::split_array(t, &mut elems)?;
+                let bounds = value::split_array(t, &mut elems);
+                let bounds = match bounds {
+                    Ok(b) => b,
+                    Err(e) => {
+                        l.scratch = elems;
+                        return Err(e);
+                    }
+                };
+                if let Some(b) = bounds.filter(|b| b.lower != 1 && !l.drop_bounds) {
+                    l.scratch = elems;
+                    return Err(format!(
+                        "array lower bound {} ([{}:{}]) would be lost: a Parquet list starts at 1 \
+                         (--drop-array-bounds stores the elements only)",
+                        b.lower, b.lower, b.upper
+                    ));
+                }
                 for (k, e) in elems.iter().enumerate() {
                     l.child
                         .append(e.as_deref())
@@ -161,9 +192,10 @@ impl ColumnBuilder {
             ColumnBuilder::F32(b) => b.append_null(),
             ColumnBuilder::F64(b) => b.append_null(),
             ColumnBuilder::Bool(b) => b.append_null(),
-            ColumnBuilder::Text(b) | ColumnBuilder::Json(b) | ColumnBuilder::UuidText(b) => {
-                b.append_null()
-            }
+            ColumnBuilder::Text(b)
+            | ColumnBuilder::NumericText(b)
+            | ColumnBuilder::Json(b)
+            | ColumnBuilder::UuidText(b) => b.append_null(),
             ColumnBuilder::UuidFixed(b) => b.append_null(),
             ColumnBuilder::Date(b) => b.append_null(),
             ColumnBuilder::Timestamp(b, _) => b.append_null(),
@@ -187,9 +219,10 @@ impl ColumnBuilder {
             ColumnBuilder::F32(b) => Arc::new(b.finish()),
             ColumnBuilder::F64(b) => Arc::new(b.finish()),
             ColumnBuilder::Bool(b) => Arc::new(b.finish()),
-            ColumnBuilder::Text(b) | ColumnBuilder::Json(b) | ColumnBuilder::UuidText(b) => {
-                Arc::new(b.finish())
-            }
+            ColumnBuilder::Text(b)
+            | ColumnBuilder::NumericText(b)
+            | ColumnBuilder::Json(b)
+            | ColumnBuilder::UuidText(b) => Arc::new(b.finish()),
             ColumnBuilder::UuidFixed(b) => Arc::new(b.finish()),
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b, _) => Arc::new(b.finish()),

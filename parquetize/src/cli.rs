@@ -126,6 +126,12 @@ pub struct Args {
     )]
     pub uuid_as: UuidAsArg,
 
+    /// Accept arrays whose lower bound is not 1 (`[0:2]={a,b,c}` in COPY
+    /// text) and store their elements only. Without it such a value is an
+    /// input data error, since the bound would be lost.
+    #[arg(long, help_heading = "Types")]
+    pub drop_array_bounds: bool,
+
     /// Schema version recorded in the file and the file line (default: a
     /// digest of the column names, types and nullability).
     #[arg(long, value_name = "V", help_heading = "Types")]

@@ -46,6 +46,8 @@ pub struct Config {
     /// False with `--plain-fallback`.
     pub allow_delta: bool,
     pub batch_rows: usize,
+    /// `--drop-array-bounds`: store arrays with a lower bound other than 1.
+    pub drop_array_bounds: bool,
     pub dry_run: bool,
     pub summary: Option<PathBuf>,
     pub quiet: bool,
@@ -102,6 +104,7 @@ impl Config {
             dictionary_page_bytes: a.dictionary_page_bytes,
             allow_delta: !a.plain_fallback,
             batch_rows: a.batch_rows,
+            drop_array_bounds: a.drop_array_bounds,
             dry_run: a.dry_run,
             summary: a.summary,
             quiet: a.quiet,
@@ -121,6 +124,7 @@ fn format(f: FormatArg) -> Format {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     fn config(args: &[&str]) -> Config {
         let argv = ["parquetize", "--table", "t"].iter().chain(args);

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Limits {
     pub batch_rows: usize,
     pub batch_bytes: usize,
+    /// `--drop-array-bounds` (see [`ColumnBuilder::new`]).
+    pub drop_array_bounds: bool,
 }
 
 /// Longest value quoted in an error message.
@@ -48,7 +50,7 @@ pub fn convert(
     let cap = limits.batch_rows.min(65_536);
     let mut builders: Vec<ColumnBuilder> = storages
         .iter()
-        .map(|s| ColumnBuilder::new(s, cap))
+        .map(|s| ColumnBuilder::new(s, cap, limits.drop_array_bounds))
         .collect();
     let mut rec = Record::default();
     let mut records = 0u64;

@@ -9,7 +9,6 @@ use crate::schema::pg_type_of;
 use crate::value;
 use anyhow::Result;
 use archive_core::Failure;
-use serde_json::value::RawValue;
 use std::io::BufRead;
 
 #[derive(Debug, Clone)]
@@ -51,8 +50,14 @@ impl Guess {
         if self.can_bool && !matches!(v, "t" | "f" | "true" | "false") {
             self.can_bool = false;
         }
-        if self.can_int && value::parse_int(v, i64::MIN, i64::MAX).is_err() {
+        // A number column only when every value reads back as written:
+        // `007`, `+5`, `-0` or `.5` are codes or spellings, kept as text.
+        let canonical = canonical_number(v);
+        if self.can_int && (!canonical || value::parse_int(v, i64::MIN, i64::MAX).is_err()) {
             self.can_int = false;
+        }
+        if self.can_numeric && !canonical {
+            self.can_numeric = false;
         }
         if self.can_numeric {
             match plain_decimal_digits(v) {
@@ -72,7 +77,9 @@ impl Guess {
         if self.can_ts && value::parse_timestamp(v, false).is_err() {
             self.can_ts = false;
         }
-        if self.can_uuid && value::parse_uuid(v).is_err() {
+        // Only the canonical form: an upper-case or braced UUID would come
+        // back lower-case and bare.
+        if self.can_uuid && !value::is_canonical_uuid(v) {
             self.can_uuid = false;
         }
         if self.can_json
@@ -137,6 +144,30 @@ impl Guess {
             "text".into()
         }
     }
+}
+
+/// True for `0`, `-12`, `12.50`, `0.5`: an optional minus, an integer part
+/// without leading zeros, and a fraction with at least one digit; not
+/// `-0`/`-0.00` (the sign would be lost). Fraction zeros are kept by the
+/// column's scale, so `2.50` is exact.
+fn canonical_number(v: &str) -> bool {
+    let (neg, t) = match v.strip_prefix('-') {
+        Some(t) => (true, t),
+        None => (false, v),
+    };
+    let (int, frac) = match t.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (t, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if !digits(int) || (int.len() > 1 && int.starts_with('0')) {
+        return false;
+    }
+    if frac.is_some_and(|f| !digits(f)) {
+        return false;
+    }
+    let zero = int == "0" && frac.is_none_or(|f| f.bytes().all(|c| c == b'0'));
+    !(neg && zero)
 }
 
 /// `-12.3400` → (integer digits without leading zeros, fractional digits).
@@ -233,9 +264,8 @@ pub fn infer_ndjson(mut input: Box<dyn BufRead + Send>, name: &str) -> Result<Ve
         if line.iter().all(|c| c.is_ascii_whitespace()) {
             continue;
         }
-        let obj: Vec<(String, &RawValue)> = serde_json::from_slice::<ordered::Pairs>(&line)
-            .map(|p| p.0)
-            .map_err(|e| Failure::data(format!("{name}:{n}: not a JSON object ({e})")))?;
+        let obj = crate::read::object_members(&line)
+            .map_err(|e| Failure::data(format!("{name}:{n}: {e}")))?;
         for (k, v) in obj {
             let idx = match names.iter().position(|x| *x == k) {
                 Some(i) => i,
@@ -264,34 +294,6 @@ pub fn infer_ndjson(mut input: Box<dyn BufRead + Send>, name: &str) -> Result<Ve
         )));
     }
     Ok(columns_from(names, &guesses))
-}
-
-/// Deserialise an object's members in document order, borrowing values.
-mod ordered {
-    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-    use serde_json::value::RawValue;
-
-    pub struct Pairs<'a>(pub Vec<(String, &'a RawValue)>);
-
-    impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Pairs<'de>;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("a JSON object")
-                }
-                fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
-                    let mut out = Vec::new();
-                    while let Some((k, v)) = m.next_entry::<String, &'de RawValue>()? {
-                        out.push((k, v));
-                    }
-                    Ok(Pairs(out))
-                }
-            }
-            d.deserialize_map(V)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -324,6 +326,22 @@ mod tests {
         assert_eq!(decide(&["{\"a\":1}", "[1]"]), "jsonb");
         assert_eq!(decide(&["1", "x"]), "text");
         assert_eq!(decide(&["1.5e3"]), "text", "floats are never guessed");
+        assert_eq!(
+            decide(&["007", "12"]),
+            "text",
+            "leading zeros would be lost"
+        );
+        assert_eq!(decide(&["1", "+5"]), "text");
+        assert_eq!(decide(&["1", "-0"]), "text");
+        assert_eq!(decide(&["0.5", ".5"]), "text");
+        assert_eq!(decide(&["007.5"]), "text");
+        assert_eq!(decide(&["0", "-1", "10"]), "bigint");
+        assert_eq!(decide(&["0.5", "-0.25", "2.50"]), "numeric(3,2)");
+        assert_eq!(
+            decide(&["A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"]),
+            "text",
+            "upper case would come back lower case"
+        );
         assert_eq!(decide(&[]), "text");
     }
 }

@@ -8,6 +8,7 @@ mod config;
 mod convert;
 mod encoding;
 mod infer;
+mod interrupt;
 mod model;
 mod output;
 mod pipeline;

@@ -4,14 +4,14 @@
 //! the temporary file.
 
 use crate::convert::{self, Limits};
+use crate::interrupt::Flag;
 use crate::model::{Column, Storage};
 use crate::read::RecordSource;
 use crate::write::{self, Sink, WriteOptions, Written};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use archive_core::Failure;
 use arrow::datatypes::SchemaRef;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// What is converted, and how.
@@ -21,15 +21,18 @@ pub struct Job<'a> {
     pub columns: &'a [Column],
     pub storages: &'a [Storage],
     pub schema: SchemaRef,
+    /// Set by SIGINT/SIGTERM (see [`crate::interrupt`]).
+    pub interrupted: Flag,
     pub limits: Limits,
 }
 
 /// Batch limits for the flags: a batch never holds more input than a
 /// quarter of a row group.
-pub fn limits(batch_rows: usize, row_group_bytes: usize) -> Limits {
+pub fn limits(batch_rows: usize, row_group_bytes: usize, drop_array_bounds: bool) -> Limits {
     Limits {
         batch_rows: batch_rows.max(1),
         batch_bytes: (row_group_bytes / 4).max(1 << 20),
+        drop_array_bounds,
     }
 }
 
@@ -42,14 +45,7 @@ pub fn run(
     options: WriteOptions,
     parsed: &mut u64,
 ) -> Result<Written> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal ends the process at once (exit 130).
-        signal_hook::flag::register_conditional_shutdown(sig, 130, interrupted.clone())
-            .context("installing signal handlers")?;
-        signal_hook::flag::register(sig, interrupted.clone())
-            .context("installing signal handlers")?;
-    }
+    let interrupted = job.interrupted.clone();
     let (tx, writer) = write::spawn(sink, job.schema.clone(), options);
     let mut progress = Progress::new();
     let converted = convert::convert(

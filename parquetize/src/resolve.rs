@@ -4,11 +4,11 @@
 
 use crate::config::{Config, SchemaSource};
 use crate::infer;
+use crate::interrupt::{self, Flag};
 use crate::model::{Format, TableSchema};
 use crate::read;
 use crate::schema::{self, split_table_arg};
 use anyhow::{Context, Result};
-use archive_core::io::open_input;
 use archive_core::Failure;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
@@ -22,32 +22,42 @@ pub struct Resolved {
 
 impl Resolved {
     /// The input to convert: the spool if there is one, else the input itself.
-    pub fn input(&self, config: &Config) -> Result<Box<dyn BufRead + Send>> {
+    pub fn input(&self, config: &Config, flag: &Flag) -> Result<Box<dyn BufRead + Send>> {
         match &self.spool {
             Some(spool) => spool.reader(),
-            None => {
-                open_input(config.input.as_deref()).map_err(|e| Failure::usage(format!("{e:#}")))
-            }
+            None => open(config, flag),
         }
     }
 }
 
+/// The input on its reading thread (see [`crate::interrupt`]); a file that
+/// cannot be opened is a usage error (exit 2).
+fn open(config: &Config, flag: &Flag) -> Result<Box<dyn BufRead + Send>> {
+    interrupt::open_input(config.input.clone(), flag).map_err(|e| {
+        if e.downcast_ref::<Failure>().is_some() {
+            e
+        } else {
+            Failure::usage(format!("{e:#}"))
+        }
+    })
+}
+
 /// The table's schema as the flags say; `name` is the input's name in errors.
-pub fn table_schema(config: &Config, name: &str) -> Result<Resolved> {
+pub fn table_schema(config: &Config, name: &str, flag: &Flag) -> Result<Resolved> {
     let source = config.schema_source.as_ref().ok_or_else(|| {
         Failure::usage("give exactly one of --schema-sql FILE, --schema FILE or --infer")
     })?;
     let table = match source {
         SchemaSource::Sql(p) => schema_from_sql(p, &config.table, "--schema-sql", false)?,
         SchemaSource::File(p) => schema_from_sql(p, &config.table, "--schema", true)?,
-        SchemaSource::Infer => return inferred(config, name),
+        SchemaSource::Infer => return inferred(config, name, flag),
     };
     Ok(Resolved { table, spool: None })
 }
 
-fn inferred(config: &Config, name: &str) -> Result<Resolved> {
+fn inferred(config: &Config, name: &str, flag: &Flag) -> Result<Resolved> {
     let format = config.require_format()?;
-    let spool = Spool::fill(config.input.as_deref(), name)?;
+    let spool = Spool::fill(open(config, flag)?, name)?;
     let columns = if format == Format::Ndjson {
         infer::infer_ndjson(spool.reader()?, name)?
     } else {
@@ -102,8 +112,7 @@ fn schema_from_sql(path: &Path, table_arg: &str, what: &str, single: bool) -> Re
 struct Spool(File);
 
 impl Spool {
-    fn fill(input: Option<&Path>, name: &str) -> Result<Spool> {
-        let mut reader = open_input(input)?;
+    fn fill(mut reader: Box<dyn BufRead + Send>, name: &str) -> Result<Spool> {
         let mut file =
             tempfile::tempfile().context("creating a temporary spool file for --infer")?;
         std::io::copy(&mut reader, &mut file).map_err(|e| read::read_error(name, 0, e))?;

@@ -3,6 +3,7 @@
 //! file line. The summary is written however the run ends.
 
 use crate::config::Config;
+use crate::interrupt;
 use crate::pipeline::{self, Job};
 use crate::read;
 use crate::report::{Counts, Report};
@@ -23,7 +24,8 @@ pub fn run(config: Config) -> Result<Outcome> {
 
 fn convert_table(config: &Config, counts: &mut Counts) -> Result<Outcome> {
     let name = input_name(config.input.as_deref());
-    let resolved = resolve::table_schema(config, &name)?;
+    let interrupted = interrupt::install()?;
+    let resolved = resolve::table_schema(config, &name, &interrupted)?;
     let table = &resolved.table;
     if config.print_schema {
         return output::print_schema(table);
@@ -38,7 +40,7 @@ fn convert_table(config: &Config, counts: &mut Counts) -> Result<Outcome> {
     let dest = output::destination(config, &schema_version)?;
     counts.path = Some(dest.path.display().to_string());
 
-    let input = resolved.input(config)?;
+    let input = resolved.input(config, &interrupted)?;
     let (mut reader, _) = read::open(config, format, input, &name, Some(&table.columns))?;
     let options = output::write_options(config, table, format, &schema_version);
     // Check the codec level before reading any data.
@@ -49,7 +51,12 @@ fn convert_table(config: &Config, counts: &mut Counts) -> Result<Outcome> {
         columns: &table.columns,
         storages: &storages,
         schema: Arc::new(table.arrow_schema(&storages)),
-        limits: pipeline::limits(config.batch_rows, config.row_group_bytes),
+        interrupted,
+        limits: pipeline::limits(
+            config.batch_rows,
+            config.row_group_bytes,
+            config.drop_array_bounds,
+        ),
     };
     let written = pipeline::run(reader.as_mut(), job, sink, options, &mut counts.records)?;
     counts.bytes = written.bytes;

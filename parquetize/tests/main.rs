@@ -2,5 +2,6 @@
 
 mod cli;
 mod crash;
+mod never_silent;
 mod postgres_roundtrip;
 mod support;

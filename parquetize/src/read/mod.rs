@@ -8,7 +8,7 @@ mod pg_text;
 mod record;
 
 pub use csv::CsvReader;
-pub use ndjson::{NdjsonColumn, NdjsonReader};
+pub use ndjson::{object_members, NdjsonColumn, NdjsonReader};
 pub use pg_text::PgTextReader;
 pub use record::{read_error, Record, RecordSource};
 

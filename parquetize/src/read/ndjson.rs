@@ -94,6 +94,27 @@ pub fn json_value_text(raw: &RawValue, kind: NdjsonColumn) -> Result<Option<Stri
     }
 }
 
+/// The members of the JSON object on one line, in document order. A key
+/// given twice is an error: a JSON parser would keep one of the values and
+/// drop the other without a word.
+pub fn object_members(line: &[u8]) -> Result<Vec<(String, &RawValue)>, String> {
+    let members = serde_json::from_slice::<ordered::Pairs>(line)
+        .map(|p| p.0)
+        .map_err(|e| format!("not a JSON object ({e})"))?;
+    if members.len() > 1 {
+        let mut seen = std::collections::HashSet::with_capacity(members.len());
+        for (k, v) in &members {
+            if !seen.insert(k.as_str()) {
+                return Err(format!(
+                    "key {k:?} appears more than once in the object (a reader would keep only one of its values); value {}",
+                    v.get()
+                ));
+            }
+        }
+    }
+    Ok(members)
+}
+
 impl RecordSource for NdjsonReader {
     fn next_record(&mut self, rec: &mut Record) -> anyhow::Result<bool> {
         loop {
@@ -111,8 +132,7 @@ impl RecordSource for NdjsonReader {
             }
             let line = self.line;
             let bad = |msg: String| Failure::data(format!("{}:{line}: {msg}", self.name));
-            let obj: HashMap<String, &RawValue> = serde_json::from_slice(&self.raw)
-                .map_err(|e| bad(format!("not a JSON object ({e})")))?;
+            let obj = object_members(&self.raw).map_err(bad)?;
             for s in self.slots.iter_mut() {
                 *s = None;
             }
@@ -135,6 +155,34 @@ impl RecordSource for NdjsonReader {
                 }
             }
             return Ok(true);
+        }
+    }
+}
+
+/// Deserialise an object's members in document order, borrowing values.
+mod ordered {
+    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+    use serde_json::value::RawValue;
+
+    pub struct Pairs<'a>(pub Vec<(String, &'a RawValue)>);
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Pairs<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                    let mut out = Vec::new();
+                    while let Some((k, v)) = m.next_entry::<String, &'de RawValue>()? {
+                        out.push((k, v));
+                    }
+                    Ok(Pairs(out))
+                }
+            }
+            d.deserialize_map(V)
         }
     }
 }
@@ -169,5 +217,16 @@ mod tests {
         assert_eq!(rec.field(1).unwrap(), None);
         assert_eq!(rec.field(3).unwrap(), None);
         assert!(!r.next_record(&mut rec).unwrap());
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        let err = object_members(br#"{"id": 1, "amt": 2, "id": 3}"#).unwrap_err();
+        assert!(err.contains("key \"id\" appears more than once"), "{err}");
+        assert!(err.contains("value 3"), "{err}");
+        assert_eq!(
+            object_members(br#"{"a": {"x": 1, "y": 1}}"#).unwrap().len(),
+            1
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! stands for itself. A line `\.` ends the data (pg_dump's COPY blocks).
 
 use super::record::{read_error, Record, RecordSource};
+use archive_core::Failure;
 use std::io::BufRead;
 
 pub struct PgTextReader {
@@ -48,13 +49,40 @@ impl RecordSource for PgTextReader {
             self.raw.pop();
         }
         if self.raw == b"\\." {
-            return Ok(false);
+            return self.end_marker();
         }
         rec.clear();
         rec.line = self.line;
         rec.raw_len = n;
         split_fields(&self.raw, self.delimiter, &self.null, rec);
         Ok(true)
+    }
+}
+
+impl PgTextReader {
+    /// `\.` ends the data only as the last line: rows after it would be
+    /// dropped silently, so they are an input data error.
+    fn end_marker(&mut self) -> anyhow::Result<bool> {
+        let marker_line = self.line;
+        self.raw.clear();
+        let n = self
+            .input
+            .read_until(b'\n', &mut self.raw)
+            .map_err(|e| read_error(&self.name, self.line, e))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let shown: String = String::from_utf8_lossy(&self.raw)
+            .trim_end_matches('\n')
+            .chars()
+            .take(120)
+            .collect();
+        Err(Failure::data(format!(
+            "{}:{}: column 1: data after the end-of-data marker \\. of line {marker_line} \
+             (it ends the data only as the last line): value {shown:?}",
+            self.name,
+            marker_line + 1
+        )))
     }
 }
 

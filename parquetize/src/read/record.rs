@@ -65,8 +65,12 @@ pub trait RecordSource: Send {
 }
 
 /// A read error: for compressed input almost always truncation or
-/// corruption, which is an input data error (exit 3).
+/// corruption, which is an input data error (exit 3); a signal while
+/// waiting for input is an interruption (exit 130).
 pub fn read_error(input: &str, line: u64, e: std::io::Error) -> anyhow::Error {
+    if crate::interrupt::is_interrupt(&e) {
+        return anyhow::Error::new(Failure::Interrupted);
+    }
     let hint = match e.kind() {
         std::io::ErrorKind::UnexpectedEof
         | std::io::ErrorKind::InvalidInput

@@ -93,6 +93,61 @@ pub fn parse_decimal(text: &str, precision: u8, scale: i8) -> Result<i128, Strin
     Ok(if neg { -acc } else { acc })
 }
 
+/// Check that `text` is a numeric literal PostgreSQL reads as written: an
+/// optional sign, digits with an optional point (`12`, `-1.50`, `.5`,
+/// `7.`), an optional exponent (`1e-6`), or `NaN` and `[+-]Infinity`
+/// (also `inf`, any case), which PostgreSQL's numeric accepts. Blanks,
+/// digit separators and hex/octal/binary forms are refused: kept as text,
+/// they would not be the number PostgreSQL printed.
+pub fn check_numeric_literal(text: &str) -> Result<(), String> {
+    let b = text.as_bytes();
+    let body = match b.first() {
+        Some(b'-' | b'+') => &b[1..],
+        _ => b,
+    };
+    let word = std::str::from_utf8(body).unwrap_or("");
+    if word.eq_ignore_ascii_case("infinity") || word.eq_ignore_ascii_case("inf") {
+        return Ok(());
+    }
+    if text.eq_ignore_ascii_case("nan") {
+        return Ok(());
+    }
+    let mut i = 0;
+    let int_start = i;
+    while i < body.len() && body[i].is_ascii_digit() {
+        i += 1;
+    }
+    let mut digits = i - int_start;
+    if i < body.len() && body[i] == b'.' {
+        i += 1;
+        let fs = i;
+        while i < body.len() && body[i].is_ascii_digit() {
+            i += 1;
+        }
+        digits += i - fs;
+    }
+    if digits == 0 {
+        return Err("not a numeric literal".into());
+    }
+    if i < body.len() && (body[i] == b'e' || body[i] == b'E') {
+        i += 1;
+        if i < body.len() && (body[i] == b'-' || body[i] == b'+') {
+            i += 1;
+        }
+        let es = i;
+        while i < body.len() && body[i].is_ascii_digit() {
+            i += 1;
+        }
+        if es == i {
+            return Err("not a numeric literal (exponent without digits)".into());
+        }
+    }
+    if i != body.len() {
+        return Err("not a numeric literal".into());
+    }
+    Ok(())
+}
+
 fn pow10(p: u8) -> i128 {
     10i128.pow(p as u32)
 }
@@ -117,7 +172,48 @@ fn too_big(text: &str, precision: u8, scale: i8) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::check_numeric_literal as literal;
     use super::parse_decimal as p;
+
+    #[test]
+    fn numeric_literals() {
+        for ok in [
+            "0",
+            "-1.50",
+            "+7",
+            ".5",
+            "7.",
+            "1e-6",
+            "1.5E+20",
+            "NaN",
+            "nan",
+            "Infinity",
+            "-Infinity",
+            "+inf",
+            "123456789012345678901234567890.123456789",
+        ] {
+            assert_eq!(literal(ok), Ok(()), "{ok:?} refused");
+        }
+        for bad in [
+            "",
+            "abc",
+            "-",
+            ".",
+            "1e",
+            "1.2.3",
+            " 1",
+            "1 ",
+            "1_000",
+            "0x1F",
+            "1,5",
+            "--1",
+            "-NaN",
+            "e5",
+            "Infinityx",
+        ] {
+            assert!(literal(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn exact_values() {

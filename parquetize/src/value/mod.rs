@@ -5,7 +5,7 @@
 mod decimal;
 mod time;
 
-pub use decimal::parse_decimal;
+pub use decimal::{check_numeric_literal, parse_decimal};
 pub use time::{parse_date, parse_time, parse_timestamp};
 
 /// A decimal integer within `[min, max]`.
@@ -52,47 +52,70 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
     }
 }
 
-/// `real`/`double precision` text, including `NaN` and `±Infinity`.
+/// `real`/`double precision` text, including `NaN` and `±Infinity` as
+/// PostgreSQL prints them. A literal beyond the type's range (`1e400`) or
+/// one that is not zero but underflows to zero (`1e-400`) is refused, as
+/// PostgreSQL refuses it: the float parser would turn it into ±inf or 0.
 pub fn parse_f64(text: &str) -> Result<f64, String> {
     match text {
         "NaN" => Ok(f64::NAN),
         "Infinity" => Ok(f64::INFINITY),
         "-Infinity" => Ok(f64::NEG_INFINITY),
         _ => {
-            let t = text.trim();
-            if t.is_empty()
-                || t.bytes()
-                    .any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E')
-            {
-                return Err("not a number".into());
-            }
-            t.parse::<f64>().map_err(|_| "not a number".into())
+            let t = float_literal(text)?;
+            let v: f64 = t.parse().map_err(|_| "not a number".to_string())?;
+            check_float_range(v.is_infinite(), v == 0.0, t, "double precision")?;
+            Ok(v)
         }
     }
 }
 
 /// A float4: parsed directly as f32, so a value PostgreSQL printed for a
-/// `real` column round-trips exactly.
+/// `real` column round-trips exactly. The same range rule as [`parse_f64`].
 pub fn parse_f32(text: &str) -> Result<f32, String> {
     match text {
         "NaN" => Ok(f32::NAN),
         "Infinity" => Ok(f32::INFINITY),
         "-Infinity" => Ok(f32::NEG_INFINITY),
         _ => {
-            let t = text.trim();
-            if t.is_empty()
-                || t.bytes()
-                    .any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E')
-            {
-                return Err("not a number".into());
-            }
+            let t = float_literal(text)?;
             let v: f32 = t.parse().map_err(|_| "not a number".to_string())?;
-            if v.is_infinite() {
-                return Err("out of range for real".into());
-            }
+            check_float_range(v.is_infinite(), v == 0.0, t, "real")?;
             Ok(v)
         }
     }
+}
+
+/// The literal without surrounding blanks, if it only has the characters
+/// of a decimal float (Rust's parser would also take `inf` and `nan`).
+fn float_literal(text: &str) -> Result<&str, String> {
+    let t = text.trim();
+    if t.is_empty()
+        || t.bytes()
+            .any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E')
+    {
+        return Err("not a number".into());
+    }
+    Ok(t)
+}
+
+fn check_float_range(infinite: bool, zero: bool, t: &str, type_name: &str) -> Result<(), String> {
+    if infinite {
+        return Err(format!("out of range for {type_name}"));
+    }
+    if zero && mantissa_has_nonzero_digit(t) {
+        return Err(format!(
+            "underflows to zero in {type_name} (the literal is not zero)"
+        ));
+    }
+    Ok(())
+}
+
+/// True when the digits before any exponent are not all zeros.
+fn mantissa_has_nonzero_digit(t: &str) -> bool {
+    t.bytes()
+        .take_while(|&c| c != b'e' && c != b'E')
+        .any(|c| (b'1'..=b'9').contains(&c))
 }
 
 /// A UUID in any form PostgreSQL accepts (hyphens optional, braces
@@ -202,17 +225,61 @@ pub fn check_json(text: &str) -> Result<(), String> {
         .map_err(|e| format!("not valid JSON ({e})"))
 }
 
+/// An array's declared bounds, `[lower:upper]=` before the braces, which
+/// PostgreSQL prints when the lower bound is not 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrayBounds {
+    pub lower: i64,
+    pub upper: i64,
+}
+
 /// Split a one-dimensional PostgreSQL array literal (`{a,"b c",NULL}`)
 /// into its elements; `None` is a NULL element. Quoted elements and
-/// backslash escapes are decoded into `scratch`.
-pub fn split_array(text: &str, scratch: &mut Vec<Option<String>>) -> Result<(), String> {
-    scratch.clear();
+/// backslash escapes are decoded into `scratch`. Returns the declared
+/// bounds, if the literal has them (checked against the element count).
+pub fn split_array(
+    text: &str,
+    scratch: &mut Vec<Option<String>>,
+) -> Result<Option<ArrayBounds>, String> {
     let mut s = text.trim();
-    // Optional dimension decoration: `[1:3]={...}`.
+    let mut bounds = None;
     if s.starts_with('[') {
         let eq = s.find('=').ok_or("bad array dimensions")?;
+        bounds = Some(parse_bounds(s[..eq].trim_end())?);
         s = s[eq + 1..].trim_start();
     }
+    split_elements(s, scratch)?;
+    if let Some(b) = bounds {
+        if b.upper - b.lower + 1 != scratch.len() as i64 {
+            return Err(format!(
+                "array dimensions [{}:{}] do not match its {} elements",
+                b.lower,
+                b.upper,
+                scratch.len()
+            ));
+        }
+    }
+    Ok(bounds)
+}
+
+fn parse_bounds(dims: &str) -> Result<ArrayBounds, String> {
+    let inner = dims
+        .strip_prefix('[')
+        .and_then(|d| d.strip_suffix(']'))
+        .ok_or("bad array dimensions")?;
+    if inner.contains('[') {
+        return Err("multi-dimensional arrays are not supported".into());
+    }
+    let (lo, hi) = inner.split_once(':').ok_or("bad array dimensions")?;
+    let num = |t: &str| t.trim().parse::<i64>().map_err(|_| "bad array dimensions");
+    Ok(ArrayBounds {
+        lower: num(lo)?,
+        upper: num(hi)?,
+    })
+}
+
+fn split_elements(s: &str, scratch: &mut Vec<Option<String>>) -> Result<(), String> {
+    scratch.clear();
     let inner = s
         .strip_prefix('{')
         .and_then(|r| r.strip_suffix('}'))
@@ -333,7 +400,8 @@ mod tests {
     #[test]
     fn arrays() {
         let mut v = Vec::new();
-        split_array(r#"{a,"b c",NULL,"NULL","x\"y",  z  ,"\\"}"#, &mut v).unwrap();
+        let bounds = split_array(r#"{a,"b c",NULL,"NULL","x\"y",  z  ,"\\"}"#, &mut v).unwrap();
+        assert_eq!(bounds, None);
         assert_eq!(
             v,
             [
@@ -352,6 +420,15 @@ mod tests {
             .unwrap_err()
             .contains("multi-dimensional"));
         assert!(split_array("1,2", &mut v).is_err());
+        assert_eq!(
+            split_array("[0:1]={7,8}", &mut v),
+            Ok(Some(ArrayBounds { lower: 0, upper: 1 }))
+        );
+        assert_eq!(v, [Some("7".into()), Some("8".into())]);
+        assert!(split_array("[0:2]={7,8}", &mut v)
+            .unwrap_err()
+            .contains("do not match"));
+        assert!(split_array("[1:2][1:1]={{7},{8}}", &mut v).is_err());
         assert!(split_array("{1,,2}", &mut v).is_err());
     }
 
@@ -361,6 +438,14 @@ mod tests {
         assert!(parse_f64("-Infinity").unwrap().is_infinite());
         assert!(parse_f64("inf").is_err(), "only PostgreSQL's spelling");
         assert_eq!(parse_f32("0.1"), Ok(0.1f32));
+        assert!(parse_f64("1e400").unwrap_err().contains("out of range"));
+        assert!(parse_f64("-1e400").unwrap_err().contains("out of range"));
+        assert!(parse_f64("1e-400").unwrap_err().contains("underflows"));
+        assert_eq!(parse_f64("0e-400"), Ok(0.0), "zero is zero");
+        assert_eq!(parse_f64("-0.000"), Ok(-0.0));
+        assert!(parse_f64("4.9e-324").unwrap() > 0.0, "subnormals are kept");
+        assert!(parse_f32("1e39").unwrap_err().contains("out of range"));
+        assert!(parse_f32("1e-50").unwrap_err().contains("underflows"));
         assert_eq!(parse_bool("t"), Ok(true));
         assert_eq!(parse_bool("off"), Ok(false));
         assert!(parse_bool("maybe").is_err());
