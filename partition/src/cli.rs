@@ -53,7 +53,11 @@ fn rotate_help() -> String {
 pub enum Preset {
     Conversations,
     LogEvents,
+    /// CONVERSATION_MESSAGE events assembled into conversations.
+    LogConversations,
     AuditLogs,
+    /// AI-interaction audit entries (hash-only, optional field encryption).
+    AiAudit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -143,9 +147,10 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<FormatArg>,
 
-    /// Compress each file (adds .gz or .zst to its name).
-    #[arg(long, value_enum, value_name = "ALGO")]
-    pub compress: Option<CompressArg>,
+    /// Compress every file written, daily summaries and the quarantine
+    /// included (adds .gz or .zst to its name).
+    #[arg(long, alias = "compress", value_enum, value_name = "ALGO")]
+    pub compression: Option<CompressArg>,
 
     /// Time zone whose calendar days partition the records (IANA name).
     #[arg(long, value_name = "ZONE", default_value = "UTC")]
@@ -157,9 +162,21 @@ pub struct Args {
     /// Replace the named fields (dot paths, through arrays) with the SHA-256
     /// hex of their content. `@content` = the preset's message text
     /// (conversations: messages.data.content.value; log events:
-    /// message.content.value). Comma-separated or repeated.
-    #[arg(long, value_name = "FIELD", num_args = 1.., value_delimiter = ',')]
+    /// message.content.value). One per occurrence: repeat the flag, or
+    /// separate with commas.
+    #[arg(long, value_name = "FIELD", value_delimiter = ',')]
     pub hash_only: Vec<String>,
+
+    /// ai-audit: replace this field's value with an ASCII-armored age
+    /// ciphertext of its JSON text (decrypt with `age -d -i key.txt`).
+    /// Repeat, or separate with commas. Needs --encrypt-to.
+    #[arg(long, value_name = "FIELD", value_delimiter = ',')]
+    pub encrypt_field: Vec<String>,
+
+    /// ai-audit: an age recipient (`age1…`) the encrypted fields are
+    /// encrypted to. Repeat, or separate with commas.
+    #[arg(long, value_name = "RECIPIENT", value_delimiter = ',')]
+    pub encrypt_to: Vec<String>,
 
     #[arg(long, value_name = "SIZE", help = rotate_help())]
     pub rotate_size: Option<String>,
@@ -177,9 +194,19 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
 
-    /// The "source" written into seed-format metadata.
-    #[arg(long, value_name = "TEXT", default_value = "chatgpt-compliance-api")]
-    pub source: String,
+    /// A key of the `metadata` object of seed-format files, after the
+    /// timestamp (default: lambda_function=partition <version>). Repeat,
+    /// or separate pairs with commas; a given key replaces the default.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub metadata: Vec<String>,
+
+    /// The name of the run's timestamp in seed-format `metadata`.
+    #[arg(long, value_name = "KEY", default_value = "backup_timestamp")]
+    pub timestamp_key: String,
+
+    /// Same as --metadata source=TEXT.
+    #[arg(long, value_name = "TEXT", hide = true)]
+    pub source: Option<String>,
 
     /// Where sorted spill runs go (default: a hidden temporary directory
     /// inside DIR, or the system temporary directory with --dry-run).
@@ -194,8 +221,8 @@ pub struct Args {
     /// Threads that parse the input, each a part of it (a regular,
     /// uncompressed file; stdin and compressed input are read by one).
     /// Default: the number of CPUs.
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    #[arg(long, alias = "threads", value_name = "N")]
+    pub jobs: Option<usize>,
 
     /// Threads that create directories and files (system-call bound).
     #[arg(long, value_name = "N", default_value_t = 2)]

@@ -3,7 +3,7 @@
 //! command line's types.
 
 use crate::cli::{Args, CompressArg, FormatArg, LayoutKind, Preset, TimeUnitArg};
-use crate::model::{Compression, Config, FieldPath, Format, TimeUnit, UserRule};
+use crate::model::{Compression, Config, FieldPath, Format, Metadata, Rewrite, TimeUnit, UserRule};
 use crate::render;
 use anyhow::Result;
 use archive_core::Failure;
@@ -16,6 +16,7 @@ const MIN_MEMORY: u64 = 1_000_000;
 struct Fields {
     user: UserRule,
     time: FieldPath,
+    time_fallback: Option<FieldPath>,
     id: FieldPath,
     version: Option<FieldPath>,
     /// `conversations`, `events` or `audit`: the stem of file names.
@@ -54,7 +55,7 @@ pub fn read(a: Args) -> Invocation {
 fn from_args(a: Args) -> Result<Config> {
     let preset = preset_of(&a)?;
     let fields = fields_of(&a, preset)?;
-    let layout = layout_of(&a, fields.name)?;
+    let layout = layout_of(&a, preset, fields.name)?;
     let tz: chrono_tz::Tz =
         a.tz.parse()
             .map_err(|_| Failure::usage(format!("--tz {:?}: not an IANA time zone", a.tz)))?;
@@ -62,9 +63,11 @@ fn from_args(a: Args) -> Result<Config> {
     if memory < MIN_MEMORY {
         return Err(Failure::usage("--memory must be at least 1MB"));
     }
-    let rotate_size = match a.rotate_size.as_deref() {
-        Some(s) => Some(size_flag("--rotate-size", s)?),
-        None => None,
+    let ai_audit = preset == Some(Preset::AiAudit);
+    let rotate_size = match (a.rotate_size.as_deref(), ai_audit) {
+        (Some(s), _) => Some(size_flag("--rotate-size", s)?),
+        (None, true) => Some(AI_AUDIT_ROTATE),
+        (None, false) => None,
     };
     if rotate_size == Some(0) {
         return Err(Failure::usage("--rotate-size must be more than 0"));
@@ -72,22 +75,29 @@ fn from_args(a: Args) -> Result<Config> {
     if a.max_open_files < 2 {
         return Err(Failure::usage("--max-open-files must be at least 2"));
     }
+    check_input(a.input.as_deref())?;
     let spill_base = match (&a.spill_dir, a.dry_run) {
         (Some(d), _) => d.clone(),
         (None, true) => std::env::temp_dir(),
         (None, false) => a.out.clone(),
     };
+    let rewrite = rewrite_of(&a, preset)?;
     Ok(Config {
         root_label: a.out.to_string_lossy().into_owned(),
-        hash_only: hash_only_of(&a.hash_only, preset)?,
+        keep_first: ai_audit || !rewrite.encrypt.is_empty(),
+        rewrite,
+        metadata: metadata_of(&a)?,
         out: a.out,
         user: fields.user,
         time: fields.time,
+        time_fallback: fields.time_fallback,
         id: fields.id,
         version: fields.version,
         template: layout.template,
         format: layout.format,
-        compress: a.compress.map(compression),
+        compress: a.compression.map(compression),
+        assemble: preset == Some(Preset::LogConversations),
+        first_part_bare: ai_audit,
         daily_summaries: layout.daily_summaries,
         wrapper_names: fields.wrapper_names,
         tz,
@@ -95,17 +105,38 @@ fn from_args(a: Args) -> Result<Config> {
         rotate_size,
         strict: a.strict,
         dry_run: a.dry_run,
-        source: a.source,
         spill_base,
         max_open_files: a.max_open_files,
         write_threads: a.write_threads.max(1),
         threads: a
-            .threads
+            .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1),
         time_unit: time_unit(a.time_unit),
         input: a.input,
     })
+}
+
+/// ai-audit's default `--rotate-size`: 100 MB.
+const AI_AUDIT_ROTATE: u64 = 100_000_000;
+
+/// The default `lambda_function` of seed metadata: this tool and version.
+pub const LAMBDA_FUNCTION: &str = concat!("partition ", env!("CARGO_PKG_VERSION"));
+
+/// A named input file must exist (exit 2, like every tool here); `-` is
+/// stdin.
+fn check_input(input: Option<&std::path::Path>) -> Result<()> {
+    match input.filter(|p| p.as_os_str() != "-") {
+        Some(p) => match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => Err(Failure::usage(format!(
+                "input {}: is a directory",
+                p.display()
+            ))),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Failure::usage(format!("input {}: {e}", p.display()))),
+        },
+        None => Ok(()),
+    }
 }
 
 /// A size flag by archive-core's one rule (KB = 1000, KiB = 1024).
@@ -131,22 +162,32 @@ fn fields_of(a: &Args, preset: Option<Preset>) -> Result<Fields> {
         |flag: &Option<String>, default: &str| FieldPath::parse(flag.as_deref().unwrap_or(default));
     let user = match (&a.user_field, preset) {
         (Some(f), _) => UserRule::Path(FieldPath::parse(f)?),
-        (None, Some(Preset::LogEvents)) => UserRule::Path(FieldPath::parse("actor.user_id")?),
+        (None, Some(Preset::LogEvents | Preset::LogConversations)) => {
+            UserRule::Path(FieldPath::parse("actor.user_id")?)
+        }
         (None, Some(Preset::AuditLogs)) => UserRule::AuditActor,
+        (None, Some(Preset::AiAudit)) => UserRule::Fixed("ai-audit"),
         (None, _) => UserRule::Path(FieldPath::parse("user_id")?),
     };
     let time = path(
         &a.time_field,
         match preset {
             Some(Preset::Conversations) | None => "created_at",
-            Some(Preset::LogEvents) => "timestamp",
+            Some(Preset::LogEvents | Preset::AiAudit) => "timestamp",
+            Some(Preset::LogConversations) => "message.created_at",
             Some(Preset::AuditLogs) => "effective_at",
         },
     )?;
+    // A message without its own time is filed by its event's.
+    let time_fallback = match (&a.time_field, preset) {
+        (None, Some(Preset::LogConversations)) => Some(FieldPath::parse("timestamp")?),
+        _ => None,
+    };
     let id = path(
         &a.id_field,
         match preset {
             Some(Preset::LogEvents) => "event_id",
+            Some(Preset::LogConversations) => "message.id",
             _ => "id",
         },
     )?;
@@ -158,22 +199,35 @@ fn fields_of(a: &Args, preset: Option<Preset>) -> Result<Fields> {
     Ok(Fields {
         user,
         time,
+        time_fallback,
         id,
         version,
         name: match preset {
-            Some(Preset::Conversations) | None => "conversations",
+            Some(Preset::Conversations | Preset::LogConversations) | None => "conversations",
             Some(Preset::LogEvents) => "events",
-            Some(Preset::AuditLogs) => "audit",
+            Some(Preset::AuditLogs | Preset::AiAudit) => "audit",
         },
         wrapper_names: match preset {
-            Some(Preset::Conversations) => ("conversations", "conversation_count"),
+            Some(Preset::Conversations | Preset::LogConversations) => {
+                ("conversations", "conversation_count")
+            }
             _ => ("records", "record_count"),
         },
     })
 }
 
+/// The layout a preset gets without `--layout`: raw log events go to Hive
+/// partitions, AI-audit entries to daily JSONL files, the rest to seed.
+fn default_layout(preset: Option<Preset>) -> LayoutKind {
+    match preset {
+        Some(Preset::LogEvents) => LayoutKind::Hive,
+        Some(Preset::AiAudit) => LayoutKind::DailyJsonl,
+        _ => LayoutKind::Seed,
+    }
+}
+
 /// The path template and file format of `--layout` / `--path` / `--format`.
-fn layout_of(a: &Args, name: &str) -> Result<Layout> {
+fn layout_of(a: &Args, preset: Option<Preset>, name: &str) -> Result<Layout> {
     let kind = match (a.layout, &a.path_template) {
         (Some(LayoutKind::Template), None) => {
             return Err(Failure::usage("--layout template needs --path TEMPLATE"))
@@ -185,8 +239,15 @@ fn layout_of(a: &Args, name: &str) -> Result<Layout> {
         }
         (None, Some(_)) => LayoutKind::Template,
         (Some(l), _) => l,
-        (None, None) => LayoutKind::Seed,
+        (None, None) => default_layout(preset),
     };
+    if kind == LayoutKind::Seed && preset == Some(Preset::LogEvents) {
+        return Err(Failure::usage(
+            "--preset log-events --layout seed would file raw events under conversation summaries; \
+             for CONVERSATION_MESSAGE events use --preset log-conversations (conversations.json in \
+             the seed layout), for other events --layout hive or daily-jsonl",
+        ));
+    }
     let (template, default_format) = match kind {
         LayoutKind::Seed => (
             format!("{{user}}/{{yyyy}}/{{mm}}/{{dd}}/{name}.json"),
@@ -208,6 +269,11 @@ fn layout_of(a: &Args, name: &str) -> Result<Layout> {
         }
     };
     render::check_template(&template)?;
+    if preset == Some(Preset::AiAudit) && render::has_user(&template) {
+        return Err(Failure::usage(
+            "--preset ai-audit entries have no user: use a layout without {user} (daily-jsonl)",
+        ));
+    }
     let format = a.format.map_or(default_format, |f| match f {
         FormatArg::Json => Format::Json,
         FormatArg::Ndjson => Format::Ndjson,
@@ -222,15 +288,113 @@ fn layout_of(a: &Args, name: &str) -> Result<Layout> {
     })
 }
 
+/// How records are rewritten: `--hash-only`, ai-audit's hashes, and
+/// `--encrypt-field` to `--encrypt-to`.
+fn rewrite_of(a: &Args, preset: Option<Preset>) -> Result<Rewrite> {
+    let encrypt = a
+        .encrypt_field
+        .iter()
+        .map(|f| FieldPath::parse(f))
+        .collect::<Result<Vec<_>>>()?;
+    let recipients = a
+        .encrypt_to
+        .iter()
+        .map(|k| {
+            k.trim().parse::<age::x25519::Recipient>().map_err(|e| {
+                Failure::usage(format!("--encrypt-to {k:?}: not an age recipient: {e}"))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    match (encrypt.is_empty(), recipients.is_empty()) {
+        (false, true) => return Err(Failure::usage("--encrypt-field needs --encrypt-to age1…")),
+        (true, false) => return Err(Failure::usage("--encrypt-to needs --encrypt-field FIELD")),
+        _ => {}
+    }
+    // The fingerprint names the key set, whatever order it was given in.
+    let mut keys: Vec<String> = recipients.iter().map(|r| r.to_string()).collect();
+    keys.sort();
+    keys.dedup();
+    let key_id = archive_core::hash::sha256_hex(keys.join("\n").as_bytes())[..16].to_owned();
+    Ok(Rewrite {
+        hash_only: hash_only_of(&a.hash_only, preset)?,
+        ai_audit: preset == Some(Preset::AiAudit),
+        encrypt,
+        recipients,
+        key_id,
+    })
+}
+
+/// The seed metadata: the timestamp key, `lambda_function` by default,
+/// then `--metadata` pairs (a pair whose key is already there replaces it).
+fn metadata_of(a: &Args) -> Result<Metadata> {
+    let key_ok = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    if !key_ok(&a.timestamp_key) {
+        return Err(Failure::usage(format!(
+            "--timestamp-key {:?}: expected letters, digits, _ - .",
+            a.timestamp_key
+        )));
+    }
+    let mut pairs = vec![("lambda_function".to_owned(), LAMBDA_FUNCTION.to_owned())];
+    let given = a.metadata.iter().flat_map(|m| split_pairs(m));
+    let source = a.source.iter().map(|s| format!("source={s}"));
+    for item in given.chain(source) {
+        let Some((k, v)) = item.split_once('=').filter(|(k, _)| key_ok(k)) else {
+            return Err(Failure::usage(format!(
+                "--metadata {item:?}: expected KEY=VALUE (KEY of letters, digits, _ - .)"
+            )));
+        };
+        if k == a.timestamp_key {
+            return Err(Failure::usage(format!(
+                "--metadata {k}: that key holds the run's timestamp (see --timestamp-key)"
+            )));
+        }
+        match pairs.iter_mut().find(|(pk, _)| pk == k) {
+            Some(p) => p.1 = v.to_owned(),
+            None => pairs.push((k.to_owned(), v.to_owned())),
+        }
+    }
+    Ok(Metadata {
+        timestamp_key: a.timestamp_key.clone(),
+        pairs,
+    })
+}
+
+/// `a=1,b=x,y` → `a=1`, `b=x,y`: a comma starts a new pair only where a
+/// `KEY=` follows, so values may hold commas.
+fn split_pairs(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for piece in s.split(',') {
+        let starts_pair = piece.split_once('=').is_some_and(|(k, _)| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        });
+        match out.last_mut() {
+            Some(last) if !starts_pair => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => out.push(piece.to_owned()),
+        }
+    }
+    out
+}
+
 /// `--hash-only` fields, with `@content` resolved for the preset.
 fn hash_only_of(flags: &[String], preset: Option<Preset>) -> Result<Vec<FieldPath>> {
     flags
         .iter()
         .map(|f| match (f.as_str(), preset) {
             ("@content", Some(Preset::Conversations)) => FieldPath::parse("messages.data.content.value"),
-            ("@content", Some(Preset::LogEvents)) => FieldPath::parse("message.content.value"),
+            ("@content", Some(Preset::LogEvents | Preset::LogConversations)) => {
+                FieldPath::parse("message.content.value")
+            }
             ("@content", _) => Err(Failure::usage(
-                "--hash-only @content is defined for the conversations and log-events presets; name the fields",
+                "--hash-only @content is defined for the conversations, log-events and log-conversations presets; name the fields",
             )),
             (f, _) => FieldPath::parse(f),
         })

@@ -6,12 +6,12 @@
 
 use crate::dirs::DirMemo;
 use crate::existing;
+use crate::model::{Compression, Config};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::Path;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 pub struct UserStat {
@@ -45,10 +45,12 @@ pub struct SummaryOut {
     pub total_conversations: u64,
 }
 
-pub fn rel_path(date: &str) -> String {
+/// The summary's path, with `.gz`/`.zst` under `--compression`.
+pub fn rel_path(date: &str, c: Option<Compression>) -> String {
     let (y, rest) = date.split_at(4);
     let (m, d) = (&rest[1..3], &rest[4..6]);
-    format!("_daily_summaries/{y}/{m}/{d}/summary.json")
+    let ext = c.map_or("", Compression::extension);
+    format!("_daily_summaries/{y}/{m}/{d}/summary.json{ext}")
 }
 
 fn render(date: &str, users: &BTreeMap<String, UserStat>, ts: &str) -> Vec<u8> {
@@ -76,9 +78,9 @@ fn render(date: &str, users: &BTreeMap<String, UserStat>, ts: &str) -> Vec<u8> {
 }
 
 /// Merge the day's statistics into its summary file.
-pub fn finish_day(dirs: &DirMemo, root: &Path, day: Day, now_json: &str) -> Result<SummaryOut> {
-    let rel = rel_path(&day.date);
-    let old = existing::load(dirs, root, &rel)?;
+pub fn finish_day(dirs: &DirMemo, cfg: &Config, day: Day, now_json: &str) -> Result<SummaryOut> {
+    let rel = rel_path(&day.date, cfg.compress);
+    let old = existing::load(dirs, &cfg.out, &rel)?;
     let mut users = BTreeMap::new();
     let mut old_ts = None;
     if let Some(f) = &old {
@@ -100,7 +102,7 @@ pub fn finish_day(dirs: &DirMemo, root: &Path, day: Day, now_json: &str) -> Resu
             });
         }
     }
-    let bytes = render(&day.date, &users, now_json);
+    let bytes = crate::render::compress(cfg.compress, render(&day.date, &users, now_json))?;
     Ok(SummaryOut {
         rel,
         bytes: bytes.len() as u64,

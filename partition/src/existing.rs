@@ -9,6 +9,7 @@ use crate::model::Format;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -38,13 +39,7 @@ struct Wrapped<'a> {
     #[serde(borrow, default)]
     records: Option<Vec<&'a RawValue>>,
     #[serde(borrow, default)]
-    metadata: Option<Metadata<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Metadata<'a> {
-    #[serde(borrow, default)]
-    backup_timestamp: Option<&'a RawValue>,
+    metadata: Option<BTreeMap<String, &'a RawValue>>,
 }
 
 /// Read a file if it exists (not looked for in a directory that did not).
@@ -113,8 +108,14 @@ fn read_no_follow(path: &Path) -> std::io::Result<OnDisk> {
     Ok(OnDisk::File(disk))
 }
 
-/// The rotated parts of `rel` that exist, in part order.
-pub fn load_parts(dirs: &DirMemo, root: &Path, rel: &str) -> Result<Vec<ExistingFile>> {
+/// The rotated parts of `rel` that exist, in part order (`rel` itself
+/// first when the first part is unnumbered, `first_bare`).
+pub fn load_parts(
+    dirs: &DirMemo,
+    root: &Path,
+    rel: &str,
+    first_bare: bool,
+) -> Result<Vec<ExistingFile>> {
     let probe = root.join(rel);
     let dir = probe.parent().unwrap_or(root);
     dirs.refuse_links(dir)?;
@@ -141,6 +142,9 @@ pub fn load_parts(dirs: &DirMemo, root: &Path, rel: &str) -> Result<Vec<Existing
     }
     numbered.sort();
     let mut out = Vec::new();
+    if first_bare {
+        out.extend(load(dirs, root, rel)?);
+    }
     for (_, r) in numbered {
         if let Some(f) = load(dirs, root, &r)? {
             out.push(f);
@@ -149,8 +153,9 @@ pub fn load_parts(dirs: &DirMemo, root: &Path, rel: &str) -> Result<Vec<Existing
     Ok(out)
 }
 
-/// Split a file's content back into records.
-pub fn parse<'a>(f: &'a ExistingFile, format: Format) -> Result<Parsed<'a>> {
+/// Split a file's content back into records; `ts_key` names the run's
+/// timestamp in a json file's `metadata`.
+pub fn parse<'a>(f: &'a ExistingFile, format: Format, ts_key: &str) -> Result<Parsed<'a>> {
     let what = f.path.display();
     match format {
         Format::Ndjson => Ok(Parsed {
@@ -172,8 +177,7 @@ pub fn parse<'a>(f: &'a ExistingFile, format: Format) -> Result<Parsed<'a>> {
                 records: list.into_iter().map(|r| r.get().as_bytes()).collect(),
                 backup_timestamp: w
                     .metadata
-                    .and_then(|m| m.backup_timestamp)
-                    .map(|t| t.get().to_owned()),
+                    .and_then(|m| m.get(ts_key).map(|t| t.get().to_owned())),
             })
         }
     }

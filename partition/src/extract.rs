@@ -36,6 +36,7 @@ pub struct Extractor {
     top: Vec<String>,
     user: UserRule,
     time: FieldPath,
+    time_fallback: Option<FieldPath>,
     id: FieldPath,
     version: Option<FieldPath>,
     count_messages: bool,
@@ -53,15 +54,22 @@ impl Extractor {
     /// The extractor of the configured fields (messages are counted for
     /// daily summaries only).
     pub fn for_config(cfg: &Config) -> Extractor {
-        Extractor::new(
+        let mut ex = Extractor::new(
             cfg.user.clone(),
             cfg.time.clone(),
             cfg.id.clone(),
             cfg.version.clone(),
-            cfg.daily_summaries,
+            cfg.daily_summaries && !cfg.assemble,
             cfg.time_unit,
             cfg.tz,
-        )
+        );
+        if let Some(f) = &cfg.time_fallback {
+            if !ex.top.contains(&f.segs[0]) {
+                ex.top.push(f.segs[0].clone());
+            }
+            ex.time_fallback = Some(f.clone());
+        }
+        ex
     }
 
     pub fn new(
@@ -75,11 +83,12 @@ impl Extractor {
     ) -> Extractor {
         let mut top: Vec<String> = Vec::new();
         let user_top = match &user {
-            UserRule::Path(p) => p.segs[0].clone(),
-            UserRule::AuditActor => "actor".to_owned(),
+            UserRule::Path(p) => Some(p.segs[0].clone()),
+            UserRule::AuditActor => Some("actor".to_owned()),
+            UserRule::Fixed(_) => None,
         };
         for name in [
-            Some(user_top),
+            user_top,
             Some(time.segs[0].clone()),
             Some(id.segs[0].clone()),
             version.as_ref().map(|v| v.segs[0].clone()),
@@ -95,6 +104,7 @@ impl Extractor {
             top,
             user,
             time,
+            time_fallback: None,
             id,
             version,
             count_messages,
@@ -159,8 +169,9 @@ impl Extractor {
                 };
                 audit_actor_user(self.value(&s, &actor).map(|v| v.to_value()))?
             }
+            UserRule::Fixed(name) => (*name).to_owned(),
         };
-        let time = match self.value(&s, &self.time).map(|v| v.to_value()) {
+        let time = match self.time_value(&s) {
             None | Some(Value::Null) => {
                 return Err(format!("missing time field `{}`", self.time.text))
             }
@@ -185,24 +196,33 @@ impl Extractor {
         })
     }
 
+    /// The time field's value, else the fallback's (when there is one).
+    fn time_value(&self, s: &Scanned<'_>) -> Option<Value> {
+        let v = self.value(s, &self.time).map(|v| v.to_value());
+        match (v, &self.time_fallback) {
+            (None | Some(Value::Null), Some(f)) => self.value(s, f).map(|v| v.to_value()),
+            (v, _) => v,
+        }
+    }
+
     /// Read what is there from a record of an existing archive file.
     pub fn loose(&self, raw: &[u8]) -> LooseMeta {
         let Ok(s) = self.scan(raw) else {
             return LooseMeta::default();
         };
         LooseMeta {
-            time: self
-                .value(&s, &self.time)
-                .and_then(|v| parse_time(&v.to_value(), self.unit)),
+            time: self.time_value(&s).and_then(|v| parse_time(&v, self.unit)),
             id: self.id_of(&s),
             version: self.version_of(&s),
             messages: s.messages,
         }
     }
 
+    /// The id as its JSON text (`"1"` for a string, `1` for a number), so
+    /// ids of different types stay different ids.
     fn id_of(&self, s: &Scanned<'_>) -> Option<String> {
         match self.value(s, &self.id)?.to_value() {
-            Value::String(id) => Some(id),
+            Value::String(id) => serde_json::to_string(&id).ok(),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }
@@ -467,7 +487,7 @@ mod tests {
             .unwrap();
         assert_eq!(m.user, "u1");
         assert_eq!(m.date.to_string(), "2026-01-28");
-        assert_eq!(m.id.as_deref(), Some("a\"b"));
+        assert_eq!(m.id.as_deref(), Some(r#""a\"b""#));
         assert_eq!(m.messages, 3);
         assert_eq!(m.version, Some(5.0));
         let m = e

@@ -53,6 +53,9 @@ struct Item<'a> {
     id: Option<String>,
     version: Option<f64>,
     messages: u32,
+    /// The first and last time the record covers, when not just `time`
+    /// (an assembled conversation: its messages of this file).
+    span: Option<(f64, f64)>,
 }
 
 /// Does a copy with version `new` replace one with version `old`? The
@@ -90,11 +93,27 @@ pub fn process(
     let on_disk = load_on_disk(ctx, &final_rel)?;
     let parsed = on_disk
         .iter()
-        .map(|f| existing::parse(f, cfg.format))
+        .map(|f| existing::parse(f, cfg.format, &cfg.metadata.timestamp_key))
         .collect::<Result<Vec<_>>>()?;
     let mut dates = BTreeSet::new();
-    let arrivals = arrivals(ctx.ex, &parsed, records, &mut dates);
-    let (mut kept, duplicates) = one_copy_each(arrivals);
+    let assembled;
+    let (mut kept, duplicates) = if cfg.assemble {
+        dates.extend(records.iter().map(|r| r.date.to_owned()));
+        let on_disk: Vec<&[u8]> = parsed
+            .iter()
+            .flat_map(|p| p.records.iter().copied())
+            .collect();
+        let events: Vec<&[u8]> = records.iter().map(|r| r.raw).collect();
+        let (convs, duplicates) = crate::assemble::conversations(&on_disk, &events)?;
+        assembled = convs;
+        (
+            assembled.iter().map(item_of_conversation).collect(),
+            duplicates,
+        )
+    } else {
+        let arrivals = arrivals(ctx.ex, &parsed, records, &mut dates);
+        one_copy_each(arrivals, cfg.keep_first)
+    };
     kept.sort_by(order);
 
     let date = (dates.len() == 1).then(|| dates.iter().next().unwrap().clone());
@@ -102,7 +121,7 @@ pub fn process(
     let mut files = Vec::with_capacity(parts.len());
     for (i, part) in parts.iter().enumerate() {
         let part_rel = if cfg.rotate_size.is_some() {
-            render::part_name(&final_rel, i + 1)
+            render::rotated_name(&final_rel, i + 1, cfg.first_part_bare)
         } else {
             final_rel.clone()
         };
@@ -113,7 +132,7 @@ pub fn process(
             list_key: cfg.wrapper_names.0,
             count_key: cfg.wrapper_names.1,
             backup_timestamp: &ctx.now_json,
-            source: &cfg.source,
+            metadata: &cfg.metadata,
         };
         files.push(render_part(cfg, part_rel, part, wrapper, old)?);
     }
@@ -132,10 +151,21 @@ pub fn process(
     })
 }
 
+fn item_of_conversation(c: &crate::assemble::Assembled) -> Item<'_> {
+    Item {
+        raw: &c.raw,
+        time: c.created_at,
+        id: Some(c.id.clone()),
+        version: None,
+        messages: c.messages,
+        span: c.span,
+    }
+}
+
 /// The group's file (or rotated parts) that earlier runs left.
 fn load_on_disk(ctx: &GroupCtx<'_>, final_rel: &str) -> Result<Vec<ExistingFile>> {
     if ctx.cfg.rotate_size.is_some() {
-        existing::load_parts(ctx.dirs, &ctx.cfg.out, final_rel)
+        existing::load_parts(ctx.dirs, &ctx.cfg.out, final_rel, ctx.cfg.first_part_bare)
     } else {
         Ok(existing::load(ctx.dirs, &ctx.cfg.out, final_rel)?
             .into_iter()
@@ -163,6 +193,7 @@ fn arrivals<'a>(
             id: m.id,
             version: m.version,
             messages: m.messages,
+            span: None,
         });
     }
     for r in records {
@@ -173,14 +204,16 @@ fn arrivals<'a>(
             id: r.id.map(str::to_owned),
             version: r.version,
             messages: r.messages,
+            span: None,
         });
     }
     items
 }
 
 /// One copy per record id (records without one: per exact bytes), and how
-/// many copies were dropped.
-fn one_copy_each(arrivals: Vec<Item<'_>>) -> (Vec<Item<'_>>, u64) {
+/// many copies were dropped; `keep_first`: the first copy stays whatever
+/// its version.
+fn one_copy_each(arrivals: Vec<Item<'_>>, keep_first: bool) -> (Vec<Item<'_>>, u64) {
     let mut index: HashMap<String, usize> = HashMap::with_capacity(arrivals.len());
     let mut kept: Vec<Item<'_>> = Vec::with_capacity(arrivals.len());
     let mut duplicates = 0;
@@ -192,7 +225,7 @@ fn one_copy_each(arrivals: Vec<Item<'_>>) -> (Vec<Item<'_>>, u64) {
         match index.get(&key) {
             Some(&j) => {
                 duplicates += 1;
-                if replaces(it.version, kept[j].version) {
+                if !keep_first && replaces(it.version, kept[j].version) {
                     kept[j] = it;
                 }
             }
@@ -215,9 +248,11 @@ fn render_part<'w>(
     old: Option<(&'w ExistingFile, &'w Parsed<'w>)>,
 ) -> Result<FileOut> {
     let raws: Vec<&[u8]> = part.iter().map(|it| it.raw).collect();
-    let times = part.iter().filter_map(|it| it.time);
-    let min_time = times.clone().reduce(f64::min);
-    let max_time = times.reduce(f64::max);
+    let spans = part
+        .iter()
+        .filter_map(|it| it.span.or(it.time.map(|t| (t, t))));
+    let min_time = spans.clone().map(|s| s.0).reduce(f64::min);
+    let max_time = spans.map(|s| s.1).reduce(f64::max);
     if let Some((f, p)) = old {
         let now = wrapper.backup_timestamp;
         if cfg.format == Format::Json {

@@ -1,6 +1,7 @@
 //! `partition`: records (NDJSON, as `fetch` writes them) into a dated layout
 //! under `--out DIR`, merged with earlier runs; one file line per file.
 
+mod assemble;
 mod cli;
 mod commit;
 mod config;
@@ -19,6 +20,7 @@ mod quarantine;
 mod queue;
 mod render;
 mod report;
+mod rewrite;
 mod route;
 mod run;
 mod spill;

@@ -241,11 +241,11 @@ impl<'a> Writer<'a> {
     fn finish_day(&mut self, day: Day, tally: &mut Tally) -> Result<()> {
         let (cfg, dirs) = (self.ctx.cfg, self.ctx.dirs);
         let date = day.date.clone();
-        let out = match daily_summary::finish_day(dirs, &cfg.out, day, &self.ctx.now_json) {
+        let out = match daily_summary::finish_day(dirs, cfg, day, &self.ctx.now_json) {
             Ok(out) => out,
             Err(e) => {
                 tally.files_failed += 1;
-                let rel = daily_summary::rel_path(&date);
+                let rel = daily_summary::rel_path(&date, cfg.compress);
                 eprintln!("partition: not written: {rel}: {e:#}");
                 return Ok(());
             }
@@ -255,8 +255,10 @@ impl<'a> Writer<'a> {
             tally.bytes_written += bytes.len() as u64;
             self.committer.stage(dirs, &cfg.out.join(&out.rel), bytes)?;
         }
+        // Not `records`: manifest sums `records` over file lines, and the
+        // day's records are already counted by their own files.
         let mut extra = Map::new();
-        extra.insert("records".into(), json!(out.total_conversations));
+        extra.insert("summary_of_records".into(), json!(out.total_conversations));
         extra.insert("date".into(), json!(date));
         extra.insert("kind".into(), json!("daily_summary"));
         tally.file(changed);

@@ -70,6 +70,39 @@ pub enum UserRule {
     /// key's user (id, else email), else the service account, else the
     /// actor type; a null actor is filed under `unknown-actor`.
     AuditActor,
+    /// No user field: every record is filed under this name (layouts
+    /// without `{user}`, such as ai-audit's daily files).
+    Fixed(&'static str),
+}
+
+/// The `metadata` object of seed-format files: the run's timestamp under
+/// `timestamp_key`, then `pairs` in order.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    pub timestamp_key: String,
+    pub pairs: Vec<(String, String)>,
+}
+
+/// How records are rewritten before they are filed (the one place their
+/// bytes change).
+#[derive(Clone, Default)]
+pub struct Rewrite {
+    /// `--hash-only`: fields replaced by the SHA-256 hex of their content.
+    pub hash_only: Vec<FieldPath>,
+    /// ai-audit: `input`/`output` become `input_hash`/`output_hash`.
+    pub ai_audit: bool,
+    /// ai-audit `--encrypt-field`: fields replaced by an armored age
+    /// ciphertext of their JSON text.
+    pub encrypt: Vec<FieldPath>,
+    pub recipients: Vec<age::x25519::Recipient>,
+    /// `encryption_key_id`: a short fingerprint of the recipients.
+    pub key_id: String,
+}
+
+impl Rewrite {
+    pub fn is_empty(&self) -> bool {
+        self.hash_only.is_empty() && !self.ai_audit && self.encrypt.is_empty()
+    }
 }
 
 /// Everything a run needs to know, validated.
@@ -79,11 +112,21 @@ pub struct Config {
     pub root_label: String,
     pub user: UserRule,
     pub time: FieldPath,
+    /// Read when the time field is missing or null.
+    pub time_fallback: Option<FieldPath>,
     pub id: FieldPath,
     pub version: Option<FieldPath>,
     pub template: String,
     pub format: Format,
     pub compress: Option<Compression>,
+    /// log-conversations: events are assembled into conversation objects.
+    pub assemble: bool,
+    /// Of two copies of a record, keep the first to arrive (ai-audit: an
+    /// entry is immutable, and its ciphertext differs on every run).
+    pub keep_first: bool,
+    /// Rotation names the first part without a number
+    /// (`audit_20260128.jsonl`, then `_001`, `_002`, …).
+    pub first_part_bare: bool,
     /// Seed layout: also write `_daily_summaries/…/summary.json`.
     pub daily_summaries: bool,
     /// Names inside the json wrapper: ("conversations", "conversation_count") …
@@ -91,11 +134,11 @@ pub struct Config {
     pub tz: chrono_tz::Tz,
     /// The memory budget in bytes.
     pub memory: u64,
-    pub hash_only: Vec<FieldPath>,
+    pub rewrite: Rewrite,
     pub rotate_size: Option<u64>,
     pub strict: bool,
     pub dry_run: bool,
-    pub source: String,
+    pub metadata: Metadata,
     /// The directory that receives the spill directories: `--spill-dir`,
     /// else `--out` (the system temporary directory for a dry run).
     pub spill_base: PathBuf,

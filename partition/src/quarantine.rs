@@ -83,16 +83,22 @@ impl Quarantine {
             serde_json::to_string(&self.source)?,
             serde_json::to_string(reason)?
         );
-        if serde_json::from_slice::<IgnoredAny>(raw).is_ok() {
-            entry.push_str("\"record\":");
-            entry.push_str(std::str::from_utf8(raw.trim_ascii()).unwrap_or("null"));
-        } else if let Ok(text) = std::str::from_utf8(raw) {
-            entry.push_str("\"text\":");
-            entry.push_str(&serde_json::to_string(text)?);
-        } else {
-            entry.push_str("\"base64\":");
-            let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
-            entry.push_str(&serde_json::to_string(&b64)?);
+        // UTF-8 first: serde_json skips the strings it ignores without
+        // checking them, so invalid bytes could pass as JSON.
+        match std::str::from_utf8(raw) {
+            Ok(text) if serde_json::from_str::<IgnoredAny>(text).is_ok() => {
+                entry.push_str("\"record\":");
+                entry.push_str(text.trim_ascii());
+            }
+            Ok(text) => {
+                entry.push_str("\"text\":");
+                entry.push_str(&serde_json::to_string(text)?);
+            }
+            Err(_) => {
+                entry.push_str("\"base64\":");
+                let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+                entry.push_str(&serde_json::to_string(&b64)?);
+            }
         }
         entry.push_str("}\n");
         eprintln!(

@@ -2,9 +2,8 @@
 //! the seed's wrapped JSON and NDJSON, and compression. Records are written
 //! as the bytes they arrived as.
 
-use crate::model::{Compression, Format};
+use crate::model::{Compression, Format, Metadata};
 use anyhow::{Context, Result};
-use archive_core::naming::sanitize_segment;
 use archive_core::Failure;
 use chrono::{Datelike, NaiveDate};
 use std::io::{Read, Write};
@@ -44,14 +43,61 @@ pub fn has_user(t: &str) -> bool {
     t.contains("{user}")
 }
 
-/// A user id as a path segment: sanitised, and never one of our own names.
+/// Longest user segment kept as is; longer ones are cut and marked.
+const MAX_SEGMENT: usize = 120;
+
+/// How a changed segment ends: `--` and this many hex digits of the
+/// SHA-256 of the original value.
+const MARK_HEX: usize = 12;
+
+/// A user id as a path segment over `[A-Za-z0-9._-]` only. A value already
+/// in that alphabet is kept as it is; anything else (another character, a
+/// leading dot, empty, longer than 120 bytes, one of partition's own
+/// directory names, or a value that itself ends like a mark) has other
+/// characters replaced by `_` and gets the mark `--<12 hex of its
+/// SHA-256>`. A kept value never ends with a mark, so no kept value equals
+/// a changed one, and two changed values differ by their hashes: the
+/// mapping is one-to-one (up to a 48-bit hash collision).
 pub fn user_segment(user: &str) -> String {
-    let seg = sanitize_segment(user);
-    if RESERVED.contains(&seg.as_str()) {
+    let mut seg: String = user
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut changed = seg != user;
+    if seg.starts_with('.') {
+        seg.replace_range(0..1, "_");
+        changed = true;
+    }
+    if seg.is_empty() {
+        seg.push('_');
+        changed = true;
+    }
+    if seg.len() > MAX_SEGMENT {
+        seg.truncate(MAX_SEGMENT);
+        changed = true;
+    }
+    if changed || RESERVED.contains(&seg.as_str()) || ends_with_mark(&seg) {
         let h = archive_core::hash::sha256_hex(user.as_bytes());
-        return format!("{seg}~{}", &h[..10]);
+        seg.push_str("--");
+        seg.push_str(&h[..MARK_HEX]);
     }
     seg
+}
+
+/// Does `seg` end like a changed segment (`--` and 12 lowercase hex)?
+fn ends_with_mark(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    b.len() >= MARK_HEX + 2
+        && b[b.len() - MARK_HEX - 2..b.len() - MARK_HEX] == *b"--"
+        && b[b.len() - MARK_HEX..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
 /// The file path (relative to the root, before rotation and compression
@@ -67,6 +113,16 @@ pub fn path_for(t: &str, user: &str, date: NaiveDate) -> String {
         .replace("{dd}", &format!("{d:02}"))
         .replace("{date}", &format!("{y:04}-{m:02}-{d:02}"))
         .replace("{yyyymmdd}", &format!("{y:04}{m:02}{d:02}"))
+}
+
+/// The name of part `part` (from 1) of `rel`: numbered from `_001`, or,
+/// when `first_bare`, the first under `rel` itself and the next from `_001`.
+pub fn rotated_name(rel: &str, part: usize, first_bare: bool) -> String {
+    match (first_bare, part) {
+        (true, 1) => rel.to_owned(),
+        (true, n) => part_name(rel, n - 1),
+        (false, n) => part_name(rel, n),
+    }
 }
 
 /// `dir/audit_20260128.jsonl` → `dir/audit_20260128_001.jsonl`: the part
@@ -108,7 +164,7 @@ pub struct Wrapper<'a> {
     /// The backup_timestamp as JSON text (kept from the existing file when
     /// nothing else changed).
     pub backup_timestamp: &'a str,
-    pub source: &'a str,
+    pub metadata: &'a Metadata,
 }
 
 fn json_str(s: &str) -> String {
@@ -147,13 +203,18 @@ pub fn content(format: Format, wrapper: &Wrapper<'_>, records: &[&[u8]]) -> Vec<
                 }
                 out.extend_from_slice(r);
             }
-            writeln!(
+            let m = wrapper.metadata;
+            write!(
                 out,
-                "],\"metadata\":{{\"backup_timestamp\":{},\"source\":{}}}}}",
-                wrapper.backup_timestamp,
-                json_str(wrapper.source)
+                "],\"metadata\":{{{}:{}",
+                json_str(&m.timestamp_key),
+                wrapper.backup_timestamp
             )
             .unwrap();
+            for (k, v) in &m.pairs {
+                write!(out, ",{}:{}", json_str(k), json_str(v)).unwrap();
+            }
+            out.extend_from_slice(b"}}\n");
         }
     }
     out
@@ -188,11 +249,62 @@ mod tests {
     use super::*;
 
     #[test]
+    fn user_segments_stay_in_the_alphabet_and_apart() {
+        let ok = |s: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        };
+        assert_eq!(user_segment("user-abc_1.x"), "user-abc_1.x");
+        let inputs = [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a_b",
+            "a?b",
+            "ünï",
+            ".hidden",
+            "_quarantine",
+            "x--0123456789ab",
+            "a b~c",
+            &"y".repeat(300),
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for u in inputs {
+            let s = user_segment(u);
+            assert!(
+                ok(&s) && !s.starts_with('.') && !s.is_empty(),
+                "{u:?} -> {s:?}"
+            );
+            assert!(s.len() <= MAX_SEGMENT + 2 + MARK_HEX, "{s}");
+            assert!(seen.insert(s.clone()), "{u:?} -> {s:?} collides");
+        }
+        // The image of a changed value is never the image of a kept one.
+        let changed = user_segment("a/b");
+        assert_ne!(user_segment(&changed), changed);
+        assert_eq!(
+            rotated_name("audit_20260128.jsonl", 1, true),
+            "audit_20260128.jsonl"
+        );
+        assert_eq!(
+            rotated_name("audit_20260128.jsonl", 2, true),
+            "audit_20260128_001.jsonl"
+        );
+        assert_eq!(
+            rotated_name("audit_20260128.jsonl", 1, false),
+            "audit_20260128_001.jsonl"
+        );
+    }
+
+    #[test]
     fn paths_and_parts() {
         let d = NaiveDate::from_ymd_opt(2026, 1, 28).unwrap();
         assert_eq!(
             path_for("{user}/{yyyy}/{mm}/{dd}/c.json", "u/../x", d),
-            format!("{}/2026/01/28/c.json", sanitize_segment("u/../x"))
+            format!(
+                "u_.._x--{}/2026/01/28/c.json",
+                &archive_core::hash::sha256_hex(b"u/../x")[..12]
+            )
         );
         assert_eq!(
             path_for("audit_{yyyymmdd}.jsonl", "u", d),
@@ -214,7 +326,7 @@ mod tests {
             part_number("a/audit_20260128.jsonl", "audit_20260128_01.jsonl"),
             None
         );
-        assert!(user_segment("_quarantine").starts_with("_quarantine~"));
+        assert!(user_segment("_quarantine").starts_with("_quarantine--"));
         assert!(check_template("../{user}.json").is_err());
         assert!(check_template("/abs/{user}.json").is_err());
         assert!(check_template("{owner}/x.json").is_err());

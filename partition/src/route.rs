@@ -8,11 +8,11 @@
 //! chunks side by side, each with its own spiller.
 
 use crate::extract::Extractor;
-use crate::hashonly;
 use crate::input::{encode_ref, InputFile, LineSource, Lines};
 use crate::model::{Config, Tally};
 use crate::progress::Progress;
 use crate::render;
+use crate::rewrite;
 use crate::spill::{encoded_len, RecRef, Spiller};
 use anyhow::{Context, Result};
 use archive_core::Failure;
@@ -218,18 +218,32 @@ impl<'a> Router<'a> {
             };
             push(spiller, &rec).map(|()| Fate::Quarantined)
         };
+        // Invalid bytes are never copied into an output file: the line is
+        // quarantined (its exact bytes, in base64).
+        if let Err(e) = std::str::from_utf8(l) {
+            let column = l.as_ptr() as usize - line.as_ptr() as usize + e.valid_up_to() + 1;
+            return quarantine(
+                spiller,
+                &format!("not UTF-8: invalid byte at column {column}"),
+            );
+        }
         let meta = match self.ex.meta(l) {
             Ok(m) => m,
             Err(reason) => return quarantine(spiller, &reason),
         };
-        let hashed;
-        let raw: &[u8] = if cfg.hash_only.is_empty() {
+        if cfg.assemble {
+            if let Err(reason) = crate::assemble::check_event(l, meta.id.is_some()) {
+                return quarantine(spiller, &reason);
+            }
+        }
+        let rewritten;
+        let raw: &[u8] = if cfg.rewrite.is_empty() {
             l
         } else {
-            match hashonly::apply(l, &cfg.hash_only) {
+            match rewrite::apply(l, &cfg.rewrite) {
                 Ok(h) => {
-                    hashed = h;
-                    &hashed
+                    rewritten = h;
+                    &rewritten
                 }
                 Err(reason) => return quarantine(spiller, &reason),
             }
@@ -243,8 +257,8 @@ impl<'a> Router<'a> {
         } else {
             rel
         };
-        // --hash-only rewrites the records, so their new bytes are kept.
-        let r = if cfg.hash_only.is_empty() {
+        // A rewrite changes the records, so their new bytes are kept.
+        let r = if cfg.rewrite.is_empty() {
             reference(l)
         } else {
             None

@@ -40,13 +40,14 @@ fn partition(cfg: &Config, report: &Report, tally: &mut Tally) -> Result<Outcome
     let mut leftovers = leftovers::start(cfg)?;
     let source = tally.input.clone();
     let ex = Extractor::for_config(cfg);
-    // --hash-only rewrites the records, so their new bytes are what is kept.
-    let input = if cfg.hash_only.is_empty() {
+    // A rewrite (--hash-only, ai-audit) changes the records, so their new
+    // bytes are what is kept, not references into the input.
+    let input = if cfg.rewrite.is_empty() {
         InputFile::open(cfg.input.as_deref())?
     } else {
         None
     };
-    let progress = Progress::new();
+    let progress = Progress::new(cfg.input.as_deref());
 
     let routing = Router::new(cfg, &ex, &source, &progress).route_input(input.as_ref(), tally)?;
     let dirs = DirMemo::new(cfg.out.clone());

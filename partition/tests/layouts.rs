@@ -92,9 +92,18 @@ fn seed_layout_writes_wrapped_files_and_daily_summaries() {
     );
     assert!(s["backup_timestamp"].is_string());
     let l = &lines["_daily_summaries/2025/07/03/summary.json"];
+    // Not `records` (manifest would count the day's conversations twice).
     assert_eq!(
-        (l["kind"].as_str(), l["records"].as_u64()),
-        (Some("daily_summary"), Some(1))
+        (
+            l["kind"].as_str(),
+            l.get("records"),
+            l["summary_of_records"].as_u64()
+        ),
+        (Some("daily_summary"), None, Some(1))
+    );
+    assert_eq!(
+        v["metadata"]["lambda_function"],
+        format!("partition {}", env!("CARGO_PKG_VERSION"))
     );
     // stdout holds file lines only; the summary line goes to stderr.
     assert!(run.stderr.contains("4 records"), "{}", run.stderr);
