@@ -36,6 +36,31 @@ pub struct App {
     pub base_url: OnceLock<String>,
     /// Downloads served per log file, for `bad-sha-once`.
     pub downloads: Mutex<HashMap<String, u64>>,
+    /// The mock's notion of "now" and the retentions measured against it.
+    pub clock: Mutex<Clock>,
+}
+
+/// The mock's clock: the real time plus an offset tests can set, and the
+/// upstream retentions that follow it.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// Seconds added to the real time.
+    pub offset_s: f64,
+    /// Uploaded files older than this answer 410 (upstream: about 48 h).
+    pub upload_retention_s: f64,
+    /// Log files that ended longer ago are no longer listed (0: kept forever).
+    pub log_retention_s: f64,
+}
+
+impl App {
+    /// The mock's "now", Unix seconds.
+    pub fn now(&self) -> f64 {
+        unix_now() + self.clock.lock().unwrap().offset_s
+    }
+
+    pub fn clock(&self) -> Clock {
+        *self.clock.lock().unwrap()
+    }
 }
 
 pub fn unix_now() -> f64 {
@@ -43,4 +68,19 @@ pub fn unix_now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64()
+}
+
+/// A point in time: RFC 3339, a date (UTC midnight) or Unix seconds.
+pub fn parse_instant(s: &str) -> Result<f64, String> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_micros() as f64 / 1e6);
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp() as f64);
+    }
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite())
+        .ok_or_else(|| format!("{s:?} is not RFC 3339, YYYY-MM-DD or Unix seconds"))
 }

@@ -2,7 +2,7 @@
 //! `{"listening": URL}` line, serve until killed.
 
 use crate::api;
-use crate::app::{ApiOptions, App};
+use crate::app::{ApiOptions, App, Clock};
 use crate::faults::Faults;
 use crate::gen::{self, GenOptions};
 use crate::ratelimit::RateLimiter;
@@ -65,7 +65,9 @@ Control endpoints (no auth, not logged):
   DELETE /_mock/requests            clear it
   POST   /_mock/advance?new=N&updated=M&seed=S
   GET    /_mock/truth/<stream>      conversations|users|gpts|projects|memories|
-                                    audit_logs|logs/<EVENT_TYPE>
+                                    audit_logs|logs/<EVENT_TYPE>|files
+  GET    /_mock/clock               the mock's now and retentions
+  POST   /_mock/clock?now=TIME&upload_retention_hours=H&log_retention_days=D
   GET    /_mock/faults              the active faults
   PUT    /_mock/faults?spec=SPEC    replace them (counting starts again)
   DELETE /_mock/faults              clear them
@@ -115,6 +117,10 @@ pub struct Args {
     /// Mean conversations per user per day.
     #[arg(long, default_value_t = 0.3, value_name = "F", help_heading = "Data")]
     pub conversations_per_user_day: f64,
+    /// Percentage of user messages that carry an uploaded file
+    /// (served at …/users/{user_id}/files/{file_id}).
+    #[arg(long, default_value_t = 3.0, value_name = "PCT", help_heading = "Data")]
+    pub attachments_pct: f64,
     /// Add one conversation of about N MB, listed whole (for memory benchmarks).
     #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Data")]
     pub huge_conversation_mb: usize,
@@ -208,6 +214,28 @@ pub struct Args {
         help_heading = "Behaviour"
     )]
     pub download_ttl: u64,
+    /// The mock's "now" at start-up (RFC 3339, YYYY-MM-DD or Unix
+    /// seconds); retentions are measured against it. Default: the real time.
+    /// Also `POST /_mock/clock?now=TIME`.
+    #[arg(long, value_name = "TIME", help_heading = "Behaviour")]
+    pub now: Option<String>,
+    /// Uploaded files older than this (on the mock's clock) answer 410.
+    #[arg(
+        long,
+        default_value_t = 48.0,
+        value_name = "H",
+        help_heading = "Behaviour"
+    )]
+    pub upload_retention_hours: f64,
+    /// Log files that ended more than D days before the mock's now are no
+    /// longer listed (upstream keeps 30); 0 keeps them all.
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "D",
+        help_heading = "Behaviour"
+    )]
+    pub log_retention_days: f64,
     /// Fault injection; the syntax is below (also `PUT /_mock/faults?spec=SPEC`).
     #[arg(
         long,
@@ -253,6 +281,17 @@ pub fn run(a: Args) -> Result<Outcome> {
         .unwrap()
         .and_utc()
         .timestamp();
+    let clock = Clock {
+        offset_s: match &a.now {
+            Some(t) => {
+                crate::app::parse_instant(t).map_err(|e| Failure::usage(format!("--now: {e}")))?
+                    - crate::app::unix_now()
+            }
+            None => 0.0,
+        },
+        upload_retention_s: a.upload_retention_hours.max(0.0) * 3600.0,
+        log_retention_s: a.log_retention_days.max(0.0) * 86_400.0,
+    };
     let began = std::time::Instant::now();
     let (dataset, generator, huge) = match &a.data {
         Some(dir) => {
@@ -269,6 +308,7 @@ pub fn run(a: Args) -> Result<Outcome> {
                 start,
                 conversations_per_user_day: a.conversations_per_user_day,
                 huge_conversation_mb: a.huge_conversation_mb,
+                attachment_chance: a.attachments_pct / 100.0,
             },
         ),
     };
@@ -307,6 +347,7 @@ pub fn run(a: Args) -> Result<Outcome> {
         },
         base_url: OnceLock::new(),
         downloads: Mutex::new(Default::default()),
+        clock: Mutex::new(clock),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -94,6 +94,8 @@ pub struct Store {
     /// OpenAI audit-log entries by (effective_at, id), oldest first.
     pub audit: BTreeMap<(i64, String), Value>,
     pub audit_keys: HashMap<String, (i64, String)>,
+    /// Files users uploaded, by id (`…/users/{user}/files/{id}`).
+    pub files: BTreeMap<String, crate::userfiles::UserFile>,
     pub gen: Generator,
     pub cfg: StoreConfig,
     /// Latest time of any record, Unix seconds.
@@ -128,6 +130,7 @@ impl Store {
             logs: BTreeMap::new(),
             audit: BTreeMap::new(),
             audit_keys: HashMap::new(),
+            files: BTreeMap::new(),
             gen,
             cfg,
             latest: 0.0,
@@ -202,6 +205,7 @@ impl Store {
 
     /// Insert or replace a conversation; it moves to the end of the listing.
     pub fn put_conversation(&mut self, value: Value) {
+        crate::userfiles::register(&value, &mut self.files);
         let id = value["id"].as_str().unwrap_or_default().to_string();
         let ut = update_time(&value);
         let full = Bytes::from(value.to_string());

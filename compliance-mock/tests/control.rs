@@ -81,11 +81,10 @@ fn advance_adds_new_and_updated_records_after_existing_data() {
         let p = m
             .ws(&format!("logs?event_type={t}&after={last_end}"))
             .json();
-        assert_eq!(
-            p["data"].as_array().unwrap().len(),
-            1,
-            "{t}: one new file per advance"
-        );
+        // `after` is inclusive: the old last file, then the new one.
+        let data = p["data"].as_array().unwrap();
+        assert_eq!(data.len(), 2, "{t}: one new file per advance");
+        assert_eq!(data[0]["id"], old.last().unwrap()["id"], "{t}");
     }
     assert!(m.truth("logs/CONVERSATION_MESSAGE").len() > events_before);
     let audit_after = m.truth("audit_logs");

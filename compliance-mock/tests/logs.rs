@@ -6,7 +6,9 @@ use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Every file of an event type, following `after = last_end_time`.
+/// Every file of an event type, following `after = last_end_time`. `after`
+/// is inclusive, so each page after the first starts with the previous
+/// page's last file again; it is kept once.
 fn all_files(m: &Mock, ty: &str, limit: usize) -> Vec<Value> {
     let mut files = vec![];
     let mut after = "2000-01-01T00:00:00Z".to_string();
@@ -20,7 +22,12 @@ fn all_files(m: &Mock, ty: &str, limit: usize) -> Vec<Value> {
         } else {
             assert_eq!(p["last_end_time"], Value::Null);
         }
-        files.extend(data.iter().cloned());
+        for f in data {
+            if files.last().map(|l: &Value| &l["id"]) == Some(&f["id"]) {
+                continue;
+            }
+            files.push(f.clone());
+        }
         if p["has_more"] == false {
             return files;
         }
@@ -130,20 +137,32 @@ fn log_files_download_verify_and_cover_the_truth() {
 }
 
 #[test]
-fn after_is_exclusive_and_before_bounds_the_listing() {
+fn after_is_inclusive_and_before_bounds_the_listing() {
     let m = Mock::small(&[]);
     let files = all_files(&m, "AUTH_LOG", 100);
     assert!(files.len() >= 3);
     let second_end = files[1]["end_time"].as_str().unwrap();
     let p = m
         .ws(&format!(
-            "logs?event_type=AUTH_LOG&after={second_end}&limit=1"
+            "logs?event_type=AUTH_LOG&after={second_end}&limit=2"
         ))
         .json();
     assert_eq!(
-        p["data"][0]["id"], files[2]["id"],
-        "after must be exclusive"
+        ids(p["data"].as_array().unwrap(), "id"),
+        ids(&files[1..3], "id"),
+        "after is inclusive: the file ending there comes again, then the next"
     );
+    // Without after, and with a limit over 100: 422, as upstream.
+    assert_eq!(m.ws("logs?event_type=AUTH_LOG").status, 422);
+    let r = m.ws("logs?event_type=AUTH_LOG&after=2000-01-01T00:00:00Z&limit=101");
+    assert_eq!(r.status, 422, "{}", r.text());
+    // A page past the last file is empty, with a null cursor.
+    let p = m
+        .ws("logs?event_type=AUTH_LOG&after=2099-01-01T00:00:00Z")
+        .json();
+    assert_eq!(p["data"].as_array().unwrap().len(), 0);
+    assert_eq!(p["last_end_time"], Value::Null);
+    assert_eq!(p["has_more"], false);
     let p = m
         .ws(&format!(
             "logs?event_type=AUTH_LOG&after=2000-01-01T00:00:00%2B00:00&before={second_end}"

@@ -6,6 +6,7 @@ mod common;
 mod audit;
 mod control;
 mod faults;
+mod files;
 mod hostile;
 mod legacy;
 mod logs;

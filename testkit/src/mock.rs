@@ -163,6 +163,20 @@ impl Mock {
         self.control("GET", "faults").json()
     }
 
+    /// Set the mock's clock and retentions: `query` is e.g.
+    /// `now=2026-10-03T00:00:00Z&upload_retention_hours=48&log_retention_days=30`.
+    /// Returns the clock as the mock reports it.
+    pub fn set_clock(&self, query: &str) -> Value {
+        self.control("POST", &format!("clock?{query}")).json()
+    }
+
+    /// Every uploaded file the mock knows: `{id, user_id, name, created_at,
+    /// bytes, sha256, state: available|expired|deleted, conversation_id,
+    /// message_id}`, the state on the mock's clock.
+    pub fn files_truth(&self) -> Vec<Value> {
+        self.truth("files")
+    }
+
     /// The log event types the mock serves.
     pub fn event_types(&self) -> Vec<String> {
         let r = self.ws("max_event_time");

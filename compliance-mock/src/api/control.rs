@@ -1,6 +1,7 @@
 //! Control endpoints for tests and the demo (no auth, never logged):
 //! `GET|DELETE /_mock/requests`, `POST /_mock/advance`,
-//! `GET /_mock/truth/<stream>`, `GET|PUT|DELETE /_mock/faults`.
+//! `GET /_mock/truth/<stream>`, `GET|PUT|DELETE /_mock/faults`,
+//! `GET|POST /_mock/clock`.
 
 use crate::app::{unix_now, App};
 use crate::http::{bad_param, json_response, not_found, Query};
@@ -19,6 +20,9 @@ pub fn handle(app: &App, method: &Method, rest: &str, q: &Query) -> Response {
         }
         ("POST", "advance") => advance(app, q),
         ("GET", "faults") => faults(app),
+        ("GET", "clock") => clock(app),
+        ("POST", "clock") => set_clock(app, q),
+        ("GET", "truth/files") => files_truth(app),
         ("PUT", "faults") => match app.faults.replace(q.get("spec").unwrap_or("")) {
             Ok(()) => faults(app),
             Err(e) => bad_param("spec", &format!("{e:#}")),
@@ -28,7 +32,7 @@ pub fn handle(app: &App, method: &Method, rest: &str, q: &Query) -> Response {
             faults(app)
         }
         ("GET", stream) if stream.starts_with("truth/") => truth(app, &stream["truth/".len()..]),
-        _ => not_found("Unknown control endpoint: GET|DELETE /_mock/requests, POST /_mock/advance, GET /_mock/truth/<stream>, GET|PUT|DELETE /_mock/faults[?spec=SPEC]"),
+        _ => not_found("Unknown control endpoint: GET|DELETE /_mock/requests, POST /_mock/advance, GET /_mock/truth/<stream>, GET|PUT|DELETE /_mock/faults[?spec=SPEC], GET|POST /_mock/clock[?now=TIME&upload_retention_hours=H&log_retention_days=D]"),
     }
 }
 
@@ -37,6 +41,78 @@ fn faults(app: &App) -> Response {
         StatusCode::OK,
         &serde_json::json!({ "faults": app.faults.list() }),
     )
+}
+
+fn clock(app: &App) -> Response {
+    let c = app.clock();
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "now": crate::gen::iso(app.now()),
+            "offset_s": c.offset_s,
+            "upload_retention_s": c.upload_retention_s,
+            "log_retention_s": c.log_retention_s,
+        }),
+    )
+}
+
+/// `now=` (RFC 3339, a date or Unix seconds) sets the mock's clock;
+/// `upload_retention_hours=` and `log_retention_days=` (0: forever) the
+/// retentions measured against it.
+fn set_clock(app: &App, q: &Query) -> Response {
+    let float = |key: &str| -> Result<Option<f64>, Response> {
+        q.get(key)
+            .map(|v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .ok_or_else(|| {
+                        bad_param(key, &format!("{key}={v:?} is not a non-negative number"))
+                    })
+            })
+            .transpose()
+    };
+    let parsed = (|| {
+        let now = q
+            .get("now")
+            .map(|v| crate::app::parse_instant(v).map_err(|e| bad_param("now", &e)))
+            .transpose()?;
+        Ok::<_, Response>((
+            now,
+            float("upload_retention_hours")?,
+            float("log_retention_days")?,
+        ))
+    })();
+    let (now, upload_h, log_d) = match parsed {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    {
+        let mut c = app.clock.lock().unwrap();
+        if let Some(t) = now {
+            c.offset_s = t - unix_now();
+        }
+        if let Some(h) = upload_h {
+            c.upload_retention_s = h * 3600.0;
+        }
+        if let Some(d) = log_d {
+            c.log_retention_s = d * 86_400.0;
+        }
+    }
+    clock(app)
+}
+
+/// Every uploaded file with its state on the mock's clock and the
+/// SHA-256 of its content.
+fn files_truth(app: &App) -> Response {
+    let store = app.store.read().unwrap();
+    let (now, retention) = (app.now(), app.clock().upload_retention_s);
+    let values: Vec<Value> = store
+        .files
+        .values()
+        .map(|f| f.truth(app.opts.seed, now, retention))
+        .collect();
+    ndjson(lines(values.iter()))
 }
 
 fn number(q: &Query, key: &str) -> Result<u64, Response> {

@@ -23,22 +23,42 @@ pub enum Link {
     PlainHttpElsewhere,
 }
 
-pub fn handle(app: &App, api: &Api, q: &Query, link: Link) -> Response {
+/// `org`: the request came under `/compliance/organizations/{id}/`.
+pub fn handle(app: &App, api: &Api, org: bool, q: &Query, link: Link) -> Response {
     let r = match api {
-        Api::LogList => list(app, q),
+        Api::LogList => list(app, q, org),
         Api::LogFile(id) => redirect(app, id, link),
-        Api::MaxEventTime => max_event_time(app, q),
+        Api::MaxEventTime => max_event_time(app, q, org),
         _ => unreachable!("not a Logs Platform endpoint"),
     };
     r.unwrap_or_else(|e| e)
 }
 
-fn known_type(app: &App, raw: &str) -> Result<(), Response> {
+/// Organisation-only types (COSTS) exist only under the organisation scope.
+fn in_scope(ty: &str, org: bool) -> bool {
+    org || !crate::gen::ORG_ONLY_TYPES.contains(&ty)
+}
+
+fn known_type(app: &App, raw: &str, org: bool) -> Result<(), Response> {
     let store = app.store.read().unwrap();
+    if store.logs.contains_key(raw) && !in_scope(raw, org) {
+        return Err(crate::http::bad_param(
+            "event_type",
+            &format!(
+                "Event type {raw} is only available for organizations: use GET /v1/compliance/organizations/{{org_id}}/logs"
+            ),
+        ));
+    }
     if store.logs.contains_key(raw) {
         return Ok(());
     }
-    let allowed = store.logs.keys().cloned().collect::<Vec<_>>().join("', '");
+    let allowed = store
+        .logs
+        .keys()
+        .filter(|t| in_scope(t, org))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("', '");
     Err(validation_error(
         "enum",
         "event_type",
@@ -73,17 +93,24 @@ fn timestamp(q: &Query, param: &str) -> Result<Option<i64>, Response> {
     }
 }
 
-fn list(app: &App, q: &Query) -> Result<Response, Response> {
+fn list(app: &App, q: &Query, org: bool) -> Result<Response, Response> {
     let Some(event_type) = q.get("event_type") else {
         return Err(missing("event_type"));
     };
-    known_type(app, event_type)?;
+    known_type(app, event_type, org)?;
     let after = timestamp(q, "after")?.ok_or_else(|| missing("after"))?;
     let before = timestamp(q, "before")?;
     let limit = limit(q, 100, 100, true)?;
     let store = app.store.read().unwrap();
     let files = &store.logs[event_type].files;
-    let start = files.partition_point(|f| f.end_micros <= after);
+    // `after` is inclusive, as upstream's is: the file that ends exactly
+    // there comes again, and clients drop it by id.
+    let mut start = files.partition_point(|f| f.end_micros < after);
+    let retention = app.clock().log_retention_s;
+    if retention > 0.0 {
+        let oldest = ((app.now() - retention) * 1e6) as i64;
+        start = start.max(files.partition_point(|f| f.end_micros < oldest));
+    }
     let mut page = Vec::new();
     let mut has_more = false;
     for (i, f) in files.iter().enumerate().skip(start) {
@@ -114,7 +141,7 @@ fn list(app: &App, q: &Query) -> Result<Response, Response> {
 
 /// The signature of a download URL: a keyed hash, so a client cannot forge
 /// a fresh URL from an expired one.
-fn signature(app: &App, file_id: &str, expires: u64) -> String {
+pub(super) fn signature(app: &App, file_id: &str, expires: u64) -> String {
     archive_core::hash::sha256_hex(format!("{}:{file_id}:{expires}", app.opts.seed).as_bytes())
         [..32]
         .to_string()
@@ -152,7 +179,7 @@ fn redirect(app: &App, file_id: &str, link: Link) -> Result<Response, Response> 
     Ok(r)
 }
 
-fn s3_error(code: &str, message: &str) -> Response {
+pub(super) fn s3_error(code: &str, message: &str) -> Response {
     let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>");
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::FORBIDDEN;
@@ -214,15 +241,15 @@ fn corrupt(body: &Bytes) -> Bytes {
     Bytes::from(v)
 }
 
-fn max_event_time(app: &App, q: &Query) -> Result<Response, Response> {
+fn max_event_time(app: &App, q: &Query, org: bool) -> Result<Response, Response> {
     let asked = q.all("event_type");
     for t in &asked {
-        known_type(app, t)?;
+        known_type(app, t, org)?;
     }
     let store = app.store.read().unwrap();
     let mut out = Map::new();
     for (ty, stream) in &store.logs {
-        if asked.is_empty() || asked.contains(ty) {
+        if in_scope(ty, org) && (asked.is_empty() || asked.contains(ty)) {
             let t = stream
                 .max_event_micros()
                 .map(|m| json!(iso(m as f64 / 1e6)));

@@ -4,6 +4,7 @@
 
 mod audit;
 mod control;
+mod files;
 mod hostile;
 mod legacy;
 mod logs;
@@ -134,7 +135,7 @@ fn serve(
             Some("method_not_allowed"),
         );
     }
-    if let Route::Download { file_id } = route {
+    if let Route::Download { file_id } | Route::FileDownload { file_id } = route {
         if bearer.is_some() {
             // As S3 answers a pre-signed URL sent with an Authorization header.
             return crate::http::bad_param(
@@ -142,7 +143,10 @@ fn serve(
                 "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
             );
         }
-        return logs::download(app, file_id, q);
+        return match route {
+            Route::FileDownload { .. } => files::download(app, file_id, q),
+            _ => logs::download(app, file_id, q),
+        };
     }
     let admin = matches!(route, Route::AuditLogs);
     if let Some(denied) = authenticate(app, bearer, admin) {
@@ -162,10 +166,16 @@ fn serve(
         );
     }
     match route {
+        Route::Legacy {
+            api: Api::UserFile { user, file },
+            ..
+        } => files::redirect(app, user, file),
         Route::Legacy { api, .. } => legacy::handle(app, api, q),
-        Route::Logs { api, .. } => logs::handle(app, api, q, link),
+        Route::Logs { api, org, .. } => logs::handle(app, api, *org, q, link),
         Route::AuditLogs => audit::handle(app, q),
-        Route::Download { .. } | Route::Unknown => unreachable!("handled above"),
+        Route::Download { .. } | Route::FileDownload { .. } | Route::Unknown => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -13,14 +13,32 @@ pub enum Api {
     LogList,
     LogFile(String),
     MaxEventTime,
+    /// `users/{user_id}/files/{file_id}`: an uploaded file's 307.
+    UserFile {
+        user: String,
+        file: String,
+    },
 }
 
 #[derive(Debug, PartialEq)]
 pub enum Route {
-    Legacy { workspace: String, api: Api },
-    Logs { org: bool, id: String, api: Api },
+    Legacy {
+        workspace: String,
+        api: Api,
+    },
+    Logs {
+        org: bool,
+        id: String,
+        api: Api,
+    },
     AuditLogs,
-    Download { file_id: String },
+    Download {
+        file_id: String,
+    },
+    /// The signed URL of an uploaded file.
+    FileDownload {
+        file_id: String,
+    },
     Unknown,
 }
 
@@ -38,9 +56,10 @@ impl Route {
                 Api::LogList => "logs",
                 Api::LogFile(_) => "logs/{id}",
                 Api::MaxEventTime => "max_event_time",
+                Api::UserFile { .. } => "users/{id}/files/{id}",
             },
             Route::AuditLogs => "audit_logs",
-            Route::Download { .. } => "download",
+            Route::Download { .. } | Route::FileDownload { .. } => "download",
             Route::Unknown => "unknown",
         }
     }
@@ -51,6 +70,9 @@ pub fn classify(path: &str) -> Route {
     match segs.as_slice() {
         ["v1", "organization", "audit_logs"] => Route::AuditLogs,
         ["download", "logs", id] => Route::Download {
+            file_id: id.to_string(),
+        },
+        ["download", "files", id] => Route::FileDownload {
             file_id: id.to_string(),
         },
         ["v1", "compliance", scope @ ("workspaces" | "organizations"), id, rest @ ..] => {
@@ -79,6 +101,10 @@ pub fn classify(path: &str) -> Route {
                     legacy(Api::ConversationMessages(conv.to_string()))
                 }
                 ["users"] => legacy(Api::Users),
+                ["users", user, "files", file] => legacy(Api::UserFile {
+                    user: user.to_string(),
+                    file: file.to_string(),
+                }),
                 ["gpts"] => legacy(Api::Gpts),
                 ["projects"] => legacy(Api::Projects),
                 ["memories"] => legacy(Api::Memories),
@@ -116,5 +142,21 @@ mod tests {
             Route::Unknown
         );
         assert_eq!(classify("/v2/x"), Route::Unknown);
+        assert_eq!(
+            classify("/v1/compliance/workspaces/w/users/u1/files/file-1"),
+            Route::Legacy {
+                workspace: "w".into(),
+                api: Api::UserFile {
+                    user: "u1".into(),
+                    file: "file-1".into()
+                }
+            }
+        );
+        assert_eq!(
+            classify("/download/files/file-1"),
+            Route::FileDownload {
+                file_id: "file-1".into()
+            }
+        );
     }
 }

@@ -19,6 +19,8 @@ pub struct Generator {
     pub people: Vec<Person>,
     /// Cumulative Zipf-Mandelbrot weights over `people`: a few heavy users.
     cumulative: Vec<f64>,
+    /// Chance that a user message carries an uploaded file.
+    pub attachment_chance: f64,
 }
 
 impl Generator {
@@ -34,6 +36,7 @@ impl Generator {
             workspace_id: workspace_id.to_string(),
             people,
             cumulative,
+            attachment_chance: 0.03,
         }
     }
 

@@ -43,6 +43,7 @@ pub fn conversation(g: &Generator, rng: &mut Rng, created: f64) -> Value {
             &gpt_id,
             &project_id,
             &who.id,
+            g.attachment_chance,
         ));
         t += rng.range_f64(2.0, 45.0);
         if k == turns - 1 && rng.chance(0.05) {
@@ -58,6 +59,7 @@ pub fn conversation(g: &Generator, rng: &mut Rng, created: f64) -> Value {
                 &gpt_id,
                 &project_id,
                 &who.id,
+                g.attachment_chance,
             ));
         }
         msgs.push(message(
@@ -69,6 +71,7 @@ pub fn conversation(g: &Generator, rng: &mut Rng, created: f64) -> Value {
             &gpt_id,
             &project_id,
             &who.id,
+            g.attachment_chance,
         ));
         t += rng.exp(240.0) + 5.0;
         if rng.chance(0.01) {
@@ -108,6 +111,7 @@ fn message(
     gpt_id: &Option<String>,
     project_id: &Option<String>,
     user_id: &str,
+    attachment_chance: f64,
 ) -> Value {
     let (content, tool) = if role == "tool" {
         // Unsupported tools come back with null content.
@@ -122,7 +126,7 @@ fn message(
             "type": "text", "value": text::text(rng, mean_chars), "annotations": annotations});
         (content, Value::Null)
     };
-    let files: Vec<Value> = if role == "user" && rng.chance(0.03) {
+    let files: Vec<Value> = if role == "user" && rng.chance(attachment_chance) {
         let id = format!("file-{}", rng.alnum(22));
         // Expired files keep their name but lose time and URL.
         let expired = rng.chance(0.2);
@@ -154,7 +158,12 @@ fn message(
 }
 
 /// Append a user prompt and an answer at time `t`; returns the new messages.
-pub fn continue_conversation(rng: &mut Rng, conv: &mut Value, t: f64) -> Vec<Value> {
+pub fn continue_conversation(
+    rng: &mut Rng,
+    conv: &mut Value,
+    t: f64,
+    attachment_chance: f64,
+) -> Vec<Value> {
     let user_id = conv["user_id"].as_str().unwrap_or_default().to_string();
     let data = conv["messages"]["data"]
         .as_array()
@@ -171,7 +180,17 @@ pub fn continue_conversation(rng: &mut Rng, conv: &mut Value, t: f64) -> Vec<Val
         .unwrap_or((None, None));
     let mut all = data;
     let mut added = vec![];
-    let user = message(rng, "user", t, 150.0, &all, &gpt_id, &project_id, &user_id);
+    let user = message(
+        rng,
+        "user",
+        t,
+        150.0,
+        &all,
+        &gpt_id,
+        &project_id,
+        &user_id,
+        attachment_chance,
+    );
     all.push(user.clone());
     added.push(user);
     let mut answer = message(
@@ -183,6 +202,7 @@ pub fn continue_conversation(rng: &mut Rng, conv: &mut Value, t: f64) -> Vec<Val
         &gpt_id,
         &project_id,
         &user_id,
+        attachment_chance,
     );
     // The newest message always carries its time, so last_active_at moves.
     answer["created_at"] = micros(t + 3.0);

@@ -8,9 +8,24 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// Every event type the mock lists; CODEX_LOG stays empty on purpose, so
-/// clients meet a type whose `max_event_time` is null.
+/// The event types the mock generates from conversations; CODEX_LOG stays
+/// empty on purpose, so clients meet a type whose `max_event_time` is null.
 pub const EVENT_TYPES: &[&str] = &["AUDIT_LOG", "AUTH_LOG", "CODEX_LOG", "CONVERSATION_MESSAGE"];
+
+/// Types a few events a day are generated for, in a generic shape: the
+/// published list is open-ended ("etc..."), so one of them is invented and
+/// clients must archive it untouched all the same.
+pub const OTHER_TYPES: &[&str] = &[
+    "APP_AUTH_LOG",
+    "APP_LOG",
+    "CODEX_SECURITY_LOG",
+    "CUSTOM_AGENTS_LOG",
+    "WIDGET_TELEMETRY_LOG",
+];
+
+/// Served only under `/compliance/organizations/{org}/`; the workspace
+/// scope answers 400 naming that path, as upstream does.
+pub const ORG_ONLY_TYPES: &[&str] = &["COSTS"];
 
 /// RFC 3339 UTC with microseconds, e.g. `2026-05-20T12:47:09.501218Z`.
 pub fn iso(t: f64) -> String {
@@ -157,6 +172,47 @@ pub fn log_events(
             let t = day as f64 + rng.range_f64(0.0, 86_400.0);
             let e = workspace_audit_event(g, rng, t);
             by_type.get_mut("AUDIT_LOG").unwrap().push(e);
+        }
+        day += 86_400;
+    }
+    for events in by_type.values_mut() {
+        events.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+    }
+    by_type
+}
+
+/// A few events a day of each of [`OTHER_TYPES`] and [`ORG_ONLY_TYPES`].
+pub fn other_log_events(
+    g: &Generator,
+    rng: &mut Rng,
+    start: i64,
+    end: i64,
+) -> BTreeMap<String, Vec<Value>> {
+    let mut by_type: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut day = start;
+    while day < end {
+        for ty in OTHER_TYPES.iter().chain(ORG_ONLY_TYPES) {
+            for _ in 0..1 + rng.below(3) {
+                let t = day as f64 + rng.range_f64(0.0, 86_400.0);
+                let who = g.person(rng).clone();
+                let detail = if *ty == "COSTS" {
+                    json!({"amount": {"value": (rng.range_f64(0.5, 400.0) * 100.0).round() / 100.0, "currency": "usd"},
+                           "line_item": *rng.pick(&["chatgpt-enterprise-seats", "codex-usage", "api-credits"]),
+                           "project_id": format!("proj_{}", rng.alnum(12))})
+                } else {
+                    json!({"action": format!("{}.event", ty.to_lowercase()), "ip_address": ip(rng),
+                           "detail": {"n": rng.below(1000), "ref": rng.alnum(8)}})
+                };
+                let mut e = json!({
+                    "event_id": event_id(rng, t),
+                    "type": ty,
+                    "principal": principal(g),
+                    "actor": actor(&who),
+                    "timestamp": iso(t),
+                });
+                e[ty.to_lowercase()] = detail;
+                by_type.entry(ty.to_string()).or_default().push(e);
+            }
         }
         day += 86_400;
     }

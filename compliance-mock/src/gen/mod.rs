@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub use base::{person_of, Generator, Person};
-pub use events::iso;
+pub use events::{iso, ORG_ONLY_TYPES};
 
 /// Everything the mock serves, as plain API objects.
 #[derive(Default)]
@@ -39,6 +39,8 @@ pub struct GenOptions {
     pub conversations_per_user_day: f64,
     /// Adds one conversation of about this many MB (0: none).
     pub huge_conversation_mb: usize,
+    /// Chance that a user message carries an uploaded file.
+    pub attachment_chance: f64,
 }
 
 /// The generators, as methods of the [`Generator`] that `/_mock/advance`
@@ -50,7 +52,7 @@ impl Generator {
 
     /// Add one or two turns at time `t` to an existing conversation.
     pub fn continue_conversation(&self, rng: &mut Rng, conv: &mut Value, t: f64) -> Vec<Value> {
-        conversations::continue_conversation(rng, conv, t)
+        conversations::continue_conversation(rng, conv, t, self.attachment_chance)
     }
 
     pub fn huge_conversation(&self, rng: &mut Rng, created: f64, mb: usize) -> String {
@@ -82,7 +84,8 @@ pub fn generate(workspace_id: &str, o: &GenOptions) -> (Dataset, Generator, Opti
     let mut rng = root.fork(1);
     ds.users = resources::users(&mut rng, o.users.max(1), o.start);
     let people: Vec<Person> = ds.users.iter().map(person_of).collect();
-    let g = Generator::new(workspace_id, people);
+    let mut g = Generator::new(workspace_id, people);
+    g.attachment_chance = o.attachment_chance;
 
     let mut rng = root.fork(2);
     let day = 86_400.0;
@@ -110,6 +113,11 @@ pub fn generate(workspace_id: &str, o: &GenOptions) -> (Dataset, Generator, Opti
     let end = o.start + o.days as i64 * 86_400;
     ds.log_events = events::log_events(&g, &mut rng, &ds.conversations, o.start, end);
     ds.audit_logs = events::audit_log_entries(&g, &mut rng, o.start, end);
+    // A fork of its own, so the older types' data stays what it was.
+    let mut rng = root.fork(6);
+    for (ty, evs) in events::other_log_events(&g, &mut rng, o.start, end) {
+        ds.log_events.entry(ty).or_default().extend(evs);
+    }
 
     let huge = (o.huge_conversation_mb > 0).then(|| {
         let mut rng = root.fork(5);
