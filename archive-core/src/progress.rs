@@ -10,7 +10,7 @@
 //! Where the total is known the bar counts bytes (or items) with rate and
 //! ETA; otherwise it is a counter with a rate.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -39,6 +39,16 @@ fn stdout_is_pipe() -> bool {
         .unwrap_or(false)
 }
 
+/// A template with `{rate}`: items per second as a whole number.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("template is valid")
+        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let per_sec = s.pos() as f64 / s.elapsed().as_secs_f64().max(0.001);
+            let _ = write!(w, "{}/s", HumanCount(per_sec as u64));
+        })
+}
+
 fn draw(bar: ProgressBar) -> ProgressBar {
     if !enabled() {
         return ProgressBar::hidden();
@@ -59,19 +69,17 @@ pub fn bytes(tool: &str, what: &str, total: u64) -> ProgressBar {
 
 /// A bar over `total` items: `tool: what [bar] 120/400 files (35/s, ETA 10s)`.
 pub fn items(tool: &str, what: &str, unit: &str, total: u64) -> ProgressBar {
-    let style = ProgressStyle::with_template(&format!(
-        "{tool}: {what} {{wide_bar}} {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, ETA {{eta}}) {{msg}}"
-    ))
-    .expect("template is valid");
+    let style = style(&format!(
+        "{tool}: {what} {{wide_bar}} {{human_pos}}/{{human_len}} {unit} ({{rate}}, ETA {{eta}}) {{msg}}"
+    ));
     draw(ProgressBar::new(total).with_style(style))
 }
 
 /// A counter with no known total: `tool: what 12,345 records (3,456/s) 2m 3s  msg`.
 pub fn counter(tool: &str, what: &str, unit: &str) -> ProgressBar {
-    let style = ProgressStyle::with_template(&format!(
-        "{tool}: {{spinner}} {what} {{human_pos}} {unit} ({{per_sec}}) {{elapsed}} {{msg}}"
-    ))
-    .expect("template is valid");
+    let style = style(&format!(
+        "{tool}: {{spinner}} {what} {{human_pos}} {unit} ({{rate}}) {{elapsed}} {{msg}}"
+    ));
     draw(ProgressBar::no_length().with_style(style))
 }
 

@@ -1,48 +1,67 @@
-//! A progress line on stderr, only when stderr is a terminal: records read,
-//! MB/s, and groups written.
+//! The progress line on stderr (archive_core::progress decides whether it
+//! is drawn): while reading, bytes of the input against its size when the
+//! input is a plain file (rate, ETA), else a byte counter; while writing,
+//! the groups merged and the files written.
 
-use indicatif::{ProgressBar, ProgressStyle};
-use std::time::Instant;
+use indicatif::ProgressBar;
+use std::path::Path;
+use std::sync::Mutex;
 
 pub struct Progress {
-    bar: Option<ProgressBar>,
-    started: Instant,
+    reading: ProgressBar,
+    writing: Mutex<Option<ProgressBar>>,
 }
 
 impl Progress {
-    pub fn new() -> Progress {
-        let bar = archive_core::io::stderr_is_terminal().then(|| {
-            let b = ProgressBar::new_spinner();
-            b.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap());
-            b
-        });
+    /// A bar for reading `input` (None: stdin).
+    pub fn new(input: Option<&Path>) -> Progress {
+        let reading = match input.and_then(plain_file_size) {
+            Some(total) => archive_core::progress::bytes("partition", "reading", total),
+            None => archive_core::progress::byte_counter("partition", "reading"),
+        };
         Progress {
-            bar,
-            started: Instant::now(),
+            reading,
+            writing: Mutex::new(None),
         }
     }
 
     pub fn reading(&self, records: u64, bytes: u64) {
-        if let Some(b) = &self.bar {
-            let secs = self.started.elapsed().as_secs_f64().max(1e-3);
-            b.set_message(format!(
-                "read {records} records, {:.1} MB/s",
-                bytes as f64 / secs / 1e6
-            ));
-            b.tick();
-        }
+        self.reading.set_position(bytes);
+        self.reading.set_message(format!("{records} records"));
     }
 
     pub fn writing(&self, groups: u64, files: u64) {
-        if let Some(b) = &self.bar {
-            b.set_message(format!("merged {groups} groups, {files} files written"));
-            b.tick();
-        }
+        let mut w = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let bar = w.get_or_insert_with(|| {
+            self.reading.finish_and_clear();
+            archive_core::progress::counter("partition", "merged", "groups")
+        });
+        bar.set_position(groups);
+        bar.set_message(format!("{files} files written"));
     }
 
     pub fn finish(&self) {
-        if let Some(b) = &self.bar {
+        self.reading.finish_and_clear();
+        if let Some(b) = self
+            .writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             b.finish_and_clear();
         }
     }
+}
+
+/// The size of `path` when it is a regular file that is not compressed
+/// (the bytes read are counted after decompression).
+fn plain_file_size(path: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok().filter(|m| m.is_file())?.len();
+    let mut first = [0u8; 4];
+    let n = f.read(&mut first).ok()?;
+    archive_core::io::Compressed::detect(&first[..n])
+        .is_none()
+        .then_some(len)
 }
