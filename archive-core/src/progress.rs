@@ -14,6 +14,9 @@ use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, Prog
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// The bar type, so a tool needs no indicatif dependency of its own.
+pub use indicatif::ProgressBar as Bar;
+
 static DISABLED: AtomicBool = AtomicBool::new(false);
 
 /// Turn bars off for the rest of the process (`--no-progress`).

@@ -86,36 +86,29 @@ pub fn run(
         .map_err(|_| anyhow::anyhow!("the Parquet writer thread panicked"))?
 }
 
-/// A records counter on stderr, only when it is a terminal.
+/// A records counter on stderr (archive_core::progress decides whether it
+/// is drawn).
 struct Progress {
-    enabled: bool,
+    bar: archive_core::progress::Bar,
     last: Instant,
-    started: Instant,
 }
 
 impl Progress {
     fn new() -> Progress {
         Progress {
-            enabled: archive_core::io::stderr_is_terminal(),
+            bar: archive_core::progress::counter("parquetize", "converted", "records"),
             last: Instant::now(),
-            started: Instant::now(),
         }
     }
 
     fn tick(&mut self, records: u64) {
-        if self.enabled && self.last.elapsed().as_millis() >= 250 {
+        if self.last.elapsed().as_millis() >= 100 {
             self.last = Instant::now();
-            let secs = self.started.elapsed().as_secs_f64().max(0.001);
-            eprint!(
-                "\rparquetize: {records} records ({:.0}/s)   ",
-                records as f64 / secs
-            );
+            self.bar.set_position(records);
         }
     }
 
     fn done(&self) {
-        if self.enabled {
-            eprint!("\r\x1b[K");
-        }
+        self.bar.finish_and_clear();
     }
 }
