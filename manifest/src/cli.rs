@@ -19,6 +19,15 @@ Examples:
     --compliance SOX --compliance GDPR --sign ~/.minisign/archive.key
   minisign -Vm out/manifest-2025-11-sha256.txt -p archive.pub
 
+  # The billing archive's manifest.json, as its specification gives it
+  # (docs/schemas/billing-manifest.schema.json), from parquetize's lines
+  manifest --json-format billing-spec --period 2025-11 --schema-version 2025-10-21 \\
+    --key-prefix billing-archive/2025/11 < parquet-lines.ndjson
+
+  # Rewrite only the days whose content changed: the changes are recorded
+  # (walked lines carry \"changed\"), ship --update replaces only those
+  manifest --root archive/logs --accept-changes | ship s3://bucket/logs --update
+
   # A BagIt bag around a directory named data/
   manifest --root archive/2025-11/data --bagit && bagit.py --validate archive/2025-11
 
@@ -117,8 +126,10 @@ pub struct WriteArgs {
     #[arg(long, value_name = "N")]
     pub retention_years: Option<u32>,
 
-    /// Compliance label recorded in manifest.json (repeatable, e.g. SOX, GDPR).
-    #[arg(long = "compliance", value_name = "TAG")]
+    /// Compliance label recorded in manifest.json (repeatable or
+    /// comma-separated, e.g. SOX,GDPR). Default with --json-format
+    /// billing-spec: EU_AI_Act,Financial_Audit.
+    #[arg(long = "compliance", value_name = "TAG", value_delimiter = ',')]
     pub compliance: Vec<String>,
 
     /// Data schema version recorded in manifest.json (default: the value all
@@ -128,8 +139,22 @@ pub struct WriteArgs {
 
     /// S3 prefix the files will be shipped to (s3://bucket/prefix); records
     /// s3_key = prefix/path for each file in manifest.json.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "key_prefix")]
     pub s3_prefix: Option<String>,
+
+    /// Records s3_key = PREFIX/path for each file, without a bucket (e.g.
+    /// billing-archive/2025/11), for a destination not given as s3://.
+    #[arg(long, value_name = "PREFIX")]
+    pub key_prefix: Option<String>,
+
+    /// Shape of manifest.json: `toolkit` (default), or `billing-spec`, the
+    /// billing archive's specification (docs/schemas/billing-manifest.schema.json):
+    /// archive_version "1.0", created_at, period, files[{table, records,
+    /// s3_key, …}], schema_version (a string), retention_years (default 10),
+    /// compliance; the toolkit's sha256 per file and totals beside them.
+    /// A snapshot's table is named <table>_snapshot.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "toolkit")]
+    pub json_format: JsonFormatArg,
 
     /// Also make the directory a BagIt 1.0 bag (RFC 8493). The payload must
     /// be under <bag>/data/: give a root named `data` (the bag is its parent)
@@ -186,6 +211,13 @@ pub struct WriteArgs {
     /// /boot, /lib, …) as a root, given by --root or by a file line.
     #[arg(long)]
     pub allow_system_root: bool,
+}
+
+/// `--json-format`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonFormatArg {
+    Toolkit,
+    BillingSpec,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -2,8 +2,8 @@
 //! can be checked without touching the file system is checked here, so a
 //! bad combination is a usage error (exit 2) before any work starts.
 
-use crate::cli::{Cli, Command, VerifyArgs, WriteArgs};
-use crate::model::{Config, VerifyConfig, VerifyTarget, WriteConfig};
+use crate::cli::{Cli, Command, JsonFormatArg, VerifyArgs, WriteArgs};
+use crate::model::{Config, JsonFormat, VerifyConfig, VerifyTarget, WriteConfig};
 use anyhow::Result;
 use archive_core::s3url::S3Url;
 use archive_core::Failure;
@@ -16,6 +16,10 @@ pub fn from_cli(cli: Cli) -> Result<Config> {
         None => Ok(Config::Write(write(cli.write)?)),
     }
 }
+
+/// The billing specification's defaults.
+const BILLING_SPEC_RETENTION_YEARS: u32 = 10;
+const BILLING_SPEC_COMPLIANCE: &[&str] = &["EU_AI_Act", "Financial_Audit"];
 
 fn write(a: WriteArgs) -> Result<WriteConfig> {
     if a.group_by.is_some() && a.bagit {
@@ -33,15 +37,37 @@ fn write(a: WriteArgs) -> Result<WriteConfig> {
         .as_deref()
         .map(|u| S3Url::parse(u).map_err(|e| Failure::usage(format!("--s3-prefix {e}"))))
         .transpose()?;
+    let spec = a.json_format == JsonFormatArg::BillingSpec;
+    let compliance = if spec && a.compliance.is_empty() {
+        BILLING_SPEC_COMPLIANCE
+            .iter()
+            .map(|t| t.to_string())
+            .collect()
+    } else {
+        a.compliance
+    };
+    if let Some(t) = compliance.iter().find(|t| t.trim().is_empty()) {
+        return Err(Failure::usage(format!(
+            "--compliance {t:?}: an empty label"
+        )));
+    }
     Ok(WriteConfig {
         input: a.input,
         roots: a.root,
         group_by: a.group_by,
         period: a.period,
-        retention_years: a.retention_years,
-        compliance: a.compliance,
+        retention_years: a
+            .retention_years
+            .or(spec.then_some(BILLING_SPEC_RETENTION_YEARS)),
+        compliance,
         schema_version: a.schema_version,
         s3_prefix,
+        key_prefix: a.key_prefix.map(|p| p.trim_matches('/').to_string()),
+        json_format: if spec {
+            JsonFormat::BillingSpec
+        } else {
+            JsonFormat::Toolkit
+        },
         bagit: a.bagit,
         external_identifier: a.external_identifier,
         sign: a.sign,

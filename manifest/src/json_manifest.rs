@@ -8,7 +8,9 @@
 //! line, never as one `serde_json::Value`.
 
 use crate::fields::{self, Key, ObjectText};
-use crate::model::{parse_digest, write_hex, Digest, Entry, Meta, Mtime};
+use crate::model::{
+    marks_summary, parse_digest, write_hex, Digest, Entry, JsonFormat, Meta, Mtime,
+};
 use anyhow::{Context, Result};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,9 @@ use std::io::{self, Write};
 /// Version of the archive layout this manifest describes; bumped when the
 /// meaning of a field changes.
 pub const ARCHIVE_VERSION: u32 = 1;
+
+/// `archive_version` of a manifest in the billing specification's format.
+pub const BILLING_SPEC_VERSION: &str = "1.0";
 
 /// An entry with its path, as read from a manifest.json.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +72,11 @@ impl<'de> Visitor<'de> for EntryVisitor {
                 "table" => meta.table = map.next_value::<Option<String>>()?.map(Into::into),
                 other => {
                     let v: Box<RawValue> = map.next_value()?;
+                    if matches!(other, "kind" | "summary") {
+                        let parsed: Value =
+                            serde_json::from_str(v.get()).map_err(de::Error::custom)?;
+                        meta.summary |= marks_summary(other, &parsed);
+                    }
                     extra.push(other, &v);
                 }
             }
@@ -106,7 +116,9 @@ pub struct SumFileRef {
 /// Everything in a manifest.json except its files.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Header {
-    pub archive_version: u32,
+    /// 1 in the toolkit's format, "1.0" in the billing specification's.
+    pub archive_version: Value,
+    pub format: JsonFormat,
     pub created_at: String,
     pub tool: ToolInfo,
     pub period: Option<String>,
@@ -136,7 +148,7 @@ impl Header {
 /// every entry through an intermediate map.
 #[derive(Debug, Deserialize)]
 pub struct Manifest {
-    archive_version: u32,
+    archive_version: Value,
     created_at: String,
     tool: ToolInfo,
     period: Option<String>,
@@ -163,8 +175,14 @@ impl Manifest {
     }
 
     pub fn into_parts(self) -> (Header, Vec<PathEntry>) {
+        let format = if self.archive_version.is_string() {
+            JsonFormat::BillingSpec
+        } else {
+            JsonFormat::Toolkit
+        };
         let header = Header {
             archive_version: self.archive_version,
+            format,
             created_at: self.created_at,
             tool: self.tool,
             period: self.period,
@@ -181,7 +199,8 @@ impl Manifest {
     }
 }
 
-/// Totals over entries.
+/// Totals over entries; the records of a summary file are not counted
+/// again (they are those of the files it summarises).
 pub fn totals<'a>(entries: impl Iterator<Item = &'a Entry>) -> Totals {
     let mut t = Totals {
         files: 0,
@@ -191,8 +210,9 @@ pub fn totals<'a>(entries: impl Iterator<Item = &'a Entry>) -> Totals {
     for e in entries {
         t.files += 1;
         t.bytes += e.bytes;
-        if let Some(r) = e.meta().records {
-            t.records = Some(t.records.unwrap_or(0) + r);
+        match e.meta().records {
+            Some(r) if !e.meta().summary => t.records = Some(t.records.unwrap_or(0) + r),
+            _ => {}
         }
     }
     t
@@ -241,7 +261,10 @@ pub fn common_values<'a>(
 }
 
 /// Write a manifest.json: the header pretty-printed, then one compact line
-/// per file, so the file streams out and `grep` finds an entry.
+/// per file, so the file streams out and `grep` finds an entry. In the
+/// billing specification's format its fields come in its order (files
+/// after the period, each file's table, records and s3_key first), the
+/// toolkit's own after them.
 pub fn write<'a>(
     w: &mut impl Write,
     h: &Header,
@@ -250,6 +273,19 @@ pub fn write<'a>(
     w.write_all(b"{\n")?;
     field(w, "archive_version", &h.archive_version)?;
     field(w, "created_at", &h.created_at)?;
+    if h.format == JsonFormat::BillingSpec {
+        field(w, "period", &h.period)?;
+        write_files(w, entries, h.format)?;
+        w.write_all(b",\n")?;
+        field(w, "schema_version", &h.schema_version)?;
+        field(w, "retention_years", &h.retention_years)?;
+        field(w, "compliance", &h.compliance)?;
+        toolkit_fields(w, h)?;
+        // The last field has no comma after it.
+        write!(w, "  \"totals\": ")?;
+        serde_json::to_writer(&mut *w, &h.totals).map_err(io::Error::other)?;
+        return w.write_all(b"\n}\n");
+    }
     field(w, "tool", &h.tool)?;
     field(w, "period", &h.period)?;
     if let Some(g) = &h.group_by {
@@ -264,14 +300,41 @@ pub fn write<'a>(
     field(w, "bagit", &h.bagit)?;
     field(w, "sha256_manifest", &h.sha256_manifest)?;
     field(w, "totals", &h.totals)?;
+    write_files(w, entries, h.format)?;
+    w.write_all(b"\n}\n")
+}
+
+/// The toolkit's header fields that the billing specification does not
+/// have, but for `totals`.
+fn toolkit_fields(w: &mut impl Write, h: &Header) -> io::Result<()> {
+    field(w, "tool", &h.tool)?;
+    if let Some(g) = &h.group_by {
+        field(w, "group_by", g)?;
+    }
+    if let Some(g) = &h.group {
+        field(w, "group", g)?;
+    }
+    field(w, "bagit", &h.bagit)?;
+    field(w, "sha256_manifest", &h.sha256_manifest)
+}
+
+/// `"files": [...]`, one compact entry per line, without a trailing comma.
+fn write_files<'a>(
+    w: &mut impl Write,
+    entries: impl Iterator<Item = (&'a str, &'a Entry)>,
+    format: JsonFormat,
+) -> io::Result<()> {
     w.write_all(b"  \"files\": [")?;
     let mut first = true;
     for (path, e) in entries {
         w.write_all(if first { b"\n    " } else { b",\n    " })?;
         first = false;
-        write_entry(w, path, e)?;
+        match format {
+            JsonFormat::Toolkit => write_entry(w, path, e)?,
+            JsonFormat::BillingSpec => write_spec_entry(w, path, e)?,
+        }
     }
-    w.write_all(if first { b"]\n}\n" } else { b"\n  ]\n}\n" })
+    w.write_all(if first { b"]" } else { b"\n  ]" })
 }
 
 fn field(w: &mut impl Write, name: &str, value: &impl Serialize) -> io::Result<()> {
@@ -312,13 +375,39 @@ pub fn write_entry(w: &mut impl Write, path: &str, e: &Entry) -> io::Result<()> 
     w.write_all(b"}")
 }
 
+/// One entry in the billing specification's order: `table`, `records`,
+/// `s3_key` (the fields it defines), then the toolkit's `path`, `bytes`,
+/// `sha256`, `mtime` and the producer's other fields.
+pub fn write_spec_entry(w: &mut impl Write, path: &str, e: &Entry) -> io::Result<()> {
+    let meta = e.meta();
+    w.write_all(b"{\"table\":")?;
+    serde_json::to_writer(&mut *w, &meta.table).map_err(io::Error::other)?;
+    w.write_all(b",\"records\":")?;
+    serde_json::to_writer(&mut *w, &meta.records).map_err(io::Error::other)?;
+    w.write_all(b",\"s3_key\":")?;
+    string(w, meta.s3_key.as_deref().unwrap_or(path))?;
+    w.write_all(b",\"path\":")?;
+    string(w, path)?;
+    write!(w, ",\"bytes\":{},\"sha256\":\"", e.bytes)?;
+    write_hex(w, &e.sha256)?;
+    w.write_all(b"\"")?;
+    if let Some(m) = e.mtime.and_then(|m| m.rfc3339()) {
+        write!(w, ",\"mtime\":\"{m}\"")?;
+    }
+    if let Some(x) = &meta.extra {
+        fields::write_inner(w, x)?;
+    }
+    w.write_all(b"}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn header() -> Header {
         Header {
-            archive_version: ARCHIVE_VERSION,
+            archive_version: Value::from(ARCHIVE_VERSION),
+            format: JsonFormat::Toolkit,
             created_at: "2025-11-01T00:00:00Z".into(),
             tool: ToolInfo {
                 name: "manifest".into(),
@@ -354,6 +443,7 @@ mod tests {
                 s3_key: Some("p/a \"q\".json".into()),
                 table: Some("t".into()),
                 extra: Some(r#"{"user_id":"u1","nested":{"k":[1,2]}}"#.into()),
+                summary: false,
             },
         );
         let b = Entry::bare([2; 32]);
@@ -380,6 +470,37 @@ mod tests {
         write(&mut empty, &header(), std::iter::empty()).unwrap();
         let v: Value = serde_json::from_slice(&empty).unwrap();
         assert_eq!(v["files"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_billing_spec_manifest_parses_back_identically() {
+        let mut h = header();
+        h.archive_version = Value::from(BILLING_SPEC_VERSION);
+        h.format = JsonFormat::BillingSpec;
+        h.schema_version = Some(Value::from("2025-10-21"));
+        let a = Entry::new(
+            3,
+            [7; 32],
+            None,
+            Meta {
+                records: Some(9),
+                s3_key: Some("billing-archive/2025/11/a.parquet.gz".into()),
+                table: Some("a_snapshot".into()),
+                extra: Some(r#"{"kind":"daily_summary"}"#.into()),
+                summary: true,
+            },
+        );
+        let mut out = Vec::new();
+        write(&mut out, &h, [("a.parquet.gz", &a)].into_iter()).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["archive_version"], "1.0");
+        assert_eq!(v["files"][0]["table"], "a_snapshot");
+        let (back, files) = Manifest::parse(std::str::from_utf8(&out).unwrap(), "m")
+            .unwrap()
+            .into_parts();
+        assert_eq!(back, h);
+        assert_eq!(files[0].entry, a);
+        assert_eq!(totals(std::iter::once(&a)).records, None);
     }
 
     #[test]

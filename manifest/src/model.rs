@@ -25,6 +25,11 @@ pub struct WriteConfig {
     pub schema_version: Option<String>,
     /// Where the files will be shipped: `s3_key` of each entry.
     pub s3_prefix: Option<S3Url>,
+    /// The key prefix of `s3_key` without a bucket (`--key-prefix`), for a
+    /// destination that is not given as an `s3://` URL.
+    pub key_prefix: Option<String>,
+    /// The shape of manifest.json.
+    pub json_format: JsonFormat,
     pub bagit: bool,
     pub external_identifier: Option<String>,
     pub sign: Option<PathBuf>,
@@ -43,6 +48,19 @@ pub struct WriteConfig {
     pub follow_internal_links: bool,
     /// Allow `/` or a system directory (`/etc`, `/usr`, …) as a root.
     pub allow_system_root: bool,
+}
+
+/// The shape of manifest.json.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum JsonFormat {
+    /// The toolkit's own: `archive_version` 1, the header, then the files.
+    #[default]
+    Toolkit,
+    /// The billing archive's specification (docs/schemas/
+    /// billing-manifest.schema.json): `archive_version` "1.0", every file
+    /// with `table`, `records` and `s3_key`, a string `schema_version`,
+    /// with the toolkit's fields (sha256 per file, totals, …) beside them.
+    BillingSpec,
 }
 
 /// One place `manifest verify` checks.
@@ -174,6 +192,10 @@ pub struct Meta {
     /// user_id, min_time, max_time, schema_version, ...) as a compact JSON
     /// object, in the producer's order.
     pub extra: Option<Box<str>>,
+    /// The file summarises others (partition's `"kind":"daily_summary"`, or
+    /// `"summary":true`): its `records` repeat theirs, so the totals leave
+    /// them out.
+    pub summary: bool,
 }
 
 static NO_META: Meta = Meta {
@@ -181,7 +203,19 @@ static NO_META: Meta = Meta {
     s3_key: None,
     table: None,
     extra: None,
+    summary: false,
 };
+
+/// Whether a file-line field marks a file that summarises others: what
+/// partition writes for its daily summaries (`"kind":"daily_summary"`) or
+/// an explicit `"summary":true`.
+pub fn marks_summary(field: &str, value: &serde_json::Value) -> bool {
+    match (field, value) {
+        ("kind", serde_json::Value::String(k)) => k == "daily_summary",
+        ("summary", serde_json::Value::Bool(b)) => *b,
+        _ => false,
+    }
+}
 
 impl Entry {
     pub fn new(bytes: u64, sha256: Digest, mtime: Option<Mtime>, meta: Meta) -> Entry {
@@ -237,6 +271,9 @@ pub struct Item {
     pub walked: bool,
     /// What the parallel pass found.
     pub found: Found,
+    /// Whether the recorded digest differs from the previous manifest's
+    /// (None: the previous manifest did not list the file).
+    pub changed: Option<bool>,
 }
 
 /// What the parallel pass found for one file.

@@ -590,7 +590,7 @@ fn a_pretty_printed_manifest_from_an_earlier_version_is_read_and_kept() {
     assert_eq!(
         out[0],
         json!({"root": "out", "path": "a.json", "bytes": 2, "sha256": sha(b"a\n"), "records": 2,
-               "user_id": "u1", "span": {"min": 1, "max": [2, 3]}})
+               "user_id": "u1", "span": {"min": 1, "max": [2, 3]}, "changed": false})
     );
     assert_eq!(out[1]["path"], "b \"q\".json");
     assert_eq!(out[2]["path"], "c.json");

@@ -4,7 +4,8 @@
 //! unannounced change fails it too unless `--accept-changes`.
 
 use crate::model::{
-    hex, Counts, Digest, Entry, Failures, Found, Incoming, Item, Meta, Mtime, Target, WriteConfig,
+    hex, Counts, Digest, Entry, Failures, Found, Incoming, Item, JsonFormat, Meta, Mtime, Target,
+    WriteConfig,
 };
 
 /// What becomes of one file's entry.
@@ -43,11 +44,12 @@ pub fn assemble(a: &mut Assembly, items: &mut [Item]) -> bool {
     let mut same_as_previous = true;
     for it in items.iter_mut() {
         match a.decide(it) {
-            Decision::KeepOld => {}
+            Decision::KeepOld => it.changed = it.entry.as_ref().map(|_| false),
             Decision::New(e) => {
                 if it.entry.as_ref() != Some(&e) {
                     same_as_previous = false;
                 }
+                it.changed = it.entry.as_ref().map(|old| old.sha256 != e.sha256);
                 it.entry = Some(e);
             }
             Decision::Update(f) => {
@@ -55,6 +57,7 @@ pub fn assemble(a: &mut Assembly, items: &mut [Item]) -> bool {
                 if (e.bytes, e.mtime, e.sha256) != (f.bytes, f.mtime, f.sha256) {
                     same_as_previous = false;
                 }
+                it.changed = Some(e.sha256 != f.sha256);
                 (e.bytes, e.mtime, e.sha256) = (f.bytes, f.mtime, f.sha256);
             }
             Decision::Drop => {
@@ -225,7 +228,17 @@ impl Assembly<'_> {
         self.fail(it, msg)
     }
 
+    /// `--s3-prefix`'s or `--key-prefix`'s key for a file; in the billing
+    /// specification's format, where every file has one, the path (the
+    /// key under the destination) when neither is given.
     fn s3_key(&self, rel: &str) -> Option<Box<str>> {
-        self.cfg.s3_prefix.as_ref().map(|u| u.key(rel).into())
+        let cfg = self.cfg;
+        if let Some(u) = &cfg.s3_prefix {
+            return Some(u.key(rel).into());
+        }
+        match cfg.key_prefix.as_deref() {
+            Some(p) => Some(archive_core::s3url::join_key(p, rel).into()),
+            None => (cfg.json_format == JsonFormat::BillingSpec).then(|| rel.into()),
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! file line per manifest file written, all as archive-core `FileLine`s.
 
 use crate::fields::RawFields;
-use crate::model::{entries, hex, Entry, Failures, Item, Target, WriteConfig, Written};
+use crate::model::{hex, Entry, Failures, Item, Target, WriteConfig, Written};
 use crate::write::input::Input;
 use anyhow::{Context, Result};
 use archive_core::io::LineOut;
@@ -31,9 +31,10 @@ pub fn print(
     for d in done {
         let Some(items) = &d.walked else { continue };
         let t = &targets[d.target];
-        for (path, e) in entries(items) {
-            if !failures.failed(d.target, path) {
-                out.json(&walk_line(t, path, e)?)?;
+        for it in items {
+            let Some(e) = &it.entry else { continue };
+            if !failures.failed(d.target, &it.rel) {
+                out.json(&walk_line(t, &it.rel, e, it.changed)?)?;
             }
         }
     }
@@ -48,13 +49,20 @@ pub fn print(
 
 /// Fields a walked file's line sets itself; the previous metadata cannot
 /// replace them.
-const WALK_LINE_FIELDS: &[&str] = &["root", "path", "bytes", "sha256", "table", "records"];
+const WALK_LINE_FIELDS: &[&str] = &[
+    "root", "path", "bytes", "sha256", "table", "records", "changed",
+];
 
 /// The file line printed for a walked file (`--root`): the file's facts
-/// plus the metadata the previous manifest recorded.
-fn walk_line(t: &Target, path: &str, e: &Entry) -> Result<FileLine> {
+/// plus the metadata the previous manifest recorded, and `changed` when
+/// the previous manifest listed the file (true: other bytes than it
+/// recorded), so `ship` never calls a changed file kept.
+fn walk_line(t: &Target, path: &str, e: &Entry, changed: Option<bool>) -> Result<FileLine> {
     let meta = e.meta();
     let mut extra = Map::new();
+    if let Some(c) = changed {
+        extra.insert("changed".into(), Value::Bool(c));
+    }
     if let Some(table) = &meta.table {
         extra.insert("table".into(), Value::from(&**table));
     }

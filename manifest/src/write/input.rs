@@ -6,7 +6,9 @@
 //! the length of the lines and unknown fields pass through untouched.
 
 use crate::fields::ObjectText;
-use crate::model::{ClaimedSha, Failures, Incoming, Meta, Target, WriteConfig};
+use crate::model::{
+    marks_summary, ClaimedSha, Failures, Incoming, JsonFormat, Meta, Target, WriteConfig,
+};
 use crate::write::targets;
 use anyhow::{Context, Result};
 use archive_core::io::{input_name, open_input, LineOut};
@@ -77,6 +79,16 @@ pub fn read_lines(
 ) -> Result<Input> {
     let input = cfg.input.as_deref();
     let source = input_name(input);
+    if let Some(path) = input.filter(|p| p.as_os_str() != "-") {
+        // A missing input file is a usage error in every tool, not a
+        // failed item.
+        if !path.exists() {
+            return Err(Failure::usage(format!(
+                "{}: no such input file",
+                path.display()
+            )));
+        }
+    }
     let mut reader = open_input(input)?;
     let mut spool = BufWriter::with_capacity(
         256 * 1024,
@@ -130,7 +142,7 @@ pub fn read_lines(
             target: ti,
             claimed_bytes: fl.bytes,
             claimed_sha: (!fl.sha256.is_empty()).then(|| ClaimedSha::new(&fl.sha256)),
-            meta: Some(Box::new(line_meta(&fl))),
+            meta: Some(Box::new(line_meta(&fl, cfg.json_format))),
             failed: false,
         });
         spool.write_all(line.as_bytes())?;
@@ -170,23 +182,38 @@ fn group_of(
     }
 }
 
-/// The file metadata a line carries into manifest.json.
-fn line_meta(fl: &FileLine) -> Meta {
+/// The file metadata a line carries into manifest.json. The billing
+/// specification names a snapshot's table `<table>_snapshot` (parquetize
+/// says `"table":"accounts","snapshot":true`).
+fn line_meta(fl: &FileLine, format: JsonFormat) -> Meta {
     let string = |name: &str| match fl.extra.get(name) {
         Some(Value::String(s)) => Some(s.as_str().into()),
         _ => None,
     };
     let mut extra = ObjectText::default();
+    let mut summary = false;
     for (k, v) in &fl.extra {
+        summary |= marks_summary(k, v);
         if !NOT_FILE_METADATA.contains(&k.as_str()) {
             extra.push_value(k, v);
         }
     }
+    let mut table: Option<Box<str>> = string("table");
+    let snapshot = fl.extra.get("snapshot") == Some(&Value::Bool(true));
+    if let Some(t) = table
+        .as_deref()
+        .filter(|t| snapshot && !t.ends_with("_snapshot"))
+    {
+        if format == JsonFormat::BillingSpec {
+            table = Some(format!("{t}_snapshot").into());
+        }
+    }
     Meta {
         s3_key: string("s3_key").or_else(|| string("key")),
-        table: string("table"),
+        table,
         records: fl.extra.get("records").and_then(Value::as_u64),
         extra: extra.finish(),
+        summary,
     }
 }
 

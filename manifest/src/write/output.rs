@@ -5,13 +5,16 @@
 //! the two leaves files only in the text manifest, which a rerun keeps.
 
 use crate::json_manifest::{self, Header, SumFileRef, ToolInfo};
-use crate::model::{entries, hex, parse_digest, Digest, Entry, Item, Target, WriteConfig, Written};
+use crate::model::{
+    entries, hex, parse_digest, Digest, Entry, Item, JsonFormat, Target, WriteConfig, Written,
+};
 use crate::sign::Signer;
 use crate::tree::manifest_names;
 use crate::{bagit, sha256sum};
 use anyhow::{Context, Result};
 use archive_core::atomic::AtomicFile;
 use archive_core::hash::HashingWriter;
+use archive_core::Failure;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::fs::File;
@@ -51,7 +54,7 @@ pub fn write_target(job: &Job, previous: Previous) -> Result<Vec<Written>> {
     let mut hashing = HashingWriter::new(io::sink());
     render_sums(&mut hashing, companion, job.items).context("hashing the sha256sum manifest")?;
     let txt_sha = parse_digest(&hashing.finish().2).expect("a hex digest");
-    let mut header = header(job, &sha_name, &txt_sha);
+    let mut header = header(job, &sha_name, &txt_sha)?;
     let names = file_names(job, &sha_name, &json_name);
     let same_json =
         previous.same_entries && previous.header.is_some_and(|old| header.same_content(old));
@@ -109,25 +112,40 @@ fn render_sums(w: &mut impl Write, companion: Option<&str>, items: &[Item]) -> i
 }
 
 /// The manifest.json header of a target.
-fn header(job: &Job, sha_name: &str, txt_sha: &Digest) -> Header {
+fn header(job: &Job, sha_name: &str, txt_sha: &Digest) -> Result<Header> {
     let (cfg, t) = (job.cfg, job.target);
     let all = || entries(job.items).map(|(_, e)| e);
     let common = json_manifest::common_values(all(), &["period", "schema_version"]);
-    Header {
-        archive_version: json_manifest::ARCHIVE_VERSION,
+    let schema_version = cfg
+        .schema_version
+        .clone()
+        .map(Value::String)
+        .or_else(|| common[1].clone());
+    let period = period(cfg, t, &common[0]);
+    let spec = cfg.json_format == JsonFormat::BillingSpec;
+    let archive_version = if spec {
+        check_spec(job, &period, &schema_version)?;
+        Value::from(json_manifest::BILLING_SPEC_VERSION)
+    } else {
+        Value::from(json_manifest::ARCHIVE_VERSION)
+    };
+    Ok(Header {
+        archive_version,
+        format: cfg.json_format,
         created_at: job.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         tool: ToolInfo {
             name: "manifest".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         },
-        period: period(cfg, t, &common[0]),
+        period,
         group_by: cfg.group_by.clone(),
         group: t.group.clone(),
-        schema_version: cfg
-            .schema_version
-            .clone()
-            .map(Value::String)
-            .or_else(|| common[1].clone()),
+        // The specification's schema_version is a string, whatever the
+        // producers' lines carried.
+        schema_version: match schema_version {
+            Some(Value::Number(n)) if spec => Some(Value::String(n.to_string())),
+            v => v,
+        },
         retention_years: cfg.retention_years,
         compliance: cfg.compliance.clone(),
         bagit: cfg.bagit,
@@ -136,7 +154,40 @@ fn header(job: &Job, sha_name: &str, txt_sha: &Digest) -> Header {
             sha256: hex(txt_sha),
         },
         totals: json_manifest::totals(all()),
+    })
+}
+
+/// What the billing specification requires and only the input can give:
+/// a period, a schema version, and a table and a record count for every
+/// file. Checked before anything is written (exit 2 for what a flag
+/// supplies, 3 for what a file line lacks).
+fn check_spec(job: &Job, period: &Option<String>, schema: &Option<Value>) -> Result<()> {
+    let dir = job.target.dir.display();
+    if period.is_none() {
+        return Err(Failure::usage(format!(
+            "{dir}: --json-format billing-spec needs a period: pass --period YYYY-MM (the files do not agree on one)"
+        )));
     }
+    match schema {
+        Some(Value::String(s)) if !s.is_empty() => {}
+        Some(Value::Number(_)) => {}
+        _ => {
+            return Err(Failure::usage(format!(
+                "{dir}: --json-format billing-spec needs a schema version: pass --schema-version V \
+                 (the files do not agree on one)"
+            )))
+        }
+    }
+    for (path, e) in entries(job.items) {
+        let m = e.meta();
+        if m.table.is_none() || m.records.is_none() {
+            return Err(Failure::data(format!(
+                "{dir}/{path}: no table or records for the billing-spec manifest \
+                 (its file line must carry \"table\" and \"records\"); nothing written"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `--period`, else the group with `--group-by period`, else the value

@@ -202,6 +202,7 @@ fn merge(
             announced: in_announced.then(|| announced[a].1),
             walked: in_walk,
             found: Found::Pending,
+            changed: None,
         });
         cursor.advance(step);
     }
