@@ -76,15 +76,8 @@ pub fn partial_if(bad: u64) -> Outcome {
     }
 }
 
-/// A progress bar on stderr when it is a terminal, hidden otherwise.
-pub fn progress(len: u64) -> indicatif::ProgressBar {
-    if !archive_core::io::stderr_is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed_precise}")
-            .expect("a valid template"),
-    );
-    bar
+/// A bar over the files to get (archive_core::progress decides whether it
+/// is drawn); its message counts the bytes written.
+pub fn progress(len: u64) -> archive_core::progress::Bar {
+    archive_core::progress::items("restore", "getting", "files", len)
 }

@@ -65,6 +65,7 @@ async fn get(c: GetConfig) -> Result<Outcome> {
             .map(|w| get_one(&ctx, w, cat.listed.contains_key(&w.key)))
             .buffer_unordered(c.jobs);
         let mut not_done = 0;
+        let mut bytes = 0u64;
         let mut downloaded = std::collections::BTreeSet::new();
         while let Some((status, line)) = done.next().await {
             not_done += u64::from(!status.is_done() && status != GetStatus::Planned);
@@ -72,6 +73,8 @@ async fn get(c: GetConfig) -> Result<Outcome> {
                 downloaded.insert(line["path"].as_str().unwrap_or_default().to_string());
             }
             progress.inc(1);
+            bytes += line["bytes"].as_u64().unwrap_or(0);
+            progress.set_message(indicatif::HumanBytes(bytes).to_string());
             report.line(&line)?;
         }
         progress.finish_and_clear();
