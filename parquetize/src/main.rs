@@ -11,6 +11,7 @@ mod infer;
 mod interrupt;
 mod model;
 mod output;
+mod pages;
 mod pipeline;
 mod read;
 mod report;

@@ -1,36 +1,51 @@
 //! The writer thread: Arrow batches in, one Parquet file out. Encoding and
-//! compression run here while the main thread parses the next batch, so
-//! both cores work. The file is hashed as it is written (archive_core's
+//! compression run here (the columns of a batch shared out to a few
+//! threads) while the main thread parses the next batch, so both cores
+//! work. Every page carries its CRC ([`crate::pages`]). The file is hashed as it is written (archive_core's
 //! `HashingWriter`), and committed (fsync + rename) only when the parser
 //! says the input ended cleanly; any other end drops the temporary file.
 
 use crate::encoding::{self, Choice};
 use crate::model::Codec;
+use crate::pages::{self, PageCapture};
 use anyhow::{Context, Result};
 use archive_core::atomic::AtomicFile;
 use archive_core::hash::HashingWriter;
+use archive_core::Failure;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory, ArrowWriterOptions,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// The Parquet compression for a codec and its optional level.
+/// The Parquet compression for a codec and its optional level; a level the
+/// codec does not have is a usage error (exit 2).
 fn compression(codec: Codec, level: Option<i32>) -> Result<Compression> {
+    let bad = |range: &str, e: parquet::errors::ParquetError| {
+        Failure::usage(format!(
+            "--compression-level {} for {} ({range}): {e}",
+            level.unwrap_or_default(),
+            codec.name()
+        ))
+    };
     Ok(match codec {
         Codec::Zstd => Compression::ZSTD(match level {
-            Some(l) => ZstdLevel::try_new(l).context("--compression-level for zstd (1-22)")?,
+            Some(l) => ZstdLevel::try_new(l).map_err(|e| bad("1-22", e))?,
             None => ZstdLevel::default(),
         }),
         Codec::Gzip => Compression::GZIP(match level {
-            Some(l) => {
-                GzipLevel::try_new(l as u32).context("--compression-level for gzip (0-9)")?
-            }
+            Some(l) => GzipLevel::try_new(u32::try_from(l).unwrap_or(u32::MAX))
+                .map_err(|e| bad("0-9", e))?,
             None => GzipLevel::default(),
         }),
         Codec::Snappy => Compression::SNAPPY,
@@ -46,6 +61,8 @@ pub struct WriteOptions {
     pub dictionary_page_bytes: usize,
     /// May sorted integer-backed columns use DELTA_BINARY_PACKED?
     pub allow_delta: bool,
+    /// Threads encoding columns of a batch in parallel.
+    pub encode_threads: usize,
     pub metadata: Vec<(String, String)>,
 }
 
@@ -154,23 +171,26 @@ fn write_all(
         _ => None,
     };
     let props = properties(&opts, sample)?;
-    let mut writer = ArrowWriter::try_new(hashing, schema, Some(props))
-        .context("starting the Parquet writer")?;
+    let mut out = ChunkWriter::new(hashing, schema, props, &opts)?;
     let mut next = first;
     let records = loop {
         match next {
-            Ok(Msg::Batch(b)) => writer.write(&b).context("encoding Parquet")?,
+            Ok(Msg::Batch(b)) => out.write(&b).context("encoding Parquet")?,
             Ok(Msg::Done { records }) => break records,
             // The parser stopped without finishing: drop the temporary file.
             Err(_) => anyhow::bail!("input ended abnormally; no file written"),
         }
         next = rx.recv();
     };
-    writer.append_key_value_metadata(KeyValue::new("archive.records".into(), records.to_string()));
-    // into_inner writes the footer; finish() would write it a second time.
-    writer.flush().context("finishing the Parquet file")?;
-    let row_groups = writer.flushed_row_groups().len();
-    let hashing = writer.into_inner().context("finishing the Parquet file")?;
+    out.flush().context("finishing the Parquet file")?;
+    out.file
+        .append_key_value_metadata(KeyValue::new("archive.records".into(), records.to_string()));
+    let row_groups = out.file.flushed_row_groups().len();
+    // into_inner writes the footer.
+    let hashing = out
+        .file
+        .into_inner()
+        .context("finishing the Parquet file")?;
     let (sink, bytes, sha256) = hashing.finish();
     if let Sink::File(f) = sink {
         let dest = f.dest().display().to_string();
@@ -182,4 +202,126 @@ fn write_all(
         sha256,
         row_groups,
     })
+}
+
+/// The file writer below `ArrowWriter`: row groups of at most
+/// `row_group_rows` rows (a batch is split to fit) or about
+/// `row_group_bytes` of encoded data, columns encoded on `threads` threads,
+/// and every column chunk spliced in with page checksums
+/// ([`crate::pages`]).
+struct ChunkWriter {
+    file: SerializedFileWriter<HashingWriter<Sink>>,
+    factory: ArrowRowGroupWriterFactory,
+    capture: Arc<PageCapture>,
+    schema: SchemaRef,
+    group: Option<Vec<ArrowColumnWriter>>,
+    rows: usize,
+    max_rows: usize,
+    max_bytes: usize,
+    threads: usize,
+}
+
+impl ChunkWriter {
+    fn new(
+        out: HashingWriter<Sink>,
+        schema: SchemaRef,
+        props: WriterProperties,
+        opts: &WriteOptions,
+    ) -> Result<ChunkWriter> {
+        let capture = Arc::new(PageCapture::default());
+        let options = ArrowWriterOptions::new()
+            .with_properties(props)
+            .with_page_store_factory(capture.clone());
+        // ArrowWriter sets up the Parquet schema and the Arrow schema
+        // metadata exactly as for any file; the row groups are ours.
+        let (file, factory) = ArrowWriter::try_new_with_options(out, schema.clone(), options)
+            .context("starting the Parquet writer")?
+            .into_serialized_writer()
+            .context("starting the Parquet writer")?;
+        Ok(ChunkWriter {
+            file,
+            factory,
+            capture,
+            schema,
+            group: None,
+            rows: 0,
+            max_rows: opts.row_group_rows.max(1),
+            max_bytes: opts.row_group_bytes.max(1),
+            threads: opts.encode_threads.max(1),
+        })
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut rest = batch.clone();
+        while rest.num_rows() > 0 {
+            if self.group.is_none() {
+                let index = self.file.flushed_row_groups().len();
+                self.group = Some(self.factory.create_column_writers(index)?);
+                self.rows = 0;
+            }
+            let take = rest.num_rows().min(self.max_rows - self.rows);
+            let part = rest.slice(0, take);
+            rest = rest.slice(take, rest.num_rows() - take);
+            self.encode(&part)?;
+            self.rows += take;
+            let bytes: usize = self
+                .group
+                .iter()
+                .flatten()
+                .map(|w| w.get_estimated_total_bytes())
+                .sum();
+            if self.rows >= self.max_rows || bytes >= self.max_bytes {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encode `part` into the open row group, the columns shared out to
+    /// the threads one at a time (a slow JSON column does not hold up the
+    /// rest).
+    fn encode(&mut self, part: &RecordBatch) -> Result<()> {
+        let mut leaves = Vec::new();
+        for (field, column) in self.schema.fields().iter().zip(part.columns()) {
+            leaves.extend(compute_leaves(field, column)?);
+        }
+        let writers = self.group.as_mut().expect("a row group is open");
+        let jobs = Mutex::new(writers.iter_mut().zip(leaves.iter()));
+        let work = || -> Result<()> {
+            loop {
+                let job = jobs.lock().unwrap().next();
+                match job {
+                    Some((writer, leaf)) => writer.write(leaf)?,
+                    None => return Ok(()),
+                }
+            }
+        };
+        if self.threads == 1 {
+            return work();
+        }
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..self.threads).map(|_| scope.spawn(work)).collect();
+            let mine = work();
+            for h in helpers {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a column encoder thread panicked"))??;
+            }
+            mine
+        })
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let Some(writers) = self.group.take() else {
+            return Ok(());
+        };
+        let mut group = self.file.next_row_group()?;
+        for (index, writer) in writers.into_iter().enumerate() {
+            let chunk = writer.close()?;
+            let (bytes, close) = pages::with_checksums(self.capture.take(index), chunk.close())?;
+            drop(chunk);
+            group.append_column(&bytes, close)?;
+        }
+        group.close()?;
+        Ok(())
+    }
 }

@@ -1,6 +1,8 @@
 //! parquetize's tests, one binary: each module drives the real binary.
 
+mod checksums;
 mod cli;
+mod codecs;
 mod crash;
 mod never_silent;
 mod postgres_roundtrip;

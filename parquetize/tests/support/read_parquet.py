@@ -66,7 +66,8 @@ def column_values(col):
 
 
 def main(path):
-    f = pq.ParquetFile(path)
+    # Page checksums are checked: parquetize writes a CRC in every page header.
+    f = pq.ParquetFile(path, page_checksum_verification=True)
     table = f.read()
     schema = f.schema
     info = {
