@@ -47,8 +47,12 @@ impl S3Failure {
     }
 
     /// True for an answer that means "no such object".
+    /// The object (or version) is absent. A missing bucket is not: it is a
+    /// configuration error, and reading it as "no such object" would make
+    /// a run think the archive is empty.
     pub fn is_not_found(&self) -> bool {
-        self.status == Some(404) || self.code == "NoSuchKey" || self.code == "NotFound"
+        self.code != "NoSuchBucket"
+            && (self.status == Some(404) || self.code == "NoSuchKey" || self.code == "NotFound")
     }
 
     /// The exit code this failure ends a run with: configuration errors

@@ -10,6 +10,7 @@ Examples:
   archive-state pull $STATE/bookmarks ./work/state/logs-AUTH_LOG
   # ... the pipeline, then `fetch commit --state-dir ./work/state/logs-AUTH_LOG` ...
   archive-state push ./work/state/logs-AUTH_LOG $STATE/bookmarks --lease $STATE --owner run-20261201T021500Z
+  archive-state check $STATE || exit $?    # 2: no such bucket, access denied, no credentials
   archive-state put $STATE runs/last.json ./work/runs/last.json
   archive-state release $STATE --owner run-20261201T021500Z
 ";
@@ -66,6 +67,15 @@ pub enum Command {
     },
     /// Print NAME under URL on stdout (exit 1 when there is none).
     Get { url: String, name: String },
+    /// Check that URL can hold state before a job does any work: a probe
+    /// record is created, read back and deleted, with the conditional
+    /// requests a run uses (exit 2 naming the cause when it cannot).
+    Check {
+        url: String,
+        /// Only read (a GET of an absent probe), for dry runs.
+        #[arg(long)]
+        read_only: bool,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -46,6 +46,10 @@ pub enum Op {
         at: Location,
         name: String,
     },
+    Check {
+        at: Location,
+        read_only: bool,
+    },
 }
 
 pub struct Config {
@@ -125,6 +129,10 @@ impl Config {
             Command::Get { url, name } => Op::Get {
                 at: location(&url)?,
                 name: check_name(&name)?,
+            },
+            Command::Check { url, read_only } => Op::Check {
+                at: location(&url)?,
+                read_only,
             },
         };
         Ok(Config {

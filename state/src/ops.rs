@@ -284,3 +284,35 @@ pub async fn put(store: &Store, name: &str, bytes: &[u8]) -> Result<Value> {
         store.describe(name)
     )))
 }
+
+/// Create, read back and delete a probe record with the requests a run
+/// makes (If-None-Match, GET, DELETE If-Match), so that a missing bucket, a
+/// denied permission or missing credentials stop a job before it fetches.
+/// With `read_only`, only a GET of the absent probe (what a dry run may do).
+pub async fn check(store: &Store, read_only: bool) -> Result<Value> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name = format!("_probe/{}-{}.json", host.trim(), std::process::id());
+    if read_only {
+        store.get(&name).await?;
+        return Ok(json!({"url": store.describe(""), "status": "ok", "checked": ["read"]}));
+    }
+    let bytes = json!({"probe": true, "at": chrono::Utc::now().to_rfc3339()}).to_string();
+    let tag = match store.put(&name, bytes.as_bytes(), None).await? {
+        Written::Done(tag) => tag,
+        Written::Conflict => {
+            return Err(Failure::usage(format!(
+                "{}: a probe record already exists (another check at this moment?); try again",
+                store.describe(&name)
+            )))
+        }
+    };
+    let read = store.get(&name).await?;
+    if read.as_ref().map(|(b, _)| &b[..]) != Some(bytes.as_bytes()) {
+        return Err(Failure::remote(format!(
+            "{}: the probe record did not read back as written",
+            store.describe(&name)
+        )));
+    }
+    store.delete(&name, &tag).await?;
+    Ok(json!({"url": store.describe(""), "status": "ok", "checked": ["create", "read", "delete"]}))
+}

@@ -51,6 +51,9 @@ pub fn run(cfg: Config) -> Result<Outcome> {
                     std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
                 out.json(&ops::put(&open(at, client).await?, name, &bytes).await?)?
             }
+            Op::Check { at, read_only } => {
+                out.json(&ops::check(&open(at, client).await?, *read_only).await?)?
+            }
             Op::Get { at, name } => match open(at, client).await?.get(name).await? {
                 Some((bytes, _)) => std::io::stdout().lock().write_all(&bytes)?,
                 None => return Err(Failure::data(format!("{name}: no such state record"))),

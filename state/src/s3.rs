@@ -141,6 +141,8 @@ impl S3Store {
 fn conditional(r: Result<Tag, archive_s3::S3Failure>) -> Result<Written> {
     match r {
         Ok(tag) => Ok(Written::Done(tag)),
+        // A 404 for the bucket is a configuration error, not a lost race.
+        Err(e) if e.code == "NoSuchBucket" => Err(e.into_error()),
         Err(e) if e.kind == ErrorKind::Exists || e.status == Some(409) => Ok(Written::Conflict),
         // Deleting what is already gone: someone else released or took it.
         Err(e) if e.is_not_found() => Ok(Written::Conflict),

@@ -252,3 +252,50 @@ fn records_and_bad_input() {
         "written through a symlink"
     );
 }
+
+/// `check` proves a location can hold state before a job does any work,
+/// leaves no probe behind, and names a missing bucket or missing
+/// credentials as a configuration error (exit 2), in dry runs too.
+#[test]
+fn check_before_work() {
+    let dir = Dir::new("state-check");
+    let p = s3_place();
+    let moto = p.moto.as_ref().unwrap();
+    for read_only in [false, true] {
+        let mut ok = p.cmd(&dir);
+        ok.args(["check", &p.url]);
+        if read_only {
+            ok.arg("--read-only");
+        }
+        let run = ok.expect_success();
+        let line: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        run.assert(line["status"] == "ok", &run.stdout);
+    }
+    let left = moto.python("print(s3.list_objects_v2(Bucket='vault').get('KeyCount', 0))");
+    assert_eq!(left.trim(), "0", "the probe record was left behind");
+
+    for read_only in [false, true] {
+        let mut missing = p.cmd(&dir);
+        missing.args(["check", "s3://no-such-bucket/job/_state"]);
+        if read_only {
+            missing.arg("--read-only");
+        }
+        let run = missing.expect_code(2);
+        run.assert(run.stderr.contains("NoSuchBucket"), &run.stderr);
+        run.assert(run.stderr.lines().count() == 1, "more than one line");
+    }
+
+    let mut no_creds = p.cmd(&dir);
+    no_creds
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", dir.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["check", &p.url]);
+    let run = no_creds.expect_code(2);
+    run.assert(run.stderr.contains("credentials"), &run.stderr);
+
+    let d = dir_place(&dir);
+    d.cmd(&dir).args(["check", &d.url]).expect_success();
+}
