@@ -388,8 +388,50 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 130' INT TERM
 
+# Before any API budget is spent: the state location and the destination
+# can hold what the run writes (a dry run only reads), and the API key
+# answers for every workspace (one request each). Each failure is one
+# message and exit 2 (or 4 when the service is down), naming what to fix.
+preflight() {
+  CURRENT_STAGE=preflight
+  local -a ro=(); ((DRY_RUN)) && ro=(--read-only)
+  local at code
+  for at in "$STATE_URL" "$ARCHIVE_DEST"; do
+    # The destination is checked on its own only when the state lives elsewhere.
+    if [[ $at != "$STATE_URL" ]]; then
+      [[ $STATE_URL == "${ARCHIVE_DEST%/}"/* ]] && continue
+      is_s3 "$at" && [[ $(bucket_of "$at") == $(bucket_of "$STATE_URL") ]] && continue
+    fi
+    set +e
+    "$TOOL_STATE" check "$at" "${ro[@]+"${ro[@]}"}" > /dev/null
+    code=$?
+    set -e
+    ((code == 0)) || { FAILED_STAGE=preflight; die "$code" "preflight: $at cannot be used (see the message above); nothing was fetched"; }
+  done
+  local u ws name kind seen=" "
+  local -a args
+  for u in "${UNITS[@]+"${UNITS[@]}"}"; do
+    IFS='|' read -r ws name kind _ <<< "$u"
+    [[ $seen == *" $ws "* ]] && continue
+    seen+="$ws "
+    if [[ $kind == snapshot ]]; then args=("$name" --workspace-id "$ws"); else read -r -a args <<< "$(unit_args "$ws" "$name" | sed 's/ -- .*//')"; fi
+    set +e
+    "$TOOL_FETCH" "${args[@]}" --state-dir "$RUN_TMP/preflight-state" "${common_fetch[@]+"${common_fetch[@]}"}" \
+      "${FETCH_EXTRA[@]+"${FETCH_EXTRA[@]}"}" --dry-run > /dev/null 2> "$RUN_TMP/preflight.err"
+    code=$?
+    set -e
+    if ((code != 0)); then
+      cat "$RUN_TMP/preflight.err" >&2
+      FAILED_STAGE=preflight
+      die "$code" "preflight: the API refused $name of $ws (see the message above); nothing was fetched"
+    fi
+  done
+  log "preflight: $STATE_URL and $ARCHIVE_DEST usable, API key accepted"
+}
+
 plan_units
 log "run $RUN_ID, $SHARD_TAG: ${#UNITS[@]} stream(s); state in $STATE_URL"
+preflight
 
 if ((DRY_RUN)); then
   # Show the first request of each stream and check the credentials with

@@ -121,4 +121,6 @@ summary_field() {
 is_s3() { [[ $1 == s3://* ]]; }
 
 # Join a destination and a sub-path: s3://b/p + x -> s3://b/p/x, dir + x -> dir/x.
+# The bucket of an s3:// URL, or the URL itself for a directory.
+bucket_of() { if is_s3 "$1"; then local r=${1#s3://}; echo "${r%%/*}"; else echo "$1"; fi; }
 dest_join() { local d=${1%/}; echo "$d/$2"; }

@@ -166,3 +166,52 @@ fn daily_backup_local_then_nothing_new() {
         &format!("a run with nothing new made {requests} requests"),
     );
 }
+
+/// A destination that cannot be used stops the job before it spends any
+/// API budget: one message naming the bucket, exit 2, no data request;
+/// a dry run checks it too (reading only), and a bad API key is found by
+/// one request, before anything is fetched.
+#[test]
+fn preflight_before_any_fetch() {
+    let dir = Dir::new("backup-preflight");
+    let mock = Mock::start(MOCK_ARGS);
+    let s3 = MotoServer::start();
+    let bins = bin_dir();
+    for dry in [false, true] {
+        mock.clear_requests();
+        let mut cmd = backup_command(&dir, &mock, "s3://no-such-bucket/daily", &bins);
+        s3.configure(&mut cmd);
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        let run = cmd.expect_code(2);
+        run.assert(
+            run.stderr.contains("no-such-bucket") && run.stderr.contains("NoSuchBucket"),
+            "the missing bucket is not named",
+        );
+        run.assert(
+            mock.requests().is_empty(),
+            "the API was called before the destination was checked",
+        );
+    }
+    s3.create_bucket("archive", false);
+    mock.clear_requests();
+    let mut bad_key = backup_command(&dir, &mock, "s3://archive/daily", &bins);
+    s3.configure(&mut bad_key);
+    bad_key.env("OPENAI_API_KEY", "not-the-key");
+    let run = bad_key.expect_code(2);
+    run.assert(run.stderr.contains("preflight"), "not stopped at preflight");
+    run.assert(
+        mock.requests().len() == 1,
+        "more than one request to find out the key is bad",
+    );
+    // Only the failed run's record is written (under _state/runs/).
+    let left = s3.python(
+        "print(json.dumps([o['Key'] for o in s3.list_objects_v2(Bucket='archive').get('Contents', [])]))",
+    );
+    let keys: Vec<String> = serde_json::from_str(left.trim()).unwrap();
+    run.assert(
+        !keys.is_empty() && keys.iter().all(|k| k.starts_with("daily/_state/runs/")),
+        &format!("objects other than the run record: {keys:?}"),
+    );
+}
