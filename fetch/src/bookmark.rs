@@ -41,6 +41,21 @@ pub struct Bookmark {
     /// When this bookmark was written (RFC 3339).
     #[serde(default)]
     pub saved_at: String,
+    /// The run that wrote it (pending bookmarks), for `fetch commit --run-id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
+impl Bookmark {
+    /// The time the bookmark stands at: `time`, else the logs `cursor`.
+    pub fn reached(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.time.and_then(crate::timeparse::from_unix).or_else(|| {
+            self.cursor
+                .as_deref()
+                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+        })
+    }
 }
 
 impl Bookmark {
@@ -179,14 +194,72 @@ pub struct Promoted {
     pub stream: String,
     pub committed: String,
     pub status: &'static str,
+    pub run_id: Option<String>,
 }
 
-/// Promote every pending bookmark under `root` (rename, then fsync the
-/// directory). With `dry_run`, only report what would be promoted.
-pub fn commit_all(root: &Path, dry_run: bool) -> Result<Vec<Promoted>> {
-    let mut done = Vec::new();
+/// Which pending bookmarks `fetch commit` promotes.
+#[derive(Debug, Clone, Default)]
+pub struct CommitFilter {
+    /// Only these runs' (empty: any).
+    pub run_ids: Vec<String>,
+    /// Only these streams' (a key, or a name that prefixes keys: `logs`
+    /// matches `logs-AUTH_LOG`; empty: any).
+    pub streams: Vec<String>,
+}
+
+impl CommitFilter {
+    fn admits(&self, b: &Bookmark) -> bool {
+        let run = b.run_id.as_deref().unwrap_or("");
+        let run_ok = self.run_ids.is_empty() || self.run_ids.iter().any(|r| r == run);
+        let stream_ok = self.streams.is_empty()
+            || self.streams.iter().any(|s| {
+                b.stream == *s
+                    || b.stream
+                        .strip_prefix(s.as_str())
+                        .is_some_and(|rest| rest.starts_with('-'))
+            });
+        run_ok && stream_ok
+    }
+
+    fn is_empty(&self) -> bool {
+        self.run_ids.is_empty() && self.streams.is_empty()
+    }
+}
+
+/// Promote the pending bookmarks under `root` that `filter` admits
+/// (rename, then fsync the directory). With no filter, the pending
+/// bookmarks must all come from one run: pending bookmarks of several runs
+/// are refused (exit 2, naming them), so one pipeline never promotes
+/// another's. With `dry_run`, only report what would be promoted.
+pub fn commit_all(root: &Path, dry_run: bool, filter: &CommitFilter) -> Result<Vec<Promoted>> {
+    let mut chosen = Vec::new();
     for pending in pending_files(root)? {
         let b = read_bookmark(&pending)?.unwrap_or_default();
+        if filter.admits(&b) {
+            chosen.push((pending, b));
+        }
+    }
+    if filter.is_empty() {
+        let mut runs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (_, b) in &chosen {
+            let run = b.run_id.clone().unwrap_or_else(|| "(no run id)".into());
+            runs.entry(run).or_default().push(b.stream.clone());
+        }
+        if runs.len() > 1 {
+            let list: Vec<String> = runs
+                .iter()
+                .map(|(r, s)| format!("{r}: {}", s.join(", ")))
+                .collect();
+            return Err(Failure::usage(format!(
+                "pending bookmarks of {} runs in {}: {}; promote one with --run-id ID (or --stream NAME)",
+                runs.len(),
+                root.display(),
+                list.join("; ")
+            )));
+        }
+    }
+    let mut done = Vec::new();
+    for (pending, b) in chosen {
         let name = pending.file_name().unwrap().to_string_lossy();
         let dest = pending.with_file_name(name.replace(".pending.json", ".json"));
         if !dry_run {
@@ -198,9 +271,33 @@ pub fn commit_all(root: &Path, dry_run: bool) -> Result<Vec<Promoted>> {
             stream: b.stream,
             committed: dest.display().to_string(),
             status: if dry_run { "planned" } else { "committed" },
+            run_id: b.run_id,
         });
     }
     Ok(done)
+}
+
+/// The upstream retention of a bookmark key's data (logs-*: 30 days,
+/// files: 2 days), as `fetch status` shows it.
+pub fn retention_of(key: &str) -> Option<u64> {
+    if key.starts_with("logs-") {
+        Some(30 * 86_400)
+    } else if key == "files" {
+        Some(2 * 86_400)
+    } else {
+        None
+    }
+}
+
+/// `93784` → `1d 2h 3m`.
+pub fn human_secs(secs: i64) -> String {
+    let s = secs.max(0);
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h) {
+        (0, 0) => format!("{m}m {}s", s % 60),
+        (0, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h {m}m"),
+    }
 }
 
 /// Every bookmark under `root`, committed and pending, as status lines.
@@ -228,6 +325,17 @@ pub fn status_all(root: &Path) -> Result<Vec<Value>> {
         });
         if let Some(t) = b.time.and_then(crate::timeparse::from_unix) {
             v["time"] = Value::String(crate::timeparse::rfc3339(t));
+        }
+        if let Some(t) = b.reached() {
+            let lag = (chrono::Utc::now() - t).num_seconds();
+            v["lag_s"] = Value::from(lag);
+            v["lag"] = Value::from(human_secs(lag));
+        }
+        let retention = retention_of(&b.stream);
+        v["retention_s"] = retention.map_or(Value::Null, Value::from);
+        v["retention"] = retention.map_or(Value::Null, |r| Value::from(human_secs(r as i64)));
+        if let Some(r) = &b.run_id {
+            v["run_id"] = Value::String(r.clone());
         }
         if let Some(c) = b.cursor {
             v["cursor"] = Value::String(c);
@@ -259,29 +367,71 @@ mod tests {
             None,
             "pending read as committed"
         );
-        let planned = commit_all(root.path(), true).unwrap();
+        let planned = commit_all(root.path(), true, &CommitFilter::default()).unwrap();
         assert_eq!(planned.len(), 1);
         assert_eq!(
             store.committed("conversations").unwrap(),
             None,
             "dry run committed"
         );
-        let done = commit_all(root.path(), false).unwrap();
+        let done = commit_all(root.path(), false, &CommitFilter::default()).unwrap();
         assert_eq!(done[0].status, "committed");
         assert_eq!(store.committed("conversations").unwrap(), Some(b.clone()));
         assert!(
-            commit_all(root.path(), false).unwrap().is_empty(),
+            commit_all(root.path(), false, &CommitFilter::default())
+                .unwrap()
+                .is_empty(),
             "committed twice"
         );
 
         // A new run clears the stale pending file of a failed one.
         store.write_pending("conversations", &b).unwrap();
         store.clear_pending("conversations").unwrap();
-        assert!(commit_all(root.path(), false).unwrap().is_empty());
+        assert!(commit_all(root.path(), false, &CommitFilter::default())
+            .unwrap()
+            .is_empty());
         let st = status_all(root.path()).unwrap();
         assert_eq!(st.len(), 1);
         assert_eq!(st[0]["state"], "committed");
         assert_eq!(st[0]["time"], "2025-10-09T08:53:20.500Z");
+    }
+
+    #[test]
+    fn commit_promotes_one_runs_bookmarks_only() {
+        let root = tempfile::tempdir().unwrap();
+        let store = StateStore::new(root.path(), "h", "w");
+        let mk = |stream: &str, run: &str| Bookmark {
+            stream: stream.into(),
+            run_id: Some(run.into()),
+            ..Default::default()
+        };
+        store
+            .write_pending("logs-AUTH_LOG", &mk("logs-AUTH_LOG", "r1"))
+            .unwrap();
+        store.write_pending("files", &mk("files", "r2")).unwrap();
+        let e = commit_all(root.path(), false, &CommitFilter::default()).unwrap_err();
+        assert_eq!(archive_core::exit::exit_code(&e), 2);
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("r1: logs-AUTH_LOG") && msg.contains("r2: files"),
+            "{msg}"
+        );
+        let only = CommitFilter {
+            streams: vec!["logs".into()],
+            ..Default::default()
+        };
+        let done = commit_all(root.path(), false, &only).unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].stream, "logs-AUTH_LOG");
+        assert!(store.committed("files").unwrap().is_none());
+        let r2 = CommitFilter {
+            run_ids: vec!["r2".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            commit_all(root.path(), false, &r2).unwrap()[0].stream,
+            "files"
+        );
     }
 
     #[test]

@@ -22,7 +22,17 @@ Examples:
   done
 
   # Organisation audit logs (admin key), only API key events:
-  OPENAI_ADMIN_KEY=sk-admin-... fetch audit-logs --event-types api_key.created,api_key.deleted
+  OPENAI_ADMIN_KEY=sk-admin-... fetch audit-logs --event-type api_key.created,api_key.deleted
+
+  # Files uploaded to conversations (user files are kept upstream about 48 h):
+  fetch logs --event-type CONVERSATION_MESSAGE > events.ndjson
+  fetch files --events events.ndjson --out archive/files | manifest | ship s3://bucket/compliance/files
+
+  # Organisation-scope types (COSTS) next to the workspace's:
+  fetch logs --event-type all --organization-id org-abc123 > events.ndjson
+
+  # Commit only what this run fetched:
+  fetch logs --event-type AUTH_LOG --run-id nightly-1 > auth.ndjson && fetch commit --run-id nightly-1
 
   # What would run, and are the credentials good? (one request)
   fetch conversations --dry-run
@@ -34,9 +44,11 @@ Environment:
   OPENAI_API_KEY        key for the Compliance API (logs, conversations, users, gpts, projects, memories)
   OPENAI_ADMIN_KEY      organisation admin key for audit-logs
   WORKSPACE_ID          default for --workspace-id
+  ORGANIZATION_ID       default for --organization-id (logs)
   COMPLIANCE_BASE_URL   default for --base-url of compliance streams (https://api.chatgpt.com/v1)
   OPENAI_BASE_URL       default for --base-url of audit-logs (https://api.openai.com/v1)
   FETCH_STATE_DIR       default for --state-dir
+  FETCH_RUN_ID          default for --run-id (one id for every fetch of a pipeline, then one `fetch commit --run-id`)
   FETCH_LOG=debug       log every request to stderr (as -v does); keys are never logged
 
 A server that misbehaves stops the run with exit 4 and commits nothing: a
@@ -77,9 +89,12 @@ pub enum Cmd {
     Memories(Common),
     /// OpenAI organisation audit logs (admin key, bracketed filters)
     AuditLogs(AuditArgs),
-    /// Promote every pending bookmark in the state dir to committed; run it
-    /// only after every downstream stage exited 0
-    Commit(StateArgs),
+    /// Files users uploaded, referenced by CONVERSATION_MESSAGE events
+    /// (stdin or --events), downloaded into --out; prints one file line each
+    Files(FilesArgs),
+    /// Promote pending bookmarks to committed (one run's, or --run-id /
+    /// --stream); run it only after every downstream stage exited 0
+    Commit(CommitArgs),
     /// Print every bookmark in the state dir (committed and pending) as NDJSON
     Status(StateArgs),
 }
@@ -95,8 +110,20 @@ pub struct StateArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct CommitArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Promote only the pending bookmarks of this run (the summary's run_id); repeat or comma-separate
+    #[arg(long = "run-id", value_name = "ID", value_delimiter = ',')]
+    pub run_ids: Vec<String>,
+    /// Promote only this stream's pending bookmarks (logs-AUTH_LOG, conversations, files; `logs` = every logs-*); repeat or comma-separate
+    #[arg(long = "stream", value_name = "NAME", value_delimiter = ',')]
+    pub streams: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct LogsArgs {
-    /// Event type(s): repeat or comma-separate (AUTH_LOG, AUDIT_LOG, CONVERSATION_MESSAGE, …); `all` = every type the server lists
+    /// Event type(s): repeat or comma-separate (AUTH_LOG, AUDIT_LOG, CONVERSATION_MESSAGE, CODEX_LOG, …, any type the server lists); `all` = every type the server lists
     #[arg(
         long = "event-type",
         value_name = "TYPE",
@@ -104,6 +131,24 @@ pub struct LogsArgs {
         required = true
     )]
     pub event_types: Vec<String>,
+    /// Organisation id (org-…): organisation-scope types (COSTS) are fetched from /compliance/organizations/{ID}/logs, and `all` includes them
+    #[arg(long, env = "ORGANIZATION_ID", value_name = "ORG_ID")]
+    pub organization_id: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FilesArgs {
+    /// CONVERSATION_MESSAGE events as `fetch logs` prints them, NDJSON (`-`: stdin)
+    #[arg(long, value_name = "FILE", default_value = "-")]
+    pub events: PathBuf,
+    /// Root directory of <user>/YYYY/MM/DD/files/<file_id>/<name>
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Refuse (and report) a file larger than this (KB=1000, KiB=1024)
+    #[arg(long, value_name = "SIZE", default_value = "512MB")]
+    pub max_file_size: String,
     #[command(flatten)]
     pub common: Common,
 }
@@ -111,7 +156,12 @@ pub struct LogsArgs {
 #[derive(Args, Debug, Clone)]
 pub struct AuditArgs {
     /// Only these event types (event_types[]), repeat or comma-separate
-    #[arg(long = "event-types", value_name = "TYPE", value_delimiter = ',')]
+    #[arg(
+        long = "event-type",
+        alias = "event-types",
+        value_name = "TYPE",
+        value_delimiter = ','
+    )]
     pub event_types: Vec<String>,
     /// Only these projects (project_ids[])
     #[arg(long = "project-ids", value_name = "ID", value_delimiter = ',')]
@@ -173,6 +223,17 @@ pub struct Common {
     /// Ignore the committed bookmark and start from --since (still writes a pending one)
     #[arg(long, help_heading = "Bookmarks")]
     pub no_resume: bool,
+    /// Tag this run's pending bookmarks (`fetch commit --run-id ID`) [default: made up, printed as run_id in the summary]
+    #[arg(
+        long,
+        env = "FETCH_RUN_ID",
+        value_name = "ID",
+        help_heading = "Bookmarks"
+    )]
+    pub run_id: Option<String>,
+    /// How long the upstream keeps the data (30d for logs, 2d for files): a committed bookmark older than this minus 7d warns, older than this exits 1 naming the lost window
+    #[arg(long, value_name = "DURATION", help_heading = "Bookmarks")]
+    pub retention: Option<String>,
     /// Seconds to go back before the committed bookmark, so nothing on the boundary is missed (duplicates there are dropped)
     #[arg(
         long,
@@ -206,12 +267,13 @@ pub struct Common {
     pub max_wait: u64,
     /// First backoff ceiling in milliseconds (doubles per attempt, full jitter)
     #[arg(
-        long,
+        long = "retry-base-ms",
+        alias = "backoff-base",
         value_name = "MS",
         default_value_t = 500,
         help_heading = "Requests"
     )]
-    pub backoff_base: u64,
+    pub retry_base_ms: u64,
     /// Seconds without a byte from the server before a request is retried
     #[arg(
         long,

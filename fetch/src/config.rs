@@ -2,8 +2,10 @@
 //! types: everything after it reads the resolved [`model`](crate::model)
 //! types, so a phase can be driven without a command line.
 
-use crate::cli::{AuditArgs, Cli, Cmd, Common};
-use crate::model::{AuditFilters, Command, KeyKind, Opts, RequestPolicy, Stream, StreamConfig};
+use crate::cli::{AuditArgs, Cli, Cmd, Common, FilesArgs};
+use crate::model::{
+    AuditFilters, Command, FilesOpts, KeyKind, Opts, RequestPolicy, Stream, StreamConfig,
+};
 use crate::timeparse;
 use anyhow::Result;
 use archive_core::retry::Backoff;
@@ -19,11 +21,14 @@ pub const DEFAULT_SINCE: &str = "2025-07-02";
 /// The run summary's path (known even when the rest does not resolve, so a
 /// failed run still writes its summary) and the command.
 pub fn resolve(cli: Cli) -> (Option<PathBuf>, Result<Command>) {
+    let mut organization_id = None;
     let (stream, common) = match cli.cmd {
         Cmd::Commit(a) => {
-            let cmd = state_root(a.state_dir).map(|root| Command::Commit {
+            let cmd = state_root(a.state.state_dir).map(|root| Command::Commit {
                 root,
-                dry_run: a.dry_run,
+                dry_run: a.state.dry_run,
+                run_ids: a.run_ids.into_iter().filter(|s| !s.is_empty()).collect(),
+                streams: a.streams.into_iter().filter(|s| !s.is_empty()).collect(),
             });
             return (None, cmd);
         }
@@ -33,12 +38,22 @@ pub fn resolve(cli: Cli) -> (Option<PathBuf>, Result<Command>) {
                 state_root(a.state_dir).map(|root| Command::Status { root }),
             )
         }
-        Cmd::Logs(a) => (
-            Stream::Logs {
-                event_types: a.event_types,
-            },
-            a.common,
-        ),
+        Cmd::Logs(a) => {
+            organization_id = a.organization_id.filter(|o| !o.trim().is_empty());
+            (
+                Stream::Logs {
+                    event_types: a.event_types,
+                },
+                a.common,
+            )
+        }
+        Cmd::Files(a) => {
+            let summary = a.common.summary.clone();
+            match files_opts(&a) {
+                Ok(f) => (Stream::Files(f), a.common),
+                Err(e) => return (summary, Err(e)),
+            }
+        }
         Cmd::Conversations(c) => (Stream::Conversations, c),
         Cmd::Users(c) => (Stream::Snapshot("users"), c),
         Cmd::Gpts(c) => (Stream::Snapshot("gpts"), c),
@@ -47,8 +62,82 @@ pub fn resolve(cli: Cli) -> (Option<PathBuf>, Result<Command>) {
         Cmd::AuditLogs(a) => (Stream::AuditLogs(audit_filters(&a)), a.common),
     };
     let summary = common.summary.clone();
-    let cfg = stream_config(stream, &common).map(|c| Command::Stream(Box::new(c)));
+    let cfg = stream_config(stream, &common)
+        .and_then(|mut c| {
+            if let Some(org) = organization_id {
+                if !org.starts_with("org-") {
+                    return Err(Failure::usage(format!(
+                        "--organization-id {org:?}: an organization id starts with org-"
+                    )));
+                }
+                c.opts.organization_id = Some(org);
+            }
+            Ok(c)
+        })
+        .map(|c| Command::Stream(Box::new(c)));
     (summary, cfg)
+}
+
+/// The files stream's own flags: the events file must exist (exit 2).
+fn files_opts(a: &FilesArgs) -> Result<FilesOpts> {
+    let events = (a.events.as_os_str() != "-").then(|| a.events.clone());
+    if let Some(p) = &events {
+        if !p.is_file() {
+            return Err(Failure::usage(format!(
+                "--events {}: no such file",
+                p.display()
+            )));
+        }
+    }
+    let max_file_size = archive_core::size::parse_positive_size(&a.max_file_size)
+        .map_err(|e| Failure::usage(format!("--max-file-size: {e}")))?;
+    Ok(FilesOpts {
+        events,
+        out: a.out.clone(),
+        max_file_size,
+    })
+}
+
+/// `30d`, `48h`, `90m`, `3600s`, `2w`, or bare seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1),
+        Some((i, 'm')) => (&t[..i], 60),
+        Some((i, 'h')) => (&t[..i], 3600),
+        Some((i, 'd')) => (&t[..i], 86_400),
+        Some((i, 'w')) => (&t[..i], 7 * 86_400),
+        _ => (t, 1),
+    };
+    match num.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n * mult)),
+        _ => Err(format!(
+            "{s:?}: expected a positive duration such as 30d, 48h, 90m or 3600s"
+        )),
+    }
+}
+
+/// `--run-id`, else a fresh one: the UTC time and the process id.
+fn run_id(flag: &Option<String>) -> Result<String> {
+    match flag.as_deref().map(str::trim) {
+        Some(id) if !id.is_empty() => {
+            if id.len() > 100
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'))
+            {
+                return Err(Failure::usage(format!(
+                    "--run-id {id:?}: use at most 100 of A-Z a-z 0-9 . _ - :"
+                )));
+            }
+            Ok(id.to_string())
+        }
+        _ => Ok(format!(
+            "{}-{}",
+            Utc::now().format("%Y%m%dT%H%M%SZ"),
+            std::process::id()
+        )),
+    }
 }
 
 fn audit_filters(a: &AuditArgs) -> AuditFilters {
@@ -96,6 +185,24 @@ fn stream_config(stream: Stream, common: &Common) -> Result<StreamConfig> {
     let key = load_key(common, key_env)?;
     let (since, until) = window(common)?;
     let policy = policy(common)?;
+    let retention = match &common.retention {
+        Some(r) => {
+            Some(parse_duration(r).map_err(|e| Failure::usage(format!("--retention: {e}")))?)
+        }
+        None => stream.default_retention(),
+    };
+    if let Some(n) = common.limit {
+        if matches!(stream, Stream::Logs { .. } | Stream::AuditLogs(_)) && n > 100 {
+            return Err(Failure::usage(format!(
+                "--limit {n}: the API allows at most 100 per page here (it answers 422)"
+            )));
+        }
+        if matches!(stream, Stream::Logs { .. }) && n < 2 {
+            return Err(Failure::usage(format!(
+                "--limit {n}: logs need at least 2, because `after` is inclusive and the boundary file comes back on every page"
+            )));
+        }
+    }
     // The host, not the port: a bookmark must survive a service (or the
     // mock) coming back on another port.
     let host = base_url.host_str().unwrap_or("local").to_string();
@@ -130,6 +237,9 @@ fn stream_config(stream: Stream, common: &Common) -> Result<StreamConfig> {
             overlap: common.overlap as f64,
             dry_run: common.dry_run,
             summary: common.summary.clone(),
+            retention,
+            run_id: run_id(&common.run_id)?,
+            organization_id: None,
         },
         policy,
     })
@@ -179,7 +289,7 @@ fn policy(common: &Common) -> Result<RequestPolicy> {
         per_minute: common.rate_limit,
         download_per_minute: common.download_rate_limit.unwrap_or(common.rate_limit),
         backoff: Backoff {
-            base: Duration::from_millis(common.backoff_base),
+            base: Duration::from_millis(common.retry_base_ms),
             cap: Duration::from_secs(common.max_wait),
             max_attempts: common.max_attempts,
         },

@@ -20,6 +20,12 @@ pub struct RunStats {
     pub skipped_until: u64,
     pub more: bool,
     pub bookmarks: Map<String, Value>,
+    /// Per bookmark key: how far behind it is and what the upstream keeps.
+    pub freshness: Map<String, Value>,
+    /// Items that failed while the rest was done (exit 1), one message each.
+    pub failures: Vec<String>,
+    /// A stream's own counts for the summary (files: downloaded, missing, …).
+    pub extra: Map<String, Value>,
 }
 
 pub struct Ctx {
@@ -100,7 +106,7 @@ struct Progress {
 impl Progress {
     fn new() -> Progress {
         Progress {
-            enabled: archive_core::io::stderr_is_terminal(),
+            enabled: archive_core::progress::enabled(),
             last: None,
             drawn: false,
         }

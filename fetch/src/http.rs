@@ -86,9 +86,24 @@ pub struct Api {
     pub stats: ApiStats,
 }
 
+/// How a download that may be gone ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    Done,
+    /// The API itself (not the signed URL) answered 404 or 410.
+    Gone {
+        status: u16,
+        body: String,
+    },
+}
+
 /// What one attempt came to.
 enum Attempt {
     Done,
+    Gone {
+        status: u16,
+        body: String,
+    },
     Transient {
         what: String,
         retry_after: Option<Duration>,
@@ -152,7 +167,9 @@ impl Api {
     /// body into `sink`; retries transient failures, fails fast on
     /// 401/403/404 and on a redirect off the API's origin.
     pub async fn get(&mut self, route: &str, url: &Url, sink: &mut dyn BodySink) -> Result<()> {
-        self.fetch(route, url, sink, Follow::SameOrigin).await
+        self.fetch(route, url, sink, Follow::SameOrigin, false)
+            .await
+            .map(|_| ())
     }
 
     /// GET a log file: `url` answers with a redirect to a signed URL, which
@@ -163,7 +180,21 @@ impl Api {
         url: &Url,
         sink: &mut dyn BodySink,
     ) -> Result<()> {
-        self.fetch(route, url, sink, Follow::SignedUrl).await
+        self.fetch(route, url, sink, Follow::SignedUrl, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// GET an uploaded file like a log file (307 to a signed URL, fetched
+    /// without the key), except that a 404 or 410 from the API itself is
+    /// an answer, not an error: the file is gone upstream.
+    pub async fn download_file(
+        &mut self,
+        route: &str,
+        url: &Url,
+        sink: &mut dyn BodySink,
+    ) -> Result<Fetched> {
+        self.fetch(route, url, sink, Follow::SignedUrl, true).await
     }
 
     async fn fetch(
@@ -172,7 +203,8 @@ impl Api {
         url: &Url,
         sink: &mut dyn BodySink,
         follow: Follow,
-    ) -> Result<()> {
+        gone_ok: bool,
+    ) -> Result<Fetched> {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
@@ -181,21 +213,29 @@ impl Api {
             self.stats.requests += 1;
             self.stats.recent.push_back(started);
             let deadline = self.cfg.deadline;
-            let outcome =
-                match tokio::time::timeout(deadline, self.attempt(url, sink, follow)).await {
-                    Ok(o) => o,
-                    Err(_) => Ok(Attempt::Transient {
-                        what: format!(
-                            "no complete answer within --deadline {}s",
-                            deadline.as_secs_f64()
-                        ),
-                        retry_after: None,
-                    }),
-                };
+            let outcome = match tokio::time::timeout(
+                deadline,
+                self.attempt(url, sink, follow, gone_ok),
+            )
+            .await
+            {
+                Ok(o) => o,
+                Err(_) => Ok(Attempt::Transient {
+                    what: format!(
+                        "no complete answer within --deadline {}s",
+                        deadline.as_secs_f64()
+                    ),
+                    retry_after: None,
+                }),
+            };
             let (what, retry_after) = match outcome {
                 Ok(Attempt::Done) => {
                     self.debug(url, "ok", started, attempts);
-                    return Ok(());
+                    return Ok(Fetched::Done);
+                }
+                Ok(Attempt::Gone { status, body }) => {
+                    self.debug(url, "gone", started, attempts);
+                    return Ok(Fetched::Gone { status, body });
                 }
                 Ok(Attempt::Transient { what, retry_after }) => (redact(&what), retry_after),
                 Err(e) => {
@@ -290,6 +330,7 @@ impl Api {
         url: &Url,
         sink: &mut dyn BodySink,
         follow: Follow,
+        gone_ok: bool,
     ) -> Result<Attempt> {
         let Opened { resp, redirected } = match self.open(url, follow).await? {
             Ok(o) => o,
@@ -313,6 +354,9 @@ impl Api {
         let code = status.as_u16();
         if code == 429 {
             self.stats.rate_limited += 1;
+        }
+        if gone_ok && !redirected && matches!(code, 404 | 410) {
+            return Ok(Attempt::Gone { status: code, body });
         }
         let what = format!("HTTP {status}: {body}");
         // A signed download link that expired answers 403/404/410 at its own

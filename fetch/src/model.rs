@@ -19,8 +19,15 @@ pub const FUTURE_SKEW_SECS: i64 = 300;
 /// What one invocation does.
 #[derive(Debug)]
 pub enum Command {
-    /// Promote every pending bookmark under `root` (or say what would be).
-    Commit { root: PathBuf, dry_run: bool },
+    /// Promote the pending bookmarks under `root` (or say what would be):
+    /// those of `run_ids` and `streams` when given, else those of the one
+    /// run that left pending bookmarks.
+    Commit {
+        root: PathBuf,
+        dry_run: bool,
+        run_ids: Vec<String>,
+        streams: Vec<String>,
+    },
     /// Print every bookmark under `root`.
     Status { root: PathBuf },
     /// Fetch one stream.
@@ -44,6 +51,17 @@ pub struct AuditFilters {
     pub resource_ids: Vec<String>,
 }
 
+/// What the files stream reads and where it writes.
+#[derive(Debug, Clone)]
+pub struct FilesOpts {
+    /// NDJSON message events; `None` is stdin.
+    pub events: Option<PathBuf>,
+    /// Root of `<user>/YYYY/MM/DD/files/<file_id>/<name>`.
+    pub out: PathBuf,
+    /// A larger file is an error naming it.
+    pub max_file_size: u64,
+}
+
 /// The streams.
 #[derive(Debug, Clone)]
 pub enum Stream {
@@ -55,6 +73,8 @@ pub enum Stream {
     Snapshot(&'static str),
     /// OpenAI organisation audit logs.
     AuditLogs(AuditFilters),
+    /// Files uploaded to conversations, from message events.
+    Files(FilesOpts),
 }
 
 impl Stream {
@@ -65,6 +85,17 @@ impl Stream {
             Stream::Conversations => "conversations",
             Stream::Snapshot(n) => n,
             Stream::AuditLogs(_) => "audit-logs",
+            Stream::Files(_) => "files",
+        }
+    }
+
+    /// How long the upstream keeps this stream's data (log files about 30
+    /// days, uploaded files about 48 hours); `None`: not known.
+    pub fn default_retention(&self) -> Option<Duration> {
+        match self {
+            Stream::Logs { .. } => Some(Duration::from_secs(30 * 86_400)),
+            Stream::Files(_) => Some(Duration::from_secs(2 * 86_400)),
+            _ => None,
         }
     }
 
@@ -154,6 +185,14 @@ pub struct Opts {
     pub overlap: f64,
     pub dry_run: bool,
     pub summary: Option<PathBuf>,
+    /// How long the upstream keeps the data; a bookmark older than this
+    /// means a window was lost.
+    pub retention: Option<Duration>,
+    /// Tags the pending bookmarks this run writes, for `fetch commit --run-id`.
+    pub run_id: String,
+    /// `org-…`: organisation-scope log types (COSTS) go to
+    /// `/compliance/organizations/{org}/logs`.
+    pub organization_id: Option<String>,
 }
 
 impl Opts {
@@ -214,6 +253,9 @@ mod tests {
             overlap: 0.0,
             dry_run: false,
             summary: None,
+            retention: None,
+            run_id: "r".into(),
+            organization_id: None,
         };
         let u = o
             .url(&["compliance", "workspaces", "w/../x", "users"], &q)

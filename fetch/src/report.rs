@@ -36,11 +36,32 @@ pub fn record(report: &mut RunReport, ctx: &mut Ctx) {
         Value::Object(s.bookmarks.clone())
     };
     report.set("bookmark_pending", pending);
+    report.set("run_id", &ctx.opts.run_id);
+    report.set("freshness", freshness(&s.freshness));
+    for (k, v) in &s.extra {
+        report.set(k, v);
+    }
     report.set("state_dir", ctx.store.dir().display().to_string());
     report.set(
         "waited_s",
         (a.waited.as_secs_f64() * 1000.0).round() / 1000.0,
     );
+}
+
+/// The summary's `freshness`: the stream furthest behind (its `lag_s`,
+/// `retention_s`, `warning`, and `lost_from`/`lost_until` when a window
+/// was lost), plus every bookmark's under `streams`; `null` when no
+/// committed bookmark was checked.
+fn freshness(per_key: &serde_json::Map<String, Value>) -> Value {
+    let worst = per_key
+        .values()
+        .max_by_key(|v| v["lag_s"].as_i64().unwrap_or(i64::MIN));
+    let Some(Value::Object(top)) = worst.cloned() else {
+        return Value::Null;
+    };
+    let mut top = top;
+    top.insert("streams".into(), Value::Object(per_key.clone()));
+    Value::Object(top)
 }
 
 /// The one stderr line of a run that succeeded.

@@ -14,7 +14,12 @@ use std::path::{Path, PathBuf};
 /// written even when the command did not resolve).
 pub fn run(summary: Option<PathBuf>, command: Result<Command>) -> Result<Outcome> {
     let result = match command {
-        Ok(Command::Commit { root, dry_run }) => commit(&root, dry_run),
+        Ok(Command::Commit {
+            root,
+            dry_run,
+            run_ids,
+            streams,
+        }) => commit(&root, dry_run, &bookmark::CommitFilter { run_ids, streams }),
         Ok(Command::Status { root }) => status(&root),
         Ok(Command::Stream(cfg)) => return stream(&cfg, summary.as_deref()),
         Err(e) => {
@@ -26,9 +31,9 @@ pub fn run(summary: Option<PathBuf>, command: Result<Command>) -> Result<Outcome
     result.map_err(redact::error)
 }
 
-fn commit(root: &Path, dry_run: bool) -> Result<Outcome> {
+fn commit(root: &Path, dry_run: bool, filter: &bookmark::CommitFilter) -> Result<Outcome> {
     let mut out = LineOut::new();
-    let done = bookmark::commit_all(root, dry_run)?;
+    let done = bookmark::commit_all(root, dry_run, filter)?;
     for p in &done {
         out.json(p)?;
     }
@@ -55,6 +60,23 @@ fn status(root: &Path) -> Result<Outcome> {
     Ok(Outcome::Complete)
 }
 
+/// Partial when items failed while the rest was done (files gone upstream,
+/// a window lost to the retention): each is named on stderr, and the run
+/// exits 1.
+fn outcome(ctx: &Ctx) -> Outcome {
+    let failures = &ctx.stats.failures;
+    if failures.is_empty() {
+        return Outcome::Complete;
+    }
+    eprintln!(
+        "fetch: {}: {} problem(s), exit 1: {}",
+        ctx.stream,
+        failures.len(),
+        redact::redact(&failures.join("; "))
+    );
+    Outcome::Partial
+}
+
 /// Set up the context, run the stream on a single-threaded runtime (one
 /// request at a time per endpoint is what the rate limit allows anyway),
 /// then write the summary, on failure too.
@@ -74,7 +96,7 @@ fn stream(cfg: &StreamConfig, summary: Option<&Path>) -> Result<Outcome> {
         .map_err(anyhow::Error::from)
         .and_then(|rt| rt.block_on(streams::run(&mut ctx, &cfg.stream)))
         .and_then(|()| ctx.finish())
-        .map(|()| Outcome::Complete)
+        .map(|()| outcome(&ctx))
         .map_err(redact::error);
     if result.is_ok() {
         report::print_line(&ctx);

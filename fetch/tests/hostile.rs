@@ -183,7 +183,7 @@ fn a_cursor_that_cycles_or_runs_backwards_stops_with_exit_4() {
         &dir,
         &mock,
         "cycle-cursorx100@2:/logs",
-        &["logs", "--event-type", "AUTH_LOG", "--limit", "1"],
+        &["logs", "--event-type", "AUTH_LOG", "--limit", "2"],
         4,
         &["backwards", "logs AUTH_LOG", "last_end_time"],
     );

@@ -4,8 +4,10 @@
 mod support;
 
 mod faults;
+mod files;
 mod hostile;
 mod incremental;
 mod leftovers;
+mod lifecycle;
 mod pacing;
 mod streams;

@@ -58,6 +58,9 @@ fn scope(ws: &str) -> &'static str {
     }
 }
 
+/// Types that exist only at the organisation scope upstream.
+const ORG_ONLY: &[&str] = &["COSTS"];
+
 pub async fn logs(ctx: &mut Ctx, event_types: &[String]) -> Result<()> {
     if !ctx.opts.users.is_empty() {
         return Err(Failure::usage(
@@ -65,7 +68,9 @@ pub async fn logs(ctx: &mut Ctx, event_types: &[String]) -> Result<()> {
         ));
     }
     let ws = ctx.opts.workspace.clone();
-    let mut types: Vec<String> = Vec::new();
+    let org = ctx.opts.organization_id.clone();
+    // (type, the id whose scope serves it)
+    let mut types: Vec<(String, String)> = Vec::new();
     for t in event_types
         .iter()
         .map(|t| t.trim())
@@ -73,26 +78,57 @@ pub async fn logs(ctx: &mut Ctx, event_types: &[String]) -> Result<()> {
     {
         if t.eq_ignore_ascii_case("all") {
             let fresh = max_event_times(ctx, &ws, None).await?;
-            types.extend(fresh.keys().cloned());
+            types.extend(fresh.keys().map(|k| (k.clone(), ws.clone())));
+            if let Some(org) = &org {
+                // Organisation-only types (COSTS), which the workspace does not list.
+                let org_types = max_event_times(ctx, org, None).await?;
+                types.extend(
+                    org_types
+                        .keys()
+                        .filter(|k| !fresh.contains_key(*k))
+                        .map(|k| (k.clone(), org.clone())),
+                );
+            }
         } else {
-            types.push(t.to_string());
+            let at = match &org {
+                Some(o) if ORG_ONLY.contains(&t) => o.clone(),
+                _ => ws.clone(),
+            };
+            types.push((t.to_string(), at));
         }
     }
     let mut unique = HashSet::new();
-    types.retain(|t| unique.insert(t.clone()));
+    types.retain(|(t, _)| unique.insert(t.clone()));
     if types.is_empty() {
         return Err(Failure::usage(
             "--event-type: no event types (the server listed none for `all`)",
         ));
     }
-    for t in types {
-        one_type(ctx, &ws, &t).await?;
+    for (t, at) in types {
+        one_type(ctx, &at, &t)
+            .await
+            .map_err(|e| scope_hint(e, &t, &at))?;
         if ctx.opts.dry_run {
             // The first request shows the shape and checks the key; one is enough.
             break;
         }
     }
     Ok(())
+}
+
+/// A 400 for an event type usually means the wrong scope: upstream serves
+/// organisation types (COSTS) only under /organizations/{org}/.
+fn scope_hint(e: anyhow::Error, event_type: &str, at: &str) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if archive_core::exit::exit_code(&e) != 2 || !text.contains("HTTP 400") {
+        return e;
+    }
+    let hint = if at.starts_with("org-") {
+        format!("event type {event_type} is not served at the organisation scope; drop --organization-id for it, or check the type")
+    } else {
+        format!("event type {event_type} was refused at the workspace scope; an organisation-scope type needs --organization-id org-… (or ORGANIZATION_ID)")
+    };
+    Failure::usage(format!("{text}\n hint: {hint}"))
 }
 
 /// GET max_event_time (for one type, or every type the server knows).
@@ -207,7 +243,7 @@ async fn one_type(ctx: &mut Ctx, ws: &str, event_type: &str) -> Result<()> {
     let mut src = LogList {
         ws,
         event_type,
-        limit: ctx.opts.limit.unwrap_or(100).clamp(1, 100),
+        limit: ctx.opts.limit.unwrap_or(100).clamp(2, 100),
         before: ctx.opts.until.map(timeparse::rfc3339),
         boundary: &committed.boundary,
         files: Vec::new(),

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod bookmarks;
 pub mod conversations;
+pub mod files;
 pub mod logs;
 pub mod paginate;
 pub mod requests;
@@ -23,5 +24,6 @@ pub async fn run(ctx: &mut Ctx, stream: &Stream) -> Result<()> {
         Stream::Conversations => conversations::conversations(ctx).await,
         Stream::Snapshot(name) => snapshot::snapshot(ctx, name).await,
         Stream::AuditLogs(filters) => audit::audit_logs(ctx, filters).await,
+        Stream::Files(opts) => files::files(ctx, opts).await,
     }
 }

@@ -100,12 +100,20 @@ pub fn fetch_at(dir: &Dir, base: &str, args: &[&str]) -> Fetch {
         .env("WORKSPACE_ID", WS)
         .env_remove("FETCH_STATE_DIR")
         .env_remove("FETCH_LOG")
+        // One pipeline: every fetch of a test shares a run id, so one
+        // plain `fetch commit` promotes them all.
+        .env("FETCH_RUN_ID", "test-run")
         .args(args)
         .args(["--base-url", base, "--state-dir"])
         .arg(dir.join("state"))
-        .args(["--backoff-base", "20"]);
+        .args(["--retry-base-ms", "20"]);
     if !args.contains(&"--rate-limit") {
         c.args(["--rate-limit", "100000"]);
+    }
+    // The mock's data is from 2025: a bookmark of it is far older than the
+    // upstream retention. Tests of the retention pass --retention.
+    if !args.contains(&"--retention") {
+        c.args(["--retention", "36500d"]);
     }
     Fetch(c)
 }
