@@ -11,18 +11,31 @@ Examples:
   # plus DIR/_daily_summaries/YYYY/MM/DD/summary.json):
   fetch conversations | partition --out archive/conversations | manifest | ship s3://bucket/chatgpt
 
-  # Log events as Hive partitions for Athena/DuckDB, zstd-compressed NDJSON:
+  # Logs Platform CONVERSATION_MESSAGE events assembled into the same layout
+  # (one conversation per file and day of its messages, merged by message id):
+  fetch logs --event-type CONVERSATION_MESSAGE | partition --out archive/conversations \\
+      --preset log-conversations
+
+  # Other log events as Hive partitions for Athena/DuckDB, zstd-compressed NDJSON:
   fetch logs --event-type all | partition --out archive/logs --preset log-events \\
-      --layout hive --compress zstd
+      --layout hive --compression zstd
 
   # Audit logs, one JSONL file per day, rotated every 100 MB (100,000,000 bytes):
   fetch audit-logs | partition --out archive/audit --preset audit-logs \\
       --layout daily-jsonl --rotate-size 100MB
 
+  # AI-interaction audit entries: input/output kept as SHA-256 only, `output`
+  # also sealed with age for the key holder; audit_YYYYMMDD.jsonl, then _001, ...
+  partition --out archive/ai-audit --preset ai-audit --encrypt-field output \\
+      --encrypt-to age1t2e6452aqt8hph2yhfxn3luvk698g30743r4jh4v52vhcunvp5xq9d7rs3 ai-audit.jsonl
+
   # Your own fields and path; days in Berlin time; only hashes of message text kept:
   partition --out out --user-field owner.id --time-field ts \\
       --layout template --path '{user}/{yyyy}/{mm}/{dd}/records.ndjson' --tz Europe/Berlin in.ndjson
   partition --out out --hash-only @content conversations.ndjson
+
+  # Seed metadata of your own: {\"exported_at\":…,\"lambda_function\":…,\"env\":\"prod\"}
+  partition --out out --metadata env=prod --timestamp-key exported_at conversations.ndjson
 
   # What changed in this run:
   partition --out out in.ndjson | jq -c 'select(.changed) | {path, records}'
@@ -102,8 +115,12 @@ pub struct Args {
 
     /// Which fields give user, time and id, for the streams `fetch` writes.
     /// conversations: user_id, created_at, id (newest by last_active_at);
-    /// log-events: actor.user_id, timestamp, event_id;
-    /// audit-logs: actor (session or API key user, else actor type), effective_at, id.
+    /// log-conversations: CONVERSATION_MESSAGE events assembled into
+    /// conversations (actor.user_id, message.created_at, message.id);
+    /// log-events: actor.user_id, timestamp, event_id (default layout hive);
+    /// audit-logs: actor (session or API key user, else actor type), effective_at, id;
+    /// ai-audit: AI-interaction audit entries (timestamp, id; input/output
+    /// kept as input_hash/output_hash; daily-jsonl rotated at 100MB).
     /// Default: conversations, unless --user-field and --time-field are given.
     #[arg(long, value_enum, value_name = "PRESET")]
     pub preset: Option<Preset>,

@@ -42,7 +42,12 @@ impl<'a> Writer<'a> {
         let cfg = ctx.cfg;
         Writer {
             committer: Committer::new(cfg.out.clone(), cfg.dry_run, cfg.write_threads),
-            quarantine: Quarantine::new(cfg.out.clone(), source.to_owned(), cfg.dry_run),
+            quarantine: Quarantine::new(
+                cfg.out.clone(),
+                source.to_owned(),
+                cfg.dry_run,
+                cfg.compress,
+            ),
             day: None,
             with_user: render::has_user(&cfg.template),
             ctx,

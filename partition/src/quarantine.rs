@@ -8,6 +8,7 @@
 //! the file is not written, and the run says so.
 
 use crate::commit::Committer;
+use crate::model::Compression;
 use anyhow::{Context, Result};
 use archive_core::hash::HashingWriter;
 use base64::Engine;
@@ -31,7 +32,9 @@ enum Sink {
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Sink::Pending => unreachable!("opened before the first write"),
+            // Opened before the first entry; only a compressor's empty
+            // stream (no entries, dropped) reaches a pending sink.
+            Sink::Pending => Ok(buf.len()),
             Sink::File(_, w) => w.write(buf),
             Sink::Discard(_) => Ok(buf.len()),
         }
@@ -44,11 +47,80 @@ impl Write for Sink {
     }
 }
 
+/// The entries on their way to the sink: as they are, or compressed
+/// (`--compression`; deterministic, so the same entries give the same name).
+enum Out {
+    Plain(HashingWriter<Sink>),
+    Gzip(flate2::write::GzEncoder<HashingWriter<Sink>>),
+    Zstd(zstd::Encoder<'static, HashingWriter<Sink>>),
+}
+
+impl Out {
+    fn new(c: Option<Compression>) -> Out {
+        let disk = HashingWriter::new(Sink::Pending);
+        match c {
+            None => Out::Plain(disk),
+            Some(Compression::Gzip) => Out::Gzip(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(disk, flate2::Compression::default()),
+            ),
+            Some(Compression::Zstd) => {
+                Out::Zstd(zstd::Encoder::new(disk, 3).expect("zstd level 3 is valid"))
+            }
+        }
+    }
+
+    fn sink(&self) -> &Sink {
+        match self {
+            Out::Plain(w) => w.get_ref(),
+            Out::Gzip(w) => w.get_ref().get_ref(),
+            Out::Zstd(w) => w.get_ref().get_ref(),
+        }
+    }
+
+    fn sink_mut(&mut self) -> &mut Sink {
+        match self {
+            Out::Plain(w) => w.get_mut(),
+            Out::Gzip(w) => w.get_mut().get_mut(),
+            Out::Zstd(w) => w.get_mut().get_mut(),
+        }
+    }
+
+    /// End the stream: the sink, and the bytes and SHA-256 of what it got.
+    fn finish(self) -> io::Result<(Sink, u64, String)> {
+        let disk = match self {
+            Out::Plain(w) => w,
+            Out::Gzip(w) => w.finish()?,
+            Out::Zstd(w) => w.finish()?,
+        };
+        Ok(disk.finish())
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Out::Plain(w) => w.write(buf),
+            Out::Gzip(w) => w.write(buf),
+            Out::Zstd(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Out::Plain(w) => w.flush(),
+            Out::Gzip(w) => w.flush(),
+            Out::Zstd(w) => w.flush(),
+        }
+    }
+}
+
 pub struct Quarantine {
     source: String,
     root: PathBuf,
     dry_run: bool,
-    out: HashingWriter<Sink>,
+    compression: Option<Compression>,
+    out: Out,
     pub count: u64,
 }
 
@@ -66,12 +138,18 @@ pub enum QuarantineFile {
 }
 
 impl Quarantine {
-    pub fn new(root: PathBuf, source: String, dry_run: bool) -> Quarantine {
+    pub fn new(
+        root: PathBuf,
+        source: String,
+        dry_run: bool,
+        compression: Option<Compression>,
+    ) -> Quarantine {
         Quarantine {
             source,
             root,
             dry_run,
-            out: HashingWriter::new(Sink::Pending),
+            compression,
+            out: Out::new(compression),
             count: 0,
         }
     }
@@ -106,8 +184,8 @@ impl Quarantine {
             self.source
         );
         self.count += 1;
-        if matches!(self.out.get_ref(), Sink::Pending) {
-            *self.out.get_mut() = self.open()?;
+        if matches!(self.out.sink(), Sink::Pending) {
+            *self.out.sink_mut() = self.open()?;
         }
         self.out
             .write_all(entry.as_bytes())
@@ -141,9 +219,10 @@ impl Quarantine {
         if self.count == 0 {
             return Ok(None);
         }
-        let out = std::mem::replace(&mut self.out, HashingWriter::new(Sink::Pending));
-        let (sink, bytes, sha256) = out.finish();
-        let rel = format!("{DIR}/quarantine-{}.ndjson", &sha256[..16]);
+        let out = std::mem::replace(&mut self.out, Out::new(None));
+        let (sink, bytes, sha256) = out.finish().context("writing the quarantine")?;
+        let ext = self.compression.map_or("", Compression::extension);
+        let rel = format!("{DIR}/quarantine-{}.ndjson{ext}", &sha256[..16]);
         let dest = self.root.join(&rel);
         let (tmp, writer) = match sink {
             Sink::Discard(Some(reason)) => {
@@ -191,7 +270,7 @@ fn link_at(path: &Path, rel: &str) -> Option<String> {
 
 impl Drop for Quarantine {
     fn drop(&mut self) {
-        if let Sink::File(tmp, _) = self.out.get_ref() {
+        if let Sink::File(tmp, _) = self.out.sink() {
             let _ = fs::remove_file(tmp);
         }
     }

@@ -4,8 +4,11 @@
 
 mod common;
 
+mod ai_audit;
 mod correctness;
 mod crash;
+mod hygiene;
 mod layouts;
+mod log_conversations;
 mod scale;
 mod symlinks;
