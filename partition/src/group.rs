@@ -90,7 +90,17 @@ pub fn process(
         Some(c) => format!("{rel}{}", c.extension()),
         None => rel.to_owned(),
     };
-    let on_disk = load_on_disk(ctx, &final_rel)?;
+    let mut on_disk = load_on_disk(ctx, &final_rel)?;
+    // A user whose directory had the former `~` mark: that file is merged
+    // here, and removed as stale once the new one is written.
+    let former = user.zip(records.first()).and_then(|(u, r)| {
+        let date = chrono::NaiveDate::parse_from_str(r.date, "%Y-%m-%d").ok()?;
+        render::former_path_for(&cfg.template, u, date)
+    });
+    if let Some(f) = former {
+        let ext = cfg.compress.map_or("", |c| c.extension());
+        on_disk.extend(load_on_disk(ctx, &format!("{f}{ext}"))?);
+    }
     let parsed = on_disk
         .iter()
         .map(|f| existing::parse(f, cfg.format, &cfg.metadata.timestamp_key))

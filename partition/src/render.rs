@@ -103,12 +103,32 @@ fn ends_with_mark(seg: &str) -> bool {
 /// The file path (relative to the root, before rotation and compression
 /// suffixes) of a record of `user` on `date`.
 pub fn path_for(t: &str, user: &str, date: NaiveDate) -> String {
-    let (y, m, d) = (date.year(), date.month(), date.day());
-    let mut s = t.to_owned();
-    if s.contains("{user}") {
-        s = s.replace("{user}", &user_segment(user));
+    if t.contains("{user}") {
+        with_segment(t, &user_segment(user), date)
+    } else {
+        with_segment(t, "", date)
     }
-    s.replace("{yyyy}", &format!("{y:04}"))
+}
+
+/// Where `path_for` put this user's file before user segments lost the
+/// `~` mark (archive-core's `sanitize_segment`), when that differs: an
+/// earlier run's file there is merged into the new path and removed.
+pub fn former_path_for(t: &str, user: &str, date: NaiveDate) -> Option<String> {
+    if !t.contains("{user}") {
+        return None;
+    }
+    let mut seg = archive_core::naming::sanitize_segment(user);
+    if RESERVED.contains(&seg.as_str()) {
+        let h = archive_core::hash::sha256_hex(user.as_bytes());
+        seg = format!("{seg}~{}", &h[..10]);
+    }
+    (seg != user_segment(user)).then(|| with_segment(t, &seg, date))
+}
+
+fn with_segment(t: &str, seg: &str, date: NaiveDate) -> String {
+    let (y, m, d) = (date.year(), date.month(), date.day());
+    t.replace("{user}", seg)
+        .replace("{yyyy}", &format!("{y:04}"))
         .replace("{mm}", &format!("{m:02}"))
         .replace("{dd}", &format!("{d:02}"))
         .replace("{date}", &format!("{y:04}-{m:02}-{d:02}"))

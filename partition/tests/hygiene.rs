@@ -330,3 +330,43 @@ fn list_flags_take_one_value_each_and_a_missing_input_is_a_usage_error() {
     assert!(run.stderr.contains("missing.ndjson"), "{}", run.stderr);
     assert!(!dir.join("m").exists());
 }
+
+#[test]
+fn files_under_a_former_marked_directory_are_merged_into_the_new_one() {
+    let dir = Dir::new("former-mark");
+    let user = "alice@example.com";
+    let h = sha256(user.as_bytes());
+    let old_rel = format!(
+        "o/alice_example.com~{}/2025/07/02/conversations.json",
+        &h[..10]
+    );
+    let old = conversation("c-old", user, DAY0 + 5.0, DAY0 + 6.0, &["before"]);
+    dir.write(
+        &old_rel,
+        format!("{{\"date\":\"2025-07-02\",\"user_id\":{},\"conversation_count\":1,\"conversations\":[{old}],\"metadata\":{{\"backup_timestamp\":\"2026-01-01T00:00:00Z\",\"source\":\"chatgpt-compliance-api\"}}}}\n", json!(user)),
+    );
+    let new = conversation("c-new", user, DAY0 + 50.0, DAY0 + 60.0, &["after"]);
+    let run = cmd(&dir)
+        .args(["--out", "o"])
+        .stdin(ndjson(&[new]))
+        .expect_success();
+    let lines = check_lines(&dir, &run, "o");
+    let rel = format!(
+        "alice_example.com--{}/2025/07/02/conversations.json",
+        &h[..12]
+    );
+    assert_eq!(lines[&rel]["records"], 2);
+    let v: Value = serde_json::from_str(&dir.read(&format!("o/{rel}"))).unwrap();
+    let ids: Vec<&str> = v["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["c-old", "c-new"]);
+    assert!(
+        !dir.join(&old_rel).exists(),
+        "the former file is removed once merged"
+    );
+    assert!(run.stderr.contains("removing"), "{}", run.stderr);
+}
