@@ -19,6 +19,7 @@ const EXAMPLES: &str = "\
 Examples:
   # Generated data: 300 users over 30 days, a random free port
   compliance-mock --port 0 --generate-users 300 --generate-days 30 --seed 7 --start 2026-10-01 > mock.out &
+  until [ -s mock.out ]; do sleep 0.1; done      # the first line says where it listens
   MOCK=$(head -1 mock.out | jq -r .listening)
   curl -s -H 'Authorization: Bearer test-key' \\
     \"$MOCK/v1/compliance/workspaces/11bf645e-d5e8-4478-a70e-e5742ded2436/conversations?limit=2\" | jq '.data[].title'

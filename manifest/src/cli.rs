@@ -15,7 +15,9 @@ Examples:
   (cd archive/conversations && sha256sum -c --strict manifest-sha256.txt)
 
   # Billing: one manifest per period, labelled, signed with minisign
-  parquetize ... | manifest --group-by period --retention-years 7 \\
+  parquetize dump.csv --table charges --format pg-csv --schema-sql charges.sql \\
+      --numeric-as string --out out --period 2025-11 \\
+    | manifest --group-by period --retention-years 7 \\
     --compliance SOX --compliance GDPR --sign ~/.minisign/archive.key
   minisign -Vm out/manifest-2025-11-sha256.txt -p archive.pub
 

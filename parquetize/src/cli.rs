@@ -34,7 +34,10 @@ Examples:
       --numeric-as string --out out --period 2025-11 --dry-run | jq '{path, records, bytes}'
 
   # Straight into the archive pipeline:
-  ... | parquetize - --table charges ... | manifest --period 2025-11 | ship s3://bucket/billing
+  psql -X -c \"\\copy charges to stdout with (format csv, header)\" \\
+    | parquetize - --table charges --format pg-csv --schema-sql charges.sql \\
+        --numeric-as string --out billing --period 2025-11 \\
+    | manifest --group-by period | ship s3://bucket/billing
 ";
 
 fn long_help() -> String {

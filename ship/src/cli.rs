@@ -8,12 +8,12 @@ use std::path::PathBuf;
 const EXAMPLES: &str = "\
 Examples:
   # Ship what manifest produced; print what S3 answered
-  partition --out /srv/archive/conversations --preset conversations < records.ndjson \\
+  partition --out archive/conversations --preset conversations < records.ndjson \\
     | manifest | ship s3://acme-archive/chatgpt --storage-class GLACIER_IR \\
     | jq -c '{key, status, checksum_sha256}'
 
   # Daily pipeline: rewrite only the days whose content changed
-  manifest --root /srv/archive/logs | ship s3://acme-archive/logs --update
+  manifest --root archive/logs | ship s3://acme-archive/logs --update
 
   # Upload a folder under a timestamped prefix (20261123_020000_review/...)
   ship ./review s3://acme-exports/document-review/
@@ -21,8 +21,8 @@ Examples:
   # Encrypt for the compliance officer's age key; fall back to disk if S3 is down
   ship s3://acme-archive/billing \\
     --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p \\
-    --fallback-dir /var/spool/ship < files.ndjson
-  ship --drain /var/spool/ship s3://acme-archive      # later: upload what fell back
+    --fallback-dir spool < files.ndjson
+  ship --drain spool s3://acme-archive      # later: upload what fell back
 
   # Write-once retention
   ship s3://locked-bucket/audit --object-lock-mode COMPLIANCE --retain-days 2557 < files.ndjson
