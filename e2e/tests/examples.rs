@@ -341,3 +341,356 @@ fn cron_drain_keeps_the_zip_until_s3_holds_the_same_bytes() {
     ));
     assert_eq!(got, "second file\n");
 }
+
+// ---------------------------------------------------------------------
+// The examples of README.md, the crate READMEs and every `--help`.
+
+/// The tools whose `--help` (and each subcommand's) has an Examples section.
+const TOOLS: &[(&str, &str)] = &[
+    ("fetch", "fetch"),
+    ("partition", "partition"),
+    ("parquetize", "parquetize"),
+    ("manifest", "manifest"),
+    ("ship", "ship"),
+    ("restore", "restore"),
+    ("archive-state", "state"),
+    ("compliance-mock", "compliance-mock"),
+];
+
+/// Seconds one example may run; one that waits on stdin or a server that
+/// never ends is killed and fails.
+const EXAMPLE_SECS: u32 = 90;
+
+/// One example to run: a fenced block, or a tool's Examples section.
+#[derive(Debug, Clone)]
+struct Example {
+    /// `README.md`, `ship/README.md`, `ship lifecycle --help`.
+    source: String,
+    /// Line of the example's first line in `source`.
+    line: usize,
+    text: String,
+    expect: i32,
+}
+
+/// The shell blocks of one Markdown file: ```` ```sh ```` runs and must exit
+/// 0, ```` ```sh exit=N ```` must exit N, ```` ```sh norun: REASON ```` is
+/// skipped (and must give a reason).
+fn markdown_examples(rel: &str) -> Vec<Example> {
+    let text = std::fs::read_to_string(repo_root().join(rel)).unwrap();
+    let mut out = Vec::new();
+    for b in fenced_blocks(&text) {
+        let mut words = b.info.split_whitespace();
+        if words.next() != Some("sh") {
+            continue;
+        }
+        let rest: Vec<&str> = words.collect();
+        if let Some(first) = rest.first() {
+            if first.starts_with("norun") {
+                let reason = b.info.split_once("norun:").map(|(_, r)| r.trim());
+                assert!(
+                    reason.is_some_and(|r| !r.is_empty()),
+                    "{rel}:{}: ```sh norun needs a reason (```sh norun: why)",
+                    b.line - 1
+                );
+                continue;
+            }
+        }
+        let expect = rest
+            .iter()
+            .find_map(|w| w.strip_prefix("exit="))
+            .map(|n| n.parse().expect("exit=N"))
+            .unwrap_or(0);
+        out.push(Example {
+            source: rel.to_string(),
+            line: b.line,
+            text: b.text,
+            expect,
+        });
+    }
+    out
+}
+
+/// README.md and every `*/README.md` of the repository.
+fn readme_files() -> Vec<String> {
+    let mut files = vec!["README.md".to_string()];
+    for e in std::fs::read_dir(repo_root()).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if e.path().join("README.md").is_file() && name != "target" && !name.starts_with('.') {
+            files.push(format!("{name}/README.md"));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `tool [sub] --help` with COLUMNS set.
+fn help_text(tool: &str, sub: Option<&str>, columns: u32) -> String {
+    let mut cmd = std::process::Command::new(bin_dir().join(tool));
+    cmd.args(sub)
+        .arg("--help")
+        .env("COLUMNS", columns.to_string());
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{tool} {sub:?} --help failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The subcommands a help text lists under "Commands:" (without `help`).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim() != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|s| *s != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// The "Examples:" section of a help text, dedented, with the line of its
+/// first line: from the line after "Examples:" to the first line that is
+/// neither blank nor indented.
+fn examples_section(help: &str) -> Option<(usize, String)> {
+    let lines: Vec<&str> = help.lines().collect();
+    let start = lines.iter().position(|l| l.trim_end() == "Examples:")? + 1;
+    let mut text = String::new();
+    for l in &lines[start..] {
+        if !l.is_empty() && !l.starts_with(' ') {
+            break;
+        }
+        text.push_str(l.strip_prefix("  ").unwrap_or(l));
+        text.push('\n');
+    }
+    Some((start + 1, text.trim_end().to_string() + "\n"))
+}
+
+/// Every tool's and subcommand's `--help` examples, each section once.
+fn help_examples() -> Vec<Example> {
+    let mut out: Vec<Example> = Vec::new();
+    for (tool, _) in TOOLS {
+        let top = help_text(tool, None, 1000);
+        let mut subs: Vec<Option<String>> = vec![None];
+        subs.extend(subcommands(&top).into_iter().map(Some));
+        for sub in subs {
+            let help = help_text(tool, sub.as_deref(), 1000);
+            let Some((line, text)) = examples_section(&help) else {
+                continue;
+            };
+            if out.iter().any(|e| e.text == text) {
+                continue;
+            }
+            let name = match &sub {
+                Some(s) => format!("{tool} {s} --help"),
+                None => format!("{tool} --help"),
+            };
+            out.push(Example {
+                source: name,
+                line,
+                text,
+                expect: 0,
+            });
+        }
+    }
+    out
+}
+
+/// The servers and sample inputs every example gets: the mock API, moto
+/// with every bucket the examples name, PostgreSQL with the billing
+/// fixture in database `billing`, and a directory of inputs each example
+/// runs in a copy of.
+struct Sandbox {
+    _mock: Mock,
+    _s3: MotoServer,
+    _pg: Postgres,
+    inputs: Dir,
+    env: Vec<(String, String)>,
+}
+
+/// The bucket names `s3://NAME` in the examples' text.
+fn buckets(examples: &[Example]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in examples {
+        for part in e.text.split("s3://").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'
+                })
+                .collect();
+            if name.len() >= 3 && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+impl Sandbox {
+    fn start(examples: &[Example]) -> Sandbox {
+        let mock = Mock::start(MOCK_ARGS);
+        let s3 = MotoServer::start();
+        let mut names = buckets(examples);
+        for must in ["acme-archive", "acme-compliance", "bucket"] {
+            if !names.iter().any(|n| n == must) {
+                names.push(must.to_string());
+            }
+        }
+        for name in &names {
+            s3.create_bucket(name, name.contains("lock"));
+        }
+        let pg = Postgres::start();
+        pg.psql("create database billing");
+        let mut env: Vec<(String, String)> = pg.env();
+        env.retain(|(k, _)| k != "PGDATABASE");
+        env.push(("PGDATABASE".into(), "billing".into()));
+        let fixture = Dir::new("examples-fixture");
+        let sql = fixture.write("billing.sql", include_str!("fixtures/billing.sql"));
+        let load = std::process::Command::new(pg.bindir().join("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(&sql)
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(
+            load.status.success(),
+            "{}",
+            String::from_utf8_lossy(&load.stderr)
+        );
+        env.extend(s3.env());
+        env.extend(
+            [
+                (
+                    "PATH",
+                    format!(
+                        "{}:{}:{}",
+                        bin_dir().display(),
+                        pg.bindir().display(),
+                        std::env::var("PATH").unwrap()
+                    ),
+                ),
+                ("COMPLIANCE_BASE_URL", mock.base()),
+                ("OPENAI_BASE_URL", mock.base()),
+                ("OPENAI_API_KEY", testkit::mock::KEY.to_string()),
+                ("OPENAI_ADMIN_KEY", testkit::mock::ADMIN_KEY.to_string()),
+                ("WORKSPACE_ID", WORKSPACE_ID.to_string()),
+                ("NO_PROGRESS", "1".to_string()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        let inputs = Dir::new("examples-inputs");
+        let setup = std::process::Command::new("bash")
+            .arg(repo_root().join("e2e/tests/common/examples-setup.sh"))
+            .current_dir(inputs.path())
+            .envs(env.iter().cloned())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            setup.status.success(),
+            "examples-setup.sh failed:\n{}",
+            String::from_utf8_lossy(&setup.stderr)
+        );
+        Sandbox {
+            _mock: mock,
+            _s3: s3,
+            _pg: pg,
+            inputs,
+            env,
+        }
+    }
+
+    /// Run one example in a fresh copy of the inputs; the failure, if any,
+    /// names the source, the line and the command.
+    fn run(&self, ex: &Example) -> Option<String> {
+        let dir = Dir::new("example");
+        let copy = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", self.inputs.path().display()))
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(copy.success());
+        // Line 1 reports where `bash -e` stopped; background jobs an
+        // example started (a mock server) are stopped when it ends.
+        let script = format!(
+            "trap 'echo \"@@failed line=$LINENO exit=$?\" >&2' ERR; trap 'rc=$?; trap - ERR; kill $(jobs -p) 2>/dev/null || true; exit $rc' EXIT\n{}",
+            ex.text
+        );
+        let path = dir.write(".example.sh", script);
+        let out = std::process::Command::new("timeout")
+            .args([
+                "-k",
+                "5",
+                &EXAMPLE_SECS.to_string(),
+                "bash",
+                "-e",
+                "-o",
+                "pipefail",
+            ])
+            .arg(&path)
+            .current_dir(dir.path())
+            .env("HOME", dir.join("home"))
+            .envs(self.env.iter().cloned())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        if code == ex.expect {
+            return None;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let at = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("@@failed line="))
+            .next()
+            .and_then(|r| r.split_whitespace().next()?.parse::<usize>().ok())
+            .filter(|n| *n >= 2);
+        let (line, command) = match at {
+            Some(n) => (
+                ex.line + n - 2,
+                ex.text.lines().nth(n - 2).unwrap_or("").trim().to_string(),
+            ),
+            None => (ex.line, "(the example as a whole)".to_string()),
+        };
+        let what = if code == 124 || code == 137 {
+            format!("killed after {EXAMPLE_SECS} s (waits on stdin or never ends)")
+        } else {
+            format!("exit {code}, expected {}", ex.expect)
+        };
+        let tail: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("@@failed"))
+            .collect();
+        let tail = tail[tail.len().saturating_sub(6)..].join("\n    ");
+        Some(format!(
+            "{}:{line}: `{command}`: {what}\n    {tail}",
+            ex.source
+        ))
+    }
+}
+
+fn run_all(examples: &[Example]) {
+    assert!(!examples.is_empty(), "no examples found");
+    let sandbox = Sandbox::start(examples);
+    let failures: Vec<String> = examples.iter().filter_map(|e| sandbox.run(e)).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} examples failed:\n\n{}",
+        failures.len(),
+        examples.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn readme_examples_work_when_pasted() {
+    let examples: Vec<Example> = readme_files()
+        .iter()
+        .flat_map(|f| markdown_examples(f))
+        .collect();
+    run_all(&examples);
+}
+
+#[test]
+fn help_examples_work_when_pasted() {
+    run_all(&help_examples());
+}
