@@ -22,9 +22,10 @@ Examples:
   minisign -Vm out/manifest-2025-11-sha256.txt -p archive.pub
 
   # The billing archive's manifest.json, as its specification gives it
-  # (docs/schemas/billing-manifest.schema.json), from parquetize's lines
-  manifest --json-format billing-spec --period 2025-11 --schema-version 2025-10-21 \\
-    --key-prefix billing-archive/2025/11 < parquet-lines.ndjson
+  # (docs/schemas/billing-manifest.schema.json)
+  parquetize dump.csv --table charges --format pg-csv --schema-sql charges.sql --period 2025-11 \\
+      --compression gzip --name '{table}-{period}.parquet.gz' --out month \\
+    | manifest --json-format billing-spec --schema-version 2025-10-21 --key-prefix billing-archive/2025/11
 
   # Rewrite only the days whose content changed: the changes are recorded
   # (walked lines carry \"changed\"), ship --update replaces only those
