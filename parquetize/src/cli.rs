@@ -215,6 +215,12 @@ pub struct Args {
     )]
     pub batch_rows: usize,
 
+    /// Threads that parse a CSV input (split into chunks of whole records)
+    /// and that encode columns (default: the number of CPUs). The file is
+    /// the same whatever N; 1 parses on one thread.
+    #[arg(long, short = 'j', value_name = "N", help_heading = "Run", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
     // ---- run ----
     /// Parse and encode everything, print the file line with
     /// "status":"planned" (real size and digest), write nothing.

@@ -46,6 +46,8 @@ pub struct Config {
     /// False with `--plain-fallback`.
     pub allow_delta: bool,
     pub batch_rows: usize,
+    /// `--jobs`: threads parsing a CSV input, and threads encoding columns.
+    pub jobs: usize,
     /// `--drop-array-bounds`: store arrays with a lower bound other than 1.
     pub drop_array_bounds: bool,
     pub dry_run: bool,
@@ -105,6 +107,10 @@ impl Config {
             allow_delta: !a.plain_fallback,
             batch_rows: a.batch_rows,
             drop_array_bounds: a.drop_array_bounds,
+            jobs: a
+                .jobs
+                .map(usize::from)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             dry_run: a.dry_run,
             summary: a.summary,
             quiet: a.quiet,

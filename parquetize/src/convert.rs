@@ -4,6 +4,7 @@
 //! is bounded by the batch and row-group sizes, never by the table.
 
 use crate::builder::ColumnBuilder;
+use crate::interrupt::Flag;
 use crate::model::{Column, Storage};
 use crate::read::{Record, RecordSource};
 use crate::write::Msg;
@@ -13,6 +14,32 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::Sender;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What is converted, and how.
+pub struct Job<'a> {
+    /// The input's name, for errors.
+    pub input: &'a str,
+    pub columns: &'a [Column],
+    pub storages: &'a [Storage],
+    pub schema: SchemaRef,
+    /// Set by SIGINT/SIGTERM (see [`crate::interrupt`]).
+    pub interrupted: Flag,
+    pub limits: Limits,
+    /// Threads parsing chunks of a CSV input (1: on the main thread).
+    pub workers: usize,
+}
+
+impl Job<'_> {
+    pub fn converter(&self) -> Converter<'_> {
+        Converter::new(
+            self.input,
+            self.columns,
+            self.storages,
+            self.schema.clone(),
+            &self.limits,
+        )
+    }
+}
 
 pub struct Limits {
     pub batch_rows: usize,
@@ -33,31 +60,44 @@ fn quoted(v: &str) -> String {
     }
 }
 
-/// Convert every record; returns the number of records. Stops at the first
-/// bad value with an input data error naming input, line, column and value.
-#[allow(clippy::too_many_arguments)]
-pub fn convert(
-    source: &mut dyn RecordSource,
-    input: &str,
-    columns: &[Column],
-    storages: &[Storage],
+/// Records into column builders, a batch at a time.
+pub struct Converter<'a> {
+    input: &'a str,
+    columns: &'a [Column],
     schema: SchemaRef,
-    limits: &Limits,
-    tx: &Sender<Msg>,
-    interrupted: &AtomicBool,
-    mut progress: impl FnMut(u64),
-) -> Result<u64> {
-    let cap = limits.batch_rows.min(65_536);
-    let mut builders: Vec<ColumnBuilder> = storages
-        .iter()
-        .map(|s| ColumnBuilder::new(s, cap, limits.drop_array_bounds))
-        .collect();
-    let mut rec = Record::default();
-    let mut records = 0u64;
-    let mut in_batch = 0usize;
-    let mut batch_bytes = 0usize;
-    let ncols = columns.len();
-    while source.next_record(&mut rec)? {
+    limits: &'a Limits,
+    builders: Vec<ColumnBuilder>,
+    in_batch: usize,
+    batch_bytes: usize,
+}
+
+impl<'a> Converter<'a> {
+    pub fn new(
+        input: &'a str,
+        columns: &'a [Column],
+        storages: &[Storage],
+        schema: SchemaRef,
+        limits: &'a Limits,
+    ) -> Converter<'a> {
+        let cap = limits.batch_rows.min(65_536);
+        Converter {
+            input,
+            columns,
+            schema,
+            limits,
+            builders: storages
+                .iter()
+                .map(|s| ColumnBuilder::new(s, cap, limits.drop_array_bounds))
+                .collect(),
+            in_batch: 0,
+            batch_bytes: 0,
+        }
+    }
+
+    /// Append one record: an input data error names input, line, column and
+    /// value. Returns a batch when the record fills one.
+    pub fn push(&mut self, rec: &Record) -> Result<Option<RecordBatch>> {
+        let (input, ncols) = (self.input, self.columns.len());
         if rec.len() != ncols {
             return Err(Failure::data(format!(
                 "{input}:{}: expected {ncols} fields, found {}",
@@ -65,7 +105,12 @@ pub fn convert(
                 rec.len()
             )));
         }
-        for (i, (col, b)) in columns.iter().zip(builders.iter_mut()).enumerate() {
+        for (i, (col, b)) in self
+            .columns
+            .iter()
+            .zip(self.builders.iter_mut())
+            .enumerate()
+        {
             let v = rec.field(i).map_err(|msg| {
                 Failure::data(format!(
                     "{input}:{}: column {} ({}): {msg}",
@@ -88,30 +133,75 @@ pub fn convert(
                 )));
             }
         }
+        self.in_batch += 1;
+        self.batch_bytes += rec.raw_len;
+        if self.in_batch >= self.limits.batch_rows || self.batch_bytes >= self.limits.batch_bytes {
+            return self.finish().map(Some);
+        }
+        Ok(None)
+    }
+
+    /// The rows appended since the last batch (possibly none).
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        self.in_batch = 0;
+        self.batch_bytes = 0;
+        let arrays = self.builders.iter_mut().map(|b| b.finish()).collect();
+        RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| anyhow::anyhow!("assembling a batch: {e}"))
+    }
+
+    pub fn pending(&self) -> usize {
+        self.in_batch
+    }
+}
+
+/// Convert every record of one reader, sending each batch on `tx`;
+/// returns the number of records. Stops at the first bad value.
+pub fn convert(
+    source: &mut dyn RecordSource,
+    mut converter: Converter,
+    tx: &Sender<Msg>,
+    interrupted: &AtomicBool,
+    mut progress: impl FnMut(u64),
+) -> Result<u64> {
+    let mut rec = Record::default();
+    let mut records = 0u64;
+    while source.next_record(&mut rec)? {
         records += 1;
-        in_batch += 1;
-        batch_bytes += rec.raw_len;
-        if in_batch >= limits.batch_rows || batch_bytes >= limits.batch_bytes {
-            send_batch(&mut builders, &schema, tx)?;
-            in_batch = 0;
-            batch_bytes = 0;
+        if let Some(batch) = converter.push(&rec)? {
+            send_batch(batch, tx)?;
             progress(records);
             if interrupted.load(Ordering::Relaxed) {
                 return Err(anyhow::Error::new(Failure::Interrupted));
             }
         }
     }
-    if in_batch > 0 {
-        send_batch(&mut builders, &schema, tx)?;
+    if converter.pending() > 0 {
+        send_batch(converter.finish()?, tx)?;
     }
     progress(records);
     Ok(records)
 }
 
-fn send_batch(builders: &mut [ColumnBuilder], schema: &SchemaRef, tx: &Sender<Msg>) -> Result<()> {
-    let arrays = builders.iter_mut().map(|b| b.finish()).collect();
-    let batch = RecordBatch::try_new(schema.clone(), arrays)
-        .map_err(|e| anyhow::anyhow!("assembling a batch: {e}"))?;
+/// Convert one chunk's records into batches; returns them and the count.
+pub fn convert_chunk(
+    source: &mut dyn RecordSource,
+    converter: &mut Converter,
+) -> Result<(Vec<RecordBatch>, u64)> {
+    let mut rec = Record::default();
+    let mut records = 0u64;
+    let mut batches = Vec::new();
+    while source.next_record(&mut rec)? {
+        records += 1;
+        batches.extend(converter.push(&rec)?);
+    }
+    if converter.pending() > 0 {
+        batches.push(converter.finish()?);
+    }
+    Ok((batches, records))
+}
+
+pub fn send_batch(batch: RecordBatch, tx: &Sender<Msg>) -> Result<()> {
     // A closed channel means the writer failed; its error is reported by
     // the caller after joining it.
     tx.send(Msg::Batch(batch))

@@ -12,6 +12,7 @@ mod interrupt;
 mod model;
 mod output;
 mod pages;
+mod parallel;
 mod pipeline;
 mod read;
 mod report;

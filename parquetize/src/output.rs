@@ -127,7 +127,7 @@ pub fn write_options(
         row_group_bytes: config.row_group_bytes,
         dictionary_page_bytes: config.dictionary_page_bytes,
         allow_delta: config.allow_delta,
-        encode_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+        encode_threads: config.jobs.max(1),
         metadata,
     }
 }

@@ -3,28 +3,14 @@
 //! the input ended cleanly; an error or a signal (SIGINT, SIGTERM) drops
 //! the temporary file.
 
-use crate::convert::{self, Limits};
-use crate::interrupt::Flag;
-use crate::model::{Column, Storage};
-use crate::read::RecordSource;
+use crate::convert::{self, Job, Limits};
+use crate::parallel;
+use crate::read::Source;
 use crate::write::{self, Sink, WriteOptions, Written};
 use anyhow::Result;
 use archive_core::Failure;
-use arrow::datatypes::SchemaRef;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-
-/// What is converted, and how.
-pub struct Job<'a> {
-    /// The input's name, for errors.
-    pub input: &'a str,
-    pub columns: &'a [Column],
-    pub storages: &'a [Storage],
-    pub schema: SchemaRef,
-    /// Set by SIGINT/SIGTERM (see [`crate::interrupt`]).
-    pub interrupted: Flag,
-    pub limits: Limits,
-}
 
 /// Batch limits for the flags: a batch never holds more input than a
 /// quarter of a row group.
@@ -39,7 +25,7 @@ pub fn limits(batch_rows: usize, row_group_bytes: usize, drop_array_bounds: bool
 /// Convert every record of `reader` into `sink`. `parsed` is set to the
 /// number of records once the whole input has been parsed.
 pub fn run(
-    reader: &mut dyn RecordSource,
+    source: Source,
     job: Job,
     sink: Sink,
     options: WriteOptions,
@@ -48,17 +34,16 @@ pub fn run(
     let interrupted = job.interrupted.clone();
     let (tx, writer) = write::spawn(sink, job.schema.clone(), options);
     let mut progress = Progress::new();
-    let converted = convert::convert(
-        reader,
-        job.input,
-        job.columns,
-        job.storages,
-        job.schema,
-        &job.limits,
-        &tx,
-        &interrupted,
-        |n| progress.tick(n),
-    );
+    let converted = match source {
+        Source::Records(mut reader) => {
+            convert::convert(reader.as_mut(), job.converter(), &tx, &interrupted, |n| {
+                progress.tick(n)
+            })
+        }
+        Source::Chunks(chunker, settings) => {
+            parallel::convert_chunks(chunker, &settings, &job, &tx, |n| progress.tick(n))
+        }
+    };
     progress.done();
     let converted = converted.and_then(|records| {
         if interrupted.load(Ordering::Relaxed) {

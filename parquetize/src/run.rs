@@ -3,8 +3,9 @@
 //! file line. The summary is written however the run ends.
 
 use crate::config::Config;
+use crate::convert::Job;
 use crate::interrupt;
-use crate::pipeline::{self, Job};
+use crate::pipeline;
 use crate::read;
 use crate::report::{Counts, Report};
 use crate::resolve;
@@ -41,7 +42,8 @@ fn convert_table(config: &Config, counts: &mut Counts) -> Result<Outcome> {
     counts.path = Some(dest.path.display().to_string());
 
     let input = resolved.input(config, &interrupted)?;
-    let (mut reader, _) = read::open(config, format, input, &name, Some(&table.columns))?;
+    let workers = config.jobs.max(1);
+    let source = read::open_source(config, format, input, &name, &table.columns)?;
     let options = output::write_options(config, table, format, &schema_version);
     // Check the codec level before reading any data.
     write::properties(&options, None)?;
@@ -52,13 +54,14 @@ fn convert_table(config: &Config, counts: &mut Counts) -> Result<Outcome> {
         storages: &storages,
         schema: Arc::new(table.arrow_schema(&storages)),
         interrupted,
+        workers,
         limits: pipeline::limits(
             config.batch_rows,
             config.row_group_bytes,
             config.drop_array_bounds,
         ),
     };
-    let written = pipeline::run(reader.as_mut(), job, sink, options, &mut counts.records)?;
+    let written = pipeline::run(source, job, sink, options, &mut counts.records)?;
     counts.bytes = written.bytes;
     counts.row_groups = written.row_groups;
     counts.sha256 = Some(written.sha256.clone());

@@ -5,5 +5,6 @@ mod cli;
 mod codecs;
 mod crash;
 mod never_silent;
+mod parallel;
 mod postgres_roundtrip;
 mod support;

@@ -62,6 +62,52 @@ impl CsvReader {
         self.order = if identity { None } else { Some(order) };
     }
 
+    /// The rest of the input, to be split into chunks of whole records
+    /// (see [`super::chunks`]), and what a reader of one chunk needs.
+    pub fn into_parts(self) -> (Box<dyn BufRead + Send>, CsvSettings) {
+        let settings = CsvSettings {
+            name: self.name,
+            delimiter: self.delimiter,
+            quote: self.quote,
+            null: self.null,
+            order: self.order,
+            lines_read: self.line,
+        };
+        (self.input, settings)
+    }
+}
+
+/// How a CSV input is read, shared by the readers of its chunks.
+#[derive(Clone)]
+pub struct CsvSettings {
+    pub name: String,
+    pub delimiter: u8,
+    pub quote: u8,
+    null: Vec<u8>,
+    order: Option<Vec<usize>>,
+    /// Lines before the first chunk (the header).
+    pub lines_read: u64,
+}
+
+impl CsvSettings {
+    /// A reader of `bytes`, whole records that start after `lines_before`
+    /// lines of the input, so its errors name the input's line numbers.
+    pub fn reader(&self, bytes: Vec<u8>, lines_before: u64) -> CsvReader {
+        CsvReader {
+            input: Box::new(std::io::Cursor::new(bytes)),
+            name: self.name.clone(),
+            delimiter: self.delimiter,
+            quote: self.quote,
+            null: self.null.clone(),
+            line: lines_before,
+            raw: Vec::with_capacity(4096),
+            order: self.order.clone(),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl CsvReader {
     fn next_raw(&mut self, rec: &mut Record) -> anyhow::Result<bool> {
         self.raw.clear();
         let start_line = self.line + 1;

@@ -2,12 +2,14 @@
 //! (NULL kept distinct from the empty string), counting input lines so
 //! errors can point at them.
 
+mod chunks;
 mod csv;
 mod ndjson;
 mod pg_text;
 mod record;
 
-pub use csv::CsvReader;
+pub use chunks::{Chunk, Chunker};
+pub use csv::{CsvReader, CsvSettings};
 pub use ndjson::{object_members, NdjsonColumn, NdjsonReader};
 pub use pg_text::PgTextReader;
 pub use record::{read_error, Record, RecordSource};
@@ -20,6 +22,34 @@ use std::io::BufRead;
 
 /// A record reader and, for CSV with a header, the header's names.
 pub type ReaderAndHeader = (Box<dyn RecordSource>, Option<Vec<String>>);
+
+/// The input to convert: records one at a time, or (CSV, several parse
+/// threads) chunks of whole records and how to read one.
+pub enum Source {
+    Records(Box<dyn RecordSource>),
+    Chunks(Chunker, CsvSettings),
+}
+
+/// The input to convert, with the header checked against `columns`. CSV is
+/// always split into chunks (see [`crate::parallel`]), whatever the number
+/// of threads that parse them, so the batches, and the file, are the same
+/// for any `--jobs`.
+pub fn open_source(
+    config: &Config,
+    format: Format,
+    input: Box<dyn BufRead + Send>,
+    name: &str,
+    columns: &[Column],
+) -> Result<Source> {
+    if matches!(format, Format::PgCsv | Format::Csv) {
+        let (reader, _) = open_csv_reader(config, format, input, name, Some(columns))?;
+        let (rest, settings) = reader.into_parts();
+        let chunker = Chunker::new(rest, name, settings.quote, settings.lines_read);
+        return Ok(Source::Chunks(chunker, settings));
+    }
+    let (reader, _) = open(config, format, input, name, Some(columns))?;
+    Ok(Source::Records(reader))
+}
 
 /// A reader over `input` for the chosen format, with the header checked
 /// against `columns` (None: inference, the header gives the names).
@@ -62,10 +92,21 @@ fn open_csv(
     name: &str,
     columns: Option<&[Column]>,
 ) -> Result<ReaderAndHeader> {
+    let (reader, header) = open_csv_reader(config, format, input, name, columns)?;
+    Ok((Box::new(reader), header))
+}
+
+fn open_csv_reader(
+    config: &Config,
+    format: Format,
+    input: Box<dyn BufRead + Send>,
+    name: &str,
+    columns: Option<&[Column]>,
+) -> Result<(CsvReader, Option<Vec<String>>)> {
     let null = config.null.clone().unwrap_or_default();
     let mut r = CsvReader::new(input, name, delimiter(config, b',')?, &null);
     if config.no_header {
-        return Ok((Box::new(r), None));
+        return Ok((r, None));
     }
     let h = r.read_header()?;
     if let Some(cols) = columns {
@@ -80,7 +121,7 @@ fn open_csv(
         }
         r.set_order(header_order(name, &h, &names)?);
     }
-    Ok((Box::new(r), Some(h)))
+    Ok((r, Some(h)))
 }
 
 fn delimiter(config: &Config, default: u8) -> Result<u8> {
