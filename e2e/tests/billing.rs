@@ -463,6 +463,77 @@ fn a_failed_connection_is_exit_4_and_a_missing_bucket_exit_2_before_any_work() {
     assert_eq!(listing.trim(), "0", "something was written");
 }
 
+/// The database going away in the middle of the run (the session that
+/// reads `charges` terminated by the server while it waits for a lock) is
+/// exit 4 and named, never "no such table" or a data error.
+#[test]
+fn a_connection_lost_mid_run_is_exit_4() {
+    let dir = Dir::new("billing-midrun");
+    let pg = Postgres::start();
+    pg.psql(include_str!("fixtures/billing.sql"));
+    // Another session holds charges until it is terminated.
+    let mut locker = std::process::Command::new(pg.bindir().join("psql"))
+        .args(["-X", "-q", "-c"])
+        .arg("begin; lock table charges in access exclusive mode; select pg_sleep(60); commit;")
+        .envs(pg.env())
+        .env("PGAPPNAME", "locker")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while count(&pg, "select count(*) from pg_locks l join pg_stat_activity a using (pid) where a.application_name = 'locker' and l.mode = 'AccessExclusiveLock' and l.granted") == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let run = std::thread::scope(|scope| {
+        let job = scope.spawn(|| {
+            let mut cmd = billing_command(&dir, &pg);
+            cmd.env("BILLING_TABLES", "credits:created_at charges:created_at")
+                .env("SNAPSHOT_TABLES", "")
+                .env("WORK_DIR", dir.join("work"))
+                .env("SUMMARY_FILE", dir.join("summary.json"))
+                .args(["--period", "2025-03", "--dest"])
+                .arg(dir.join("dest"));
+            cmd.run()
+        });
+        // The job's session waiting on the lock is cut off by the server.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while count(
+            &pg,
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity \
+                          where wait_event_type = 'Lock' and application_name <> 'locker'",
+        ) == 0
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the job never waited on charges"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        job.join().unwrap()
+    });
+    pg.psql(
+        "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'locker'",
+    );
+    let _ = locker.wait();
+    assert_eq!(run.code, Some(4), "{}", run.report());
+    run.assert(
+        run.stderr.contains("charges") && !run.stderr.contains("no such table"),
+        "the failure is not named, or called a missing table",
+    );
+    let s: Value = serde_json::from_str(&dir.read("summary.json")).unwrap();
+    run.assert(
+        s["exit_code"] == 4
+            && s["failed_stage"]
+                .as_str()
+                .is_some_and(|f| f.ends_with(":charges")),
+        &format!("summary: {s}"),
+    );
+    run.assert(
+        !dir.join("dest/billing-archive/2025/03").exists(),
+        "shipped after a failure",
+    );
+}
+
 /// The archiver's policy: PutObject on the data, Get/Put on the job's
 /// state, nothing else (what no-clobber archiving needs).
 const PUT_ONLY_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
