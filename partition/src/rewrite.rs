@@ -24,7 +24,7 @@ pub fn apply(line: &[u8], rw: &Rewrite) -> Result<Vec<u8>, String> {
     for p in &rw.encrypt {
         let mut failed = None;
         hashonly::visit(&mut v, &p.segs, &mut |child| {
-            if child.is_string() && is_armored(child) {
+            if is_armored(child) {
                 return; // sealed already: a record this tool wrote
             }
             match seal(child, rw) {
@@ -70,6 +70,13 @@ fn audit_hashes(
             out.insert(k, v);
             continue;
         };
+        // Sealed already (an entry this tool wrote): ciphertext and hash stay.
+        if is_armored(&v) {
+            let hash = old_hashes.remove(*hash_key).unwrap_or(Value::Null);
+            out.insert(k, v);
+            out.insert((*hash_key).to_owned(), hash);
+            continue;
+        }
         let hash = match hashonly::digest(&v) {
             Some(h) => Value::String(h),
             // Content null: keep a hash the entry already carried.
@@ -130,5 +137,10 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{"id":"a","input":null,"input_hash":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","output":null,"output_hash":"kept","model":"m"}"#
         );
+        // An entry this tool sealed before is not hashed or sealed again.
+        let sealed =
+            r#"{"id":"a","input":"-----BEGIN AGE ENCRYPTED FILE-----\nx","input_hash":"h"}"#;
+        let out = apply(sealed.as_bytes(), &rw).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), sealed);
     }
 }

@@ -236,6 +236,15 @@ impl<'a> Router<'a> {
                 return quarantine(spiller, &reason);
             }
         }
+        // A sealed record differs on every run: only its id can tell two
+        // copies apart.
+        if !cfg.rewrite.encrypt.is_empty() && meta.id.is_none() {
+            let reason = format!(
+                "missing id field `{}` (needed to keep one copy of an encrypted record)",
+                cfg.id.text
+            );
+            return quarantine(spiller, &reason);
+        }
         let rewritten;
         let raw: &[u8] = if cfg.rewrite.is_empty() {
             l

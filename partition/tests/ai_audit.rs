@@ -304,3 +304,41 @@ fn key_ids_name_the_set_of_recipients(
     let same = testkit::parse_ndjson(&dir.read("c/audit_20260301.jsonl"));
     assert_eq!(same[0]["encryption_key_id"], json!(key_id));
 }
+
+#[test]
+fn an_entry_without_an_id_is_not_sealed_but_quarantined() {
+    let dir = Dir::new("ai-audit-no-id");
+    let (_, public) = age_key(&dir, "key.txt");
+    let mut no_id = entry(1, "2026-03-01");
+    no_id.as_object_mut().unwrap().remove("id");
+    let input = format!("{}\n{no_id}\n", entry(2, "2026-03-01"));
+    let run = cmd(&dir)
+        .args([
+            "--out",
+            "a",
+            "--preset",
+            "ai-audit",
+            "--encrypt-field",
+            "input",
+            "--encrypt-to",
+            &public,
+        ])
+        .stdin(input)
+        .expect_code(1);
+    let lines = check_lines(&dir, &run, "a");
+    assert_eq!(lines["audit_20260301.jsonl"]["records"], 1);
+    let q = lines
+        .keys()
+        .find(|p| p.starts_with("_quarantine/"))
+        .unwrap();
+    let e = &testkit::parse_ndjson(&dir.read(&format!("a/{q}")))[0];
+    assert!(
+        e["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("missing id field `id`"),
+        "{e}"
+    );
+    // The quarantine keeps the line as it came (the content is not hashed there).
+    assert_eq!(e["record"], no_id);
+}
