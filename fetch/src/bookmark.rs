@@ -44,6 +44,11 @@ pub struct Bookmark {
     /// The run that wrote it (pending bookmarks), for `fetch commit --run-id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// When the run that wrote it started, if it caught up with everything
+    /// the server had then (RFC 3339): a quiet stream's bookmark stays at
+    /// its last record, but nothing before this time can still be missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covered_until: Option<String>,
 }
 
 impl Bookmark {
@@ -55,6 +60,20 @@ impl Bookmark {
                 .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
                 .map(|t| t.with_timezone(&chrono::Utc))
         })
+    }
+
+    /// How far the data is known complete: the later of [`reached`](Self::reached)
+    /// and `covered_until`. Freshness is measured from here.
+    pub fn complete_until(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let covered = self
+            .covered_until
+            .as_deref()
+            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+            .map(|t| t.with_timezone(&chrono::Utc));
+        match (self.reached(), covered) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -197,6 +216,33 @@ pub struct Promoted {
     pub run_id: Option<String>,
 }
 
+/// The pending bookmarks of the run that wrote the newest of them; the
+/// others are named on stderr and left pending.
+fn most_recent_run(root: &Path, all: Vec<(PathBuf, Bookmark)>) -> Vec<(PathBuf, Bookmark)> {
+    let run_of = |b: &Bookmark| b.run_id.clone().unwrap_or_default();
+    let Some(latest) = all
+        .iter()
+        .max_by(|a, b| a.1.saved_at.cmp(&b.1.saved_at))
+        .map(|(_, b)| run_of(b))
+    else {
+        return all;
+    };
+    let (mine, others): (Vec<_>, Vec<_>) = all.into_iter().partition(|(_, b)| run_of(b) == latest);
+    let mut left: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (_, b) in &others {
+        let run = b.run_id.clone().unwrap_or_else(|| "(no run id)".into());
+        left.entry(run).or_default().push(b.stream.clone());
+    }
+    for (run, streams) in &left {
+        eprintln!(
+            "fetch: commit: left pending in {}: {} of run {run} (not the most recent run; promote them with --run-id {run})",
+            root.display(),
+            streams.join(", ")
+        );
+    }
+    mine
+}
+
 /// Which pending bookmarks `fetch commit` promotes.
 #[derive(Debug, Clone, Default)]
 pub struct CommitFilter {
@@ -227,10 +273,11 @@ impl CommitFilter {
 }
 
 /// Promote the pending bookmarks under `root` that `filter` admits
-/// (rename, then fsync the directory). With no filter, the pending
-/// bookmarks must all come from one run: pending bookmarks of several runs
-/// are refused (exit 2, naming them), so one pipeline never promotes
-/// another's. With `dry_run`, only report what would be promoted.
+/// (rename, then fsync the directory). With no filter, only the most
+/// recent run's (the run id of the newest pending bookmark): pending
+/// bookmarks of other runs stay pending and are named on stderr, so one
+/// pipeline never promotes another's. With `dry_run`, only report what
+/// would be promoted.
 pub fn commit_all(root: &Path, dry_run: bool, filter: &CommitFilter) -> Result<Vec<Promoted>> {
     let mut chosen = Vec::new();
     for pending in pending_files(root)? {
@@ -240,23 +287,7 @@ pub fn commit_all(root: &Path, dry_run: bool, filter: &CommitFilter) -> Result<V
         }
     }
     if filter.is_empty() {
-        let mut runs: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (_, b) in &chosen {
-            let run = b.run_id.clone().unwrap_or_else(|| "(no run id)".into());
-            runs.entry(run).or_default().push(b.stream.clone());
-        }
-        if runs.len() > 1 {
-            let list: Vec<String> = runs
-                .iter()
-                .map(|(r, s)| format!("{r}: {}", s.join(", ")))
-                .collect();
-            return Err(Failure::usage(format!(
-                "pending bookmarks of {} runs in {}: {}; promote one with --run-id ID (or --stream NAME)",
-                runs.len(),
-                root.display(),
-                list.join("; ")
-            )));
-        }
+        chosen = most_recent_run(root, chosen);
     }
     let mut done = Vec::new();
     for (pending, b) in chosen {
@@ -326,7 +357,7 @@ pub fn status_all(root: &Path) -> Result<Vec<Value>> {
         if let Some(t) = b.time.and_then(crate::timeparse::from_unix) {
             v["time"] = Value::String(crate::timeparse::rfc3339(t));
         }
-        if let Some(t) = b.reached() {
+        if let Some(t) = b.complete_until() {
             let lag = (chrono::Utc::now() - t).num_seconds();
             v["lag_s"] = Value::from(lag);
             v["lag"] = Value::from(human_secs(lag));
@@ -405,17 +436,21 @@ mod tests {
             run_id: Some(run.into()),
             ..Default::default()
         };
+        let mut older = mk("conversations", "r0");
+        older.saved_at = "2026-01-01T00:00:00Z".into();
+        store.write_pending("conversations", &older).unwrap();
+        let mut b1 = mk("users", "r1");
+        b1.saved_at = "2026-01-02T00:00:00Z".into();
+        store.write_pending("users", &b1).unwrap();
+        // Plain commit: only the most recent run's.
+        let done = commit_all(root.path(), false, &CommitFilter::default()).unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].stream, "users");
+        assert!(store.committed("conversations").unwrap().is_none());
         store
             .write_pending("logs-AUTH_LOG", &mk("logs-AUTH_LOG", "r1"))
             .unwrap();
         store.write_pending("files", &mk("files", "r2")).unwrap();
-        let e = commit_all(root.path(), false, &CommitFilter::default()).unwrap_err();
-        assert_eq!(archive_core::exit::exit_code(&e), 2);
-        let msg = format!("{e:#}");
-        assert!(
-            msg.contains("r1: logs-AUTH_LOG") && msg.contains("r2: files"),
-            "{msg}"
-        );
         let only = CommitFilter {
             streams: vec!["logs".into()],
             ..Default::default()

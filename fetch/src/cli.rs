@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
 Examples:
+  # With OPENAI_API_KEY (a Compliance API key) and WORKSPACE_ID in the environment.
+
   # Conversation content from the Compliance Logs Platform, incrementally:
-  export OPENAI_API_KEY=... WORKSPACE_ID=11bf645e-d5e8-4478-a70e-e5742ded2436
   fetch logs --event-type CONVERSATION_MESSAGE > events.ndjson && fetch commit
 
   # Every log event type the server lists, first load from a date:
@@ -21,24 +22,29 @@ Examples:
     fetch commit; jq -e .more run.json >/dev/null || break
   done
 
-  # Organisation audit logs (admin key), only API key events:
-  OPENAI_ADMIN_KEY=sk-admin-... fetch audit-logs --event-type api_key.created,api_key.deleted
+  # Organisation audit logs (OPENAI_ADMIN_KEY, an admin key), only API key events:
+  fetch audit-logs --event-type api_key.created,api_key.deleted
 
-  # Files uploaded to conversations (user files are kept upstream about 48 h):
+  # Files uploaded to conversations (kept upstream about 48 h); exit 1 means
+  # some were already gone, each recorded in its day's files-missing.ndjson:
   fetch logs --event-type CONVERSATION_MESSAGE > events.ndjson
-  fetch files --events events.ndjson --out archive/files | manifest | ship s3://bucket/compliance/files
+  fetch files --events events.ndjson --out archive/files | manifest | ship s3://bucket/compliance/files || [ $? -eq 1 ]
 
-  # Organisation-scope types (COSTS) next to the workspace's:
-  fetch logs --event-type all --organization-id org-abc123 > events.ndjson
+  # One run id for every fetch of a pipeline, then commit only that run:
+  export FETCH_RUN_ID=nightly-$(date +%Y%m%d)
+  fetch logs --event-type AUTH_LOG > auth.ndjson && fetch users > users.ndjson && fetch commit --run-id \"$FETCH_RUN_ID\"
 
-  # Commit only what this run fetched:
-  fetch logs --event-type AUTH_LOG --run-id nightly-1 > auth.ndjson && fetch commit --run-id nightly-1
+  # How far behind each bookmark is, against the upstream retention:
+  fetch status | jq -c '{stream, state, lag, retention}'
 
   # What would run, and are the credentials good? (one request)
   fetch conversations --dry-run
 
   # Where every stream's bookmark stands:
   fetch status | jq -c '{stream, state, time, cursor}'
+
+  # Organisation-scope types (COSTS) too, with the organisation's id:
+  #   fetch logs --event-type all --organization-id org-abc123
 
 Environment:
   OPENAI_API_KEY        key for the Compliance API (logs, conversations, users, gpts, projects, memories)

@@ -26,6 +26,9 @@ pub struct RunStats {
     pub failures: Vec<String>,
     /// A stream's own counts for the summary (files: downloaded, missing, …).
     pub extra: Map<String, Value>,
+    /// Something before the run's start was left unresolved (files): the
+    /// bookmark may not claim the run covered everything up to its start.
+    pub uncovered: bool,
 }
 
 pub struct Ctx {
@@ -35,6 +38,9 @@ pub struct Ctx {
     pub opts: Opts,
     pub stats: RunStats,
     pub stream: String,
+    /// When the run started: a bookmark of a run that caught up covers
+    /// everything before it.
+    pub started: chrono::DateTime<chrono::Utc>,
     progress: Progress,
 }
 
@@ -55,6 +61,7 @@ impl Ctx {
             opts: cfg.opts.clone(),
             stats: RunStats::default(),
             stream: cfg.stream.name().to_string(),
+            started: chrono::Utc::now(),
             progress: Progress::new(),
         })
     }

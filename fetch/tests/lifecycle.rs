@@ -203,13 +203,8 @@ fn commit_promotes_only_the_runs_it_is_told() {
     fetch(&dir, &mock, &["gpts", "--run-id", "run-b"]).expect_success();
     let a: Value = serde_json::from_str(&dir.read("a.json")).unwrap();
     assert_eq!(a["run_id"], "run-a");
-    let mut c = dir.command(env!("CARGO_BIN_EXE_fetch"));
-    c.args(["commit", "--state-dir"]).arg(dir.join("state"));
-    let run = c.expect_code(2);
-    run.assert(
-        run.stderr.contains("run-a") && run.stderr.contains("run-b"),
-        "lists the runs",
-    );
+    fetch(&dir, &mock, &["projects", "--run-id", "run-c"]).expect_success();
+    // --run-id: only that run's.
     let mut c = dir.command(env!("CARGO_BIN_EXE_fetch"));
     c.args(["commit", "--run-id", "run-a", "--state-dir"])
         .arg(dir.join("state"));
@@ -217,11 +212,23 @@ fn commit_promotes_only_the_runs_it_is_told() {
     assert_eq!(done.len(), 1);
     assert_eq!(done[0]["stream"], "users");
     assert_eq!(done[0]["run_id"], "run-a");
+    // Plain: only the most recent run's; the others are named and left.
+    let mut c = dir.command(env!("CARGO_BIN_EXE_fetch"));
+    c.args(["commit", "--state-dir"]).arg(dir.join("state"));
+    let run = c.expect_success();
+    let done = run.json_lines();
+    assert_eq!(done.len(), 1, "{}", run.report());
+    assert_eq!(done[0]["stream"], "projects");
+    run.assert(
+        run.stderr.contains("gpts of run run-b") && run.stderr.contains("--run-id run-b"),
+        "names what it left",
+    );
     let left = dir.files("state");
     assert!(
         left.iter().any(|f| f.ends_with("gpts.pending.json")),
         "{left:?}"
     );
+    // --stream: only that stream's.
     let mut c = dir.command(env!("CARGO_BIN_EXE_fetch"));
     c.args(["commit", "--stream", "gpts", "--state-dir"])
         .arg(dir.join("state"));

@@ -24,6 +24,8 @@ pub fn committed(ctx: &mut Ctx, key: &str) -> Result<Bookmark> {
                 crate::timeparse::rfc3339(since)
             );
         }
+    }
+    if let Some(t) = b.complete_until() {
         freshness(ctx, key, t);
     }
     Ok(b)
@@ -97,6 +99,9 @@ pub fn save_pending(ctx: &mut Ctx, key: &str, mut b: Bookmark) -> Result<()> {
     ctx.out.flush()?;
     b.saved_at = crate::timeparse::rfc3339(chrono::Utc::now());
     b.run_id = Some(ctx.opts.run_id.clone());
+    if b.covered_until.is_none() && b.sweep.is_none() && !ctx.stats.more && !ctx.stats.uncovered {
+        b.covered_until = Some(crate::timeparse::rfc3339(ctx.started));
+    }
     let path = ctx.store.write_pending(key, &b)?;
     let mut v = serde_json::to_value(&b)?;
     // The summary shows where it is and how far it got, not the id list.

@@ -174,6 +174,7 @@ pub async fn files(ctx: &mut Ctx, o: &FilesOpts) -> Result<()> {
     }
     write_missing(ctx, o, &mut tally)?;
     record(ctx, &tally);
+    ctx.stats.uncovered = tally.first_unresolved.is_some();
     let bookmark = next_bookmark(ctx, &committed, &tally);
     super::bookmarks::save_pending(ctx, KEY, bookmark)
 }
