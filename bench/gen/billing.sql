@@ -1,10 +1,19 @@
--- The billing ledger tables (credits, charges) with deterministic values:
--- every value derives from hashint8extended(id, k). Shared by
--- bench/gen/gen_billing.sh and parquetize/tests/support/gen_billing_pg.sh.
+-- The billing ledger tables with deterministic values: every value derives
+-- from hashint8extended(id, k). Shared by bench/gen/gen_billing.sh and
+-- parquetize/tests/support/gen_billing_pg.sh. credits and charges carry the
+-- awkward values; the rest of the billing archive specification's tables
+-- (google_play_purchases, llm_usage_logs, admin_audit_logs, credit_checks,
+-- and accounts for the snapshot) are smaller, so scripts/archive-billing.sh
+-- finds every table it archives by default.
 -- Variables: :charges_rows, :credits_rows (psql -v).
 set max_parallel_workers_per_gather = 0;
 drop table if exists charges;
 drop table if exists credits;
+drop table if exists google_play_purchases;
+drop table if exists llm_usage_logs;
+drop table if exists admin_audit_logs;
+drop table if exists credit_checks;
+drop table if exists accounts;
 
 -- h(id,k): deterministic non-negative pseudo-random bigint
 create or replace function h(bigint, bigint) returns bigint language sql immutable parallel safe
@@ -112,5 +121,71 @@ update charges set
                        + (h(id,26) % 100)::numeric / 100000000000000000000 end,   -- 20 fractional digits
   settled_at = case when h(id,24) % 5 = 0 then null
                     else created_at + make_interval(secs => (h(id,25) % (30::bigint*86400))::double precision) end;
+
+-- The specification's other ledger tables and the accounts snapshot, over
+-- the same 200 days from 2025-01-01.
+create table accounts (
+  id         uuid primary key,
+  name       text not null,
+  country    char(2),
+  created_at timestamptz not null,
+  plan       text
+);
+insert into accounts
+select md5('acct' || g)::uuid, 'Account ' || g, (array['US','NA','DE','JP'])[1 + h(g,1) % 4],
+  timestamptz '2024-01-01 00:00:00+00' + make_interval(secs => (h(g,2) % (365::bigint*86400))::double precision),
+  case when h(g,3) % 5 = 0 then null else (array['enterprise','team','edu'])[1 + h(g,4) % 3] end
+from generate_series(0, 19999) g;
+
+create table google_play_purchases (
+  id bigint primary key, account_id uuid not null, order_id text not null, product_id text not null,
+  amount numeric(18,6) not null, currency text not null, purchase_token text, created_at timestamptz not null
+);
+insert into google_play_purchases
+select g, md5('acct' || (h(g,1) % 20000))::uuid, 'GPA.' || (3300 + g) || '-' || (h(g,2) % 10000),
+  (array['credits_100','credits_500','pro_monthly'])[1 + h(g,3) % 3],
+  round((h(g,4) % 100000000)::numeric / 1000000, 6), (array['USD','EUR','JPY'])[1 + h(g,5) % 3],
+  case when h(g,7) % 9 = 0 then null else md5('token' || g) end,
+  timestamptz '2025-01-01 00:00:00+00' + make_interval(secs => (h(g,6) % (200::bigint*86400*1000000))::double precision / 1000000)
+from generate_series(1, greatest(:credits_rows / 5, 1)) g;
+
+create table llm_usage_logs (
+  id bigint primary key, account_id uuid not null, model text not null, prompt_tokens integer not null,
+  completion_tokens integer not null, cost numeric(18,8), request_id uuid, created_at timestamptz not null
+);
+insert into llm_usage_logs
+select g, md5('acct' || (h(g,1) % 20000))::uuid, (array['gpt-4o','gpt-4o-mini','o3'])[1 + h(g,2) % 3],
+  (h(g,3) % 8000)::int, (h(g,4) % 4000)::int,
+  case when h(g,5) % 50 = 0 then null else round((h(g,8) % 100000000)::numeric / 100000000, 8) end,
+  md5('req' || g)::uuid,
+  timestamptz '2025-01-01 00:00:00+00' + make_interval(secs => (h(g,6) % (200::bigint*86400*1000000))::double precision / 1000000)
+from generate_series(1, greatest(:charges_rows / 3, 1)) g;
+
+create table admin_audit_logs (
+  id bigint primary key, actor text not null, action text not null, target text, details jsonb,
+  created_at timestamptz not null
+);
+insert into admin_audit_logs
+select g, 'admin-' || (h(g,1) % 25), (array['credit.grant','account.suspend','refund.approve','plan.change'])[1 + h(g,2) % 4],
+  case when h(g,3) % 6 = 0 then null else 'account:' || md5('acct' || (h(g,4) % 20000)) end,
+  case when h(g,5) % 4 = 0 then null else jsonb_build_object('reason', 'ticket #' || g, 'note', E'line 1\nline 2') end,
+  timestamptz '2025-01-01 00:00:00+00' + make_interval(secs => (h(g,6) % (200::bigint*86400*1000000))::double precision / 1000000)
+from generate_series(1, greatest(:credits_rows / 10, 1)) g;
+
+create table credit_checks (
+  id bigint primary key, account_id uuid not null, requested numeric(18,6) not null,
+  available numeric(18,6) not null, allowed boolean not null, created_at timestamptz not null
+);
+insert into credit_checks
+select g, md5('acct' || (h(g,1) % 20000))::uuid, round((h(g,2) % 10000000)::numeric / 1000000, 6),
+  round((h(g,3) % 10000000)::numeric / 1000000, 6), h(g,4) % 5 <> 0,
+  timestamptz '2025-01-01 00:00:00+00' + make_interval(secs => (h(g,6) % (200::bigint*86400*1000000))::double precision / 1000000)
+from generate_series(1, greatest(:credits_rows, 1)) g;
+
 vacuum analyze charges;
 vacuum analyze credits;
+vacuum analyze accounts;
+vacuum analyze google_play_purchases;
+vacuum analyze llm_usage_logs;
+vacuum analyze admin_audit_logs;
+vacuum analyze credit_checks;
