@@ -26,10 +26,10 @@ Examples:
 
   # Faults: the 3rd API request gets 429, then a burst of three 503s, and
   # every log-file download URL handed out second is already expired
-  compliance-mock --faults '429@3,503x3@5,expired-download@2'
+  compliance-mock --port 0 --faults '429@3,503x3@5,expired-download@2' > faulty.out &
 
   # Pacing tests: 50 requests per mock minute, a minute lasting one second
-  compliance-mock --rate-limit 50 --time-scale 60 --request-log requests.ndjson
+  compliance-mock --port 0 --rate-limit 50 --time-scale 60 --request-log requests.ndjson > paced.out &
 
   # Ground truth and the request log, for tests
   curl -s \"$MOCK/_mock/truth/conversations\" | jq -r .id | wc -l

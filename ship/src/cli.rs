@@ -22,7 +22,7 @@ Examples:
   ship s3://acme-archive/billing \\
     --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p \\
     --fallback-dir spool < files.ndjson
-  ship --drain spool s3://acme-archive      # later: upload what fell back
+  test ! -d spool || ship --drain spool s3://acme-archive   # later: what fell back
 
   # Write-once retention
   ship s3://locked-bucket/audit --object-lock-mode COMPLIANCE --retain-days 2557 < files.ndjson
