@@ -76,6 +76,14 @@ pub fn print_line(ctx: &Ctx) {
             ctx.store.dir().display()
         )
     };
+    if ctx.stream == "files" {
+        let n = |k: &str| s.extra.get(k).and_then(Value::as_u64).unwrap_or(0);
+        eprintln!(
+            "fetch: files: {} events, {} files downloaded ({} bytes), {} already there, {} missing upstream, {} failed, {} requests{pending}",
+            n("events"), n("files_downloaded"), n("bytes_downloaded"), n("files_present"), n("files_missing"), n("files_failed"), a.requests,
+        );
+        return;
+    }
     eprintln!(
         "fetch: {}: {} records, {} pages, {} requests ({} retries, {} rate-limited), {} duplicates dropped, more={}{pending}",
         ctx.stream, s.records, s.pages, a.requests, a.retries, a.rate_limited, s.duplicates_dropped, s.more,

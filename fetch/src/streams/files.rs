@@ -381,7 +381,7 @@ async fn one_file(
             tally.failed += 1;
             return Ok(Resolved::Failed);
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(scope_hint(e)),
     }
     let FileSink {
         file,
@@ -394,6 +394,17 @@ async fn one_file(
     tally.downloaded += 1;
     tally.bytes += bytes;
     emit(ctx, o, w, &rel, bytes, sha, true).map(|()| Resolved::Stored)
+}
+
+/// Uploaded files need their own read scope upstream: say so on a 403.
+fn scope_hint(e: anyhow::Error) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if archive_core::exit::exit_code(&e) == 2 && text.contains("HTTP 403") {
+        return Failure::usage(format!(
+            "{text}\n hint: downloading uploaded files needs the key's read scope for user files, besides the Compliance read scope"
+        ));
+    }
+    e
 }
 
 fn emit(
