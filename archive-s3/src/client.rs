@@ -56,8 +56,15 @@ pub async fn build_client(opts: &ClientOptions) -> anyhow::Result<Client> {
         loader = loader.region(Region::new(r.clone()));
     }
     let shared = loader.load().await;
+    use aws_credential_types::provider::error::CredentialsError;
     let creds = match shared.credentials_provider() {
-        Some(p) => p.provide_credentials().await.map_err(|e| e.to_string()),
+        Some(p) => p.provide_credentials().await.map_err(|e| match e {
+            // No source had any: the list of sources tried says nothing more.
+            CredentialsError::CredentialsNotLoaded(_) => {
+                "tried the environment, the profile files, web identity, ECS and EC2 instance metadata".to_string()
+            }
+            other => crate::retry::display_chain(&other),
+        }),
         None => Err("no credential provider configured".to_string()),
     };
     if let Err(e) = creds {

@@ -6,6 +6,7 @@
 
 pub mod checksum;
 pub mod client;
+pub mod preflight;
 pub mod retry;
 
 pub use client::{build_client, ClientOptions};

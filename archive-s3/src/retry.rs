@@ -7,7 +7,7 @@
 use archive_core::retry::Backoff;
 use archive_core::Failure;
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -56,7 +56,10 @@ impl S3Failure {
     }
 
     /// The exit code this failure ends a run with: configuration errors
-    /// (denied, unknown bucket, bad credentials) are 2, anything else 4.
+    /// (denied, unknown bucket, bad credentials, wrong region) are 2,
+    /// anything else 4. S3 refusing the bytes it received (BadDigest,
+    /// InvalidDigest, a checksum mismatch) is not a configuration error:
+    /// 4, like any remote failure.
     pub fn exit_code(&self) -> i32 {
         if self.is_configuration() {
             archive_core::exit::USAGE
@@ -65,10 +68,15 @@ impl S3Failure {
         }
     }
 
-    fn is_configuration(&self) -> bool {
-        matches!(self.kind, ErrorKind::Permanent)
-            && (matches!(self.status, Some(400) | Some(401) | Some(403))
-                || CONFIG_CODES.contains(&self.code.as_str()))
+    /// True for a failure the run's set-up causes (bucket, credentials,
+    /// region, permissions), which no retry or later request fixes.
+    pub fn is_configuration(&self) -> bool {
+        if !matches!(self.kind, ErrorKind::Permanent) || REMOTE_CODES.contains(&self.code.as_str())
+        {
+            return false;
+        }
+        matches!(self.status, Some(400) | Some(401) | Some(403))
+            || CONFIG_CODES.contains(&self.code.as_str())
     }
 
     /// As an `anyhow::Error` carrying the exit code of [`Self::exit_code`].
@@ -101,12 +109,33 @@ const TRANSIENT_CODES: &[&str] = &[
 /// S3 error codes that mean the run is set up wrong: no retry, exit 2.
 const CONFIG_CODES: &[&str] = &[
     "AccessDenied",
+    "AllAccessDisabled",
+    "AccountProblem",
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
     "NoSuchBucket",
     "InvalidBucketName",
     "AuthorizationHeaderMalformed",
     "PermanentRedirect",
+    "IllegalLocationConstraintException",
+];
+
+/// 400 answers that are not the run's set-up: S3 received other bytes than
+/// their checksum says (in transit, or a bug), or a multipart upload went
+/// wrong. No retry (the request would be the same), exit 4.
+const REMOTE_CODES: &[&str] = &[
+    "BadDigest",
+    "InvalidDigest",
+    "XAmzContentSHA256Mismatch",
+    "InvalidChecksum",
+    "InvalidPart",
+    "InvalidPartOrder",
+    "EntityTooSmall",
+    "NoSuchUpload",
+    "IncompleteBody",
 ];
 
 /// Classify an SDK error and describe it for humans.
@@ -130,8 +159,9 @@ where
             };
             let shown = status.map(|s| s.to_string()).unwrap_or_default();
             let detail = if code.is_empty() && msg.is_empty() {
-                // No S3 error document (a HEAD answer): say what the SDK saw.
-                format!("HTTP {shown} {}", DisplayErrorContext(err))
+                // No S3 error document (a HEAD answer): the status says it.
+                let reason = status.map(reason_of).unwrap_or("no error document");
+                format!("HTTP {shown} {reason}")
             } else {
                 format!("HTTP {shown} {code} {msg}")
             };
@@ -143,24 +173,63 @@ where
         ),
         SdkError::DispatchFailure(_) => (
             ErrorKind::Transient { unreachable: true },
-            format!("{}", DisplayErrorContext(err)),
+            display_chain(err),
         ),
         // The connection broke while the answer was read (a reset), or the
         // answer could not be parsed (a proxy's HTML page): both transient.
         SdkError::ResponseError(_) => (
             ErrorKind::Transient { unreachable: false },
-            format!("{}", DisplayErrorContext(err)),
+            display_chain(err),
         ),
-        _ => (
-            ErrorKind::Permanent,
-            format!("{}", DisplayErrorContext(err)),
-        ),
+        _ => (ErrorKind::Permanent, display_chain(err)),
     };
     S3Failure {
         kind,
         status,
         code,
         message: format!("{op}: {detail}"),
+    }
+}
+
+/// An error and its sources, each by its Display text, joined with ": "
+/// (a source whose text the previous one already holds is left out), on one
+/// line. Never
+/// the SDK's Debug output: that carries whole requests and responses.
+pub fn display_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    // One line: some sources (the credential chain) list their attempts
+    // on lines of their own.
+    let joined = parts.join(": ");
+    joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The reason phrase of the statuses S3 answers a HEAD with.
+fn reason_of(status: u16) -> &'static str {
+    match status {
+        301 => "Moved Permanently (the bucket is in another region)",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        412 => "Precondition Failed",
+        416 => "Range Not Satisfiable",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "no error document",
     }
 }
 
@@ -203,8 +272,13 @@ impl RetryPolicy {
             made += 1;
             let transient = matches!(err.kind, ErrorKind::Transient { .. });
             if !transient || made >= limit {
-                if transient && made > 1 {
-                    err.message = format!("{} (after {made} attempts)", err.message);
+                if transient {
+                    // The real count: one attempt is not "after retries".
+                    let attempts = match made {
+                        1 => "1 attempt, not retried".to_string(),
+                        n => format!("after {n} attempts"),
+                    };
+                    err.message = format!("{} ({attempts})", err.message);
                 }
                 return Err(err);
             }

@@ -39,9 +39,11 @@ async fn list_and_abort(cfg: &AbortConfig, summary: &mut RunReport) -> Result<Ou
             max_attempts: 6,
         },
     );
-    let uploads = list(&client, &retry, cfg)
-        .await
-        .map_err(S3Failure::into_error)?;
+    let place = archive_s3::preflight::Place::new(&cfg.url.bucket, &cfg.client, &client);
+    let uploads = list(&client, &retry, cfg).await.map_err(|f| {
+        let needs = format!("s3:ListBucketMultipartUploads on bucket {}", cfg.url.bucket);
+        archive_s3::preflight::fail(&f, &place, &needs)
+    })?;
     let cutoff = Utc::now() - cfg.older_than;
     let mut out = LineOut::new();
     let (mut listed, mut aborted, mut failed, mut younger) = (0u64, 0u64, 0u64, 0u64);

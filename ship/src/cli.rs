@@ -24,6 +24,9 @@ Examples:
     --fallback-dir spool < files.ndjson
   test ! -d spool || ship --drain spool s3://acme-archive   # later: what fell back
 
+  # Large files read once, at most 64 MiB of their content in memory
+  manifest --root billing-parquet | ship s3://acme-archive/billing --max-memory 64MiB
+
   # Write-once retention
   ship s3://locked-bucket/audit --object-lock-mode COMPLIANCE --retain-days 2557 < files.ndjson
 
@@ -37,12 +40,14 @@ Examples:
 
 /// What each exit code means for ship in particular.
 const SHIP_EXIT_CODES: &str = "\
-For ship: 2 also means no AWS credentials, access denied or no such bucket;
-1 also means a \"conflict\" (changed content under an existing key,
-not replaced), a \"stale\" spooled copy kept by --drain, or a file kept in the
-fallback; 3 a file that vanished, or changed before or during its upload
-(any object it created is deleted); 4 an S3 failure after retries, or a
-corrupt object that Object Lock keeps (tagged integrity=failed).";
+For ship: 2 also means no or rejected AWS credentials, access denied, no such
+bucket or the wrong region (one message, the run stops); 1 also means a
+\"conflict\" (changed content under an existing key, not replaced), a
+\"stale\" spooled copy kept by --drain, or a file kept in the fallback; 3 a
+file that vanished, or whose bytes are not its line's, before or during its
+upload (no object is left); 4 an S3 failure (after the attempts its line's
+error states), S3 refusing the bytes it received (BadDigest), or a corrupt
+object that Object Lock keeps (tagged integrity=failed).";
 
 /// Statuses of the object lines, and the IAM actions each mode needs.
 const LINES_AND_IAM: &str = "\
@@ -228,6 +233,18 @@ pub struct ShipArgs {
         help_heading = "Performance"
     )]
     pub multipart_threshold: u64,
+
+    /// File content held in memory at once: multipart parts being read and
+    /// sent (each file is read once) and small files read whole. A part
+    /// larger than this goes alone. KB = 1000, KiB = 1024.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "96MiB",
+        value_parser = archive_core::size::parse_size,
+        help_heading = "Performance"
+    )]
+    pub max_memory: u64,
 
     /// Attempts per request, including the first (retries only on 5xx,
     /// SlowDown, timeouts and connection errors).

@@ -4,6 +4,7 @@
 //! a drained spool file once it is safe. Never fails: the line says what
 //! happened, the trouble sets the exit code.
 
+use crate::budget::MemoryBudget;
 use crate::encrypt::Recipients;
 use crate::fallback::Fallback;
 use crate::fsafe;
@@ -30,6 +31,8 @@ pub struct Shared {
     pub dry_run: bool,
     /// Draining this spool: remove each file once it is safe in S3.
     pub drain: Option<PathBuf>,
+    /// File content in memory (small files read whole, parts in flight).
+    pub budget: MemoryBudget,
 }
 
 /// Ship one file line.
@@ -62,6 +65,11 @@ pub async fn ship_one(sh: Arc<Shared>, mut file: FileLine) -> Done {
             let done = judge(line, put, &payload);
             forget_drained(&sh, &file, &key, &done, &payload);
             done
+        }
+        Err(e) if e.corrupt.is_none() && sh.s3.as_ref().is_some_and(|s| s.fatal().is_some()) => {
+            // The run stops with one message for all (run.rs): not one per file.
+            line.error = Some(e.failure.message);
+            Done::new(line, Status::Failed, Trouble::Config)
         }
         Err(e)
             if matches!(e.failure.kind, ErrorKind::Transient { .. }) && sh.fallback.is_some() =>
@@ -133,6 +141,12 @@ type Finish = Box<dyn FnOnce(ObjectLine) -> Done + Send>;
 
 /// Read and check the bytes; on failure, how to finish the line.
 async fn prepare(sh: &Arc<Shared>, file: &FileLine) -> Result<Payload, Finish> {
+    // A small file is held whole until it is sent: its share of memory
+    // first (the line's size; a file that grew is refused when read).
+    let held = match file.bytes <= sh.opts.multipart_threshold {
+        true => Some(sh.budget.take(file.bytes).await),
+        false => None,
+    };
     let (sh, file) = (sh.clone(), file.clone());
     let prepared = tokio::task::spawn_blocking(move || {
         let part_size_for = |n: u64| sh.opts.part_size_for(n);
@@ -143,12 +157,16 @@ async fn prepare(sh: &Arc<Shared>, file: &FileLine) -> Result<Payload, Finish> {
                 part_size_for: &part_size_for,
                 encrypt: sh.recipients.as_ref(),
                 tmp_dir: &sh.tmp_dir,
+                hash_while_sending: sh.s3.is_some(),
             },
         )
     })
     .await;
     match prepared {
-        Ok(Ok(p)) => Ok(p),
+        Ok(Ok(mut p)) => {
+            p.held = held;
+            Ok(p)
+        }
         Ok(Err(e)) if fsafe::symlink_in(&e).is_some() => {
             let why = fsafe::symlink_in(&e)
                 .map(|s| s.to_string())
@@ -307,6 +325,11 @@ async fn source_changed_after_put(sh: &Shared, mut line: ObjectLine, stored: &St
 }
 
 fn put_failed(mut line: ObjectLine, e: PutFailure, payload: &Payload) -> Done {
+    if payload.differed() {
+        // Read once while sending: the bytes were not the line's. The upload
+        // was aborted before completion, so no object exists.
+        return failed(line, Trouble::Data, e.failure.message);
+    }
     let changed = payload.source_changed();
     match e.corrupt {
         Some(c) => corrupt_failed(line, e.failure, c, changed),

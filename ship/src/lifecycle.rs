@@ -128,6 +128,10 @@ fn to_sdk_rule(rule: &Value) -> Result<LifecycleRule> {
 async fn apply(cfg: &LifecycleConfig, rule: &Value) -> Result<()> {
     let bucket = cfg.url.bucket.as_str();
     let client = archive_s3::build_client(&cfg.client).await?;
+    let place = archive_s3::preflight::Place::new(bucket, &cfg.client, &client);
+    let needs =
+        format!("s3:GetLifecycleConfiguration and s3:PutLifecycleConfiguration on bucket {bucket}");
+    let remote = |f: S3Failure| archive_s3::preflight::fail(&f, &place, &needs);
     let new_rule = to_sdk_rule(rule)?;
     // Keep the bucket's other rules: PutBucketLifecycleConfiguration
     // replaces the whole configuration.
@@ -165,13 +169,4 @@ async fn apply(cfg: &LifecycleConfig, rule: &Value) -> Result<()> {
         .await
         .map_err(|e| remote(classify("PutBucketLifecycleConfiguration", &e)))?;
     Ok(())
-}
-
-fn remote(f: S3Failure) -> anyhow::Error {
-    let message = if f.exit_code() == archive_core::exit::USAGE {
-        format!("{} (check the bucket name and permissions)", f.message)
-    } else {
-        f.message.clone()
-    };
-    S3Failure { message, ..f }.into_error()
 }

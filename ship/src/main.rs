@@ -2,6 +2,7 @@
 //! directory) and print one object line per object. See README.md.
 
 mod abort;
+mod budget;
 mod cli;
 mod config;
 mod encrypt;

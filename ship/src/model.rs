@@ -107,6 +107,8 @@ pub struct PutOptions {
     pub part_size: u64,
     pub part_concurrency: usize,
     pub multipart_threshold: u64,
+    /// `--max-memory`: file content held in memory at once.
+    pub max_memory: u64,
 }
 
 impl PutOptions {
@@ -291,6 +293,7 @@ mod tests {
             part_size: 8 << 20,
             part_concurrency: 4,
             multipart_threshold: 16 << 20,
+            max_memory: 96 << 20,
         };
         assert_eq!(opts.part_size_for(100 << 20), 8 << 20);
         let huge = 5u64 << 40; // 5 TiB, S3's largest object

@@ -1,8 +1,11 @@
-//! The bytes one object will hold, checked against the file line before
-//! anything is sent: a small file read whole, a large one hashed part by
-//! part (the parts are later streamed from disk), or age ciphertext in a
-//! temporary file. The source is opened once, below its root without
-//! following links (`fsafe`), and every later read goes through that handle.
+//! The bytes one object will hold: a small file read whole and checked
+//! against its line before anything is sent, a large one read once, part by
+//! part, while it is uploaded ([`Payload::read_part`]; the part digests and
+//! the whole-file SHA-256 are computed as the parts are read, and the whole
+//! is compared with the line's `sha256` before the upload is completed), or
+//! age ciphertext in a temporary file. The source is opened once, below its
+//! root without following links (`fsafe`), and every later read goes
+//! through that handle.
 
 use crate::encrypt::Recipients;
 use crate::fsafe::{self, Signature};
@@ -12,9 +15,17 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// One part of a multipart upload and its SHA-256 (hex).
+/// Bytes of source files (and ciphertext) read so far in this run: the
+/// summary's `bytes_read`, which shows each large file is read once when
+/// its line carries its SHA-256.
+pub static BYTES_READ: AtomicU64 = AtomicU64::new(0);
+
+/// One part of a multipart upload: where it is in the file, and once read,
+/// its SHA-256 (hex).
 #[derive(Debug, Clone)]
 pub struct PartDigest {
     pub number: i32,
@@ -27,20 +38,31 @@ pub struct PartDigest {
 pub struct Payload {
     /// Where the bytes are (the source file, or a temporary ciphertext).
     pub path: PathBuf,
+    /// The source file's name, for messages.
+    shown: PathBuf,
     pub bytes: u64,
-    /// SHA-256 (hex) of the object's bytes.
+    /// SHA-256 (hex) of the object's bytes. For a multipart payload it may
+    /// be the line's word only, checked as the parts are read
+    /// ([`Payload::finish_reading`]); it is what `x-amz-meta-sha256` says.
     pub sha256: String,
     /// SHA-256 (hex) of the source file (equal to `sha256` unless encrypted).
     pub source_sha256: String,
     /// The whole content, for objects sent with one PUT.
     pub small: Option<Bytes>,
-    /// Part digests, for objects sent as a multipart upload.
-    pub parts: Option<Vec<PartDigest>>,
-    /// The source file as opened, and how it looked when it was hashed: a
+    /// Part size, for objects sent as a multipart upload.
+    pub part_size: Option<u64>,
+    /// The handle parts are read through: the source file as opened, or the
+    /// temporary ciphertext.
+    reader: Option<File>,
+    /// The source file as opened, and how it looked when it was opened: a
     /// change seen afterwards means the upload may hold other bytes.
     source: Option<(File, Signature)>,
+    /// Set when the bytes read for the upload did not hash to `sha256`.
+    differed: AtomicBool,
     /// Keeps the temporary ciphertext alive; removes it on drop.
     _temp: Option<tempfile::TempPath>,
+    /// This payload's share of the memory budget (a small file held whole).
+    pub held: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// How a payload is built.
@@ -49,6 +71,10 @@ pub struct Shape<'a> {
     pub part_size_for: &'a dyn Fn(u64) -> u64,
     pub encrypt: Option<&'a Recipients>,
     pub tmp_dir: &'a Path,
+    /// True when the parts are hashed as they are uploaded (S3), so a line
+    /// with a `sha256` is not read beforehand; false makes `prepare` hash a
+    /// large file first (a local destination or fallback copies by path).
+    pub hash_while_sending: bool,
 }
 
 /// Read and verify the file a line names. A file that no longer matches its
@@ -63,42 +89,33 @@ pub fn prepare(line: &FileLine, shape: &Shape) -> Result<Payload> {
     let mut payload = match shape.encrypt {
         Some(recipients) => encrypted(line, &mut file, recipients, shape.tmp_dir)?,
         None => Payload {
-            // Parts are read again by path: the one of the file hashed.
+            // A local copy reads by path: the one of the file opened.
             path: match before.len > shape.multipart_threshold {
                 true => fsafe::reopen_path(&file, &src),
                 false => src.clone(),
             },
+            shown: src.clone(),
             bytes: before.len,
             sha256: String::new(),
             source_sha256: String::new(),
             small: None,
-            parts: None,
+            part_size: None,
+            reader: None,
             source: None,
+            differed: AtomicBool::new(false),
             _temp: None,
+            held: None,
         },
     };
     let size = payload.bytes;
     if size > shape.multipart_threshold {
-        let mut f = match &payload._temp {
-            Some(t) => File::open(t).with_context(|| format!("opening {}", t.display()))?,
-            None => file.try_clone().context("duplicating a file handle")?,
-        };
-        let (parts, sha) = hash_parts(&mut f, &src, size, (shape.part_size_for)(size))?;
-        payload.parts = Some(parts);
-        payload.sha256 = sha;
+        payload.part_size = Some((shape.part_size_for)(size));
+        if payload._temp.is_none() {
+            payload.sha256 = large_source_sha256(line, &src, &file, size, shape)?;
+            payload.reader = Some(file.try_clone().context("duplicating a file handle")?);
+        }
     } else {
-        let mut data = Vec::with_capacity(size as usize);
-        match &payload._temp {
-            Some(t) => File::open(t)
-                .and_then(|mut f| f.read_to_end(&mut data))
-                .with_context(|| format!("reading {}", t.display()))?,
-            None => file
-                .read_to_end(&mut data)
-                .with_context(|| format!("reading {}", src.display()))?,
-        };
-        payload.sha256 = archive_core::hash::sha256_hex(&data);
-        payload.bytes = data.len() as u64;
-        payload.small = Some(Bytes::from(data));
+        read_small(&mut payload, &mut file, &src)?;
     }
     if shape.encrypt.is_none() {
         check_against_line(line, &src, payload.bytes, &payload.sha256)?;
@@ -117,6 +134,62 @@ pub fn prepare(line: &FileLine, shape: &Shape) -> Result<Payload> {
         payload.source_sha256 = s.to_string();
     }
     Ok(payload)
+}
+
+/// The SHA-256 a large source file is uploaded under: the line's, checked
+/// while the parts are read (one read of the file), or, without one
+/// (folder mode) or for a local copy, computed now (a read of its own).
+fn large_source_sha256(
+    line: &FileLine,
+    src: &Path,
+    file: &File,
+    size: u64,
+    shape: &Shape,
+) -> Result<String> {
+    if shape.hash_while_sending && !line.sha256.is_empty() {
+        return Ok(line.sha256.to_ascii_lowercase());
+    }
+    let mut whole = Sha256::new();
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut offset = 0u64;
+    while offset < size {
+        let want = buf.len().min((size - offset) as usize);
+        let n = file
+            .read_at(&mut buf[..want], offset)
+            .with_context(|| format!("reading {}", src.display()))?;
+        if n == 0 {
+            return Err(truncated(src, offset, size));
+        }
+        whole.update(&buf[..n]);
+        offset += n as u64;
+    }
+    BYTES_READ.fetch_add(size, Ordering::Relaxed);
+    Ok(hex::encode(whole.finalize()))
+}
+
+fn truncated(src: &Path, at: u64, size: u64) -> anyhow::Error {
+    Failure::data(format!(
+        "{}: ended at byte {at} of {size} (truncated while being read?)",
+        src.display()
+    ))
+}
+
+/// A small payload: read whole (the ciphertext's from its temporary file).
+fn read_small(payload: &mut Payload, file: &mut File, src: &Path) -> Result<()> {
+    let mut data = Vec::with_capacity(payload.bytes as usize);
+    match &payload._temp {
+        Some(t) => File::open(t)
+            .and_then(|mut f| f.read_to_end(&mut data))
+            .with_context(|| format!("reading {}", t.display()))?,
+        None => file
+            .read_to_end(&mut data)
+            .with_context(|| format!("reading {}", src.display()))?,
+    };
+    payload.sha256 = archive_core::hash::sha256_hex(&data);
+    payload.bytes = data.len() as u64;
+    BYTES_READ.fetch_add(payload.bytes, Ordering::Relaxed);
+    payload.small = Some(Bytes::from(data));
+    Ok(())
 }
 
 fn open_source(line: &FileLine) -> Result<File> {
@@ -149,19 +222,28 @@ fn encrypted(
         .with_context(|| format!("creating a temporary file in {}", tmp_dir.display()))?;
     let (tmp_file, tmp_path) = tmp.into_parts();
     let mut w = std::io::BufWriter::with_capacity(256 * 1024, tmp_file);
-    let ((cipher_bytes, _), (plain_bytes, plain_sha)) =
+    let ((cipher_bytes, cipher_sha), (plain_bytes, plain_sha)) =
         recipients.encrypt_file(file, &src, &mut w)?;
-    drop(w);
+    w.into_inner()
+        .map_err(|e| e.into_error())
+        .context("writing ciphertext")?;
     check_against_line(line, &src, plain_bytes, &plain_sha)?;
+    let reader =
+        File::open(&tmp_path).with_context(|| format!("opening {}", tmp_path.display()))?;
     Ok(Payload {
         path: tmp_path.to_path_buf(),
+        shown: src.clone(),
         bytes: cipher_bytes,
-        sha256: String::new(),
+        // Hashed as it was written; the parts are checked against it.
+        sha256: cipher_sha,
         source_sha256: plain_sha,
         small: None,
-        parts: None,
+        part_size: None,
+        reader: Some(reader),
         source: None,
+        differed: AtomicBool::new(false),
         _temp: Some(tmp_path),
+        held: None,
     })
 }
 
@@ -174,8 +256,8 @@ impl Payload {
     }
 
     /// True when the source file changed (size, times, content written in
-    /// place) since it was hashed: what was sent may not be what was hashed.
-    /// Only parts are read again after hashing: a single PUT sends the
+    /// place) since it was opened: what was sent may not be what was
+    /// announced. Only parts are read after opening: a single PUT sends the
     /// bytes it hashed, whatever happens to the file afterwards.
     pub fn source_changed(&self) -> bool {
         if self.small.is_some() {
@@ -211,44 +293,95 @@ fn check_against_line(line: &FileLine, src: &Path, bytes: u64, sha256: &str) -> 
     Ok(())
 }
 
-/// One pass over the file: the SHA-256 of each part and of the whole.
-fn hash_parts(
-    f: &mut File,
-    path: &Path,
-    size: u64,
-    part_size: u64,
-) -> Result<(Vec<PartDigest>, String)> {
-    let mut whole = Sha256::new();
+/// The parts of a multipart payload, in order, each with its offset and
+/// length (no digest yet).
+pub fn part_layout(bytes: u64, part_size: u64) -> Vec<PartDigest> {
     let mut parts = Vec::new();
-    let mut buf = vec![0u8; 1024 * 1024];
     let mut offset = 0u64;
-    while offset < size {
-        let len = part_size.min(size - offset);
-        let mut part = Sha256::new();
-        let mut left = len;
-        while left > 0 {
-            let want = left.min(buf.len() as u64) as usize;
-            let n = f
-                .read(&mut buf[..want])
-                .with_context(|| format!("reading {}", path.display()))?;
-            if n == 0 {
-                return Err(Failure::data(format!(
-                    "{}: ended at byte {} of {size} (truncated while being read?)",
-                    path.display(),
-                    offset + len - left
-                )));
-            }
-            part.update(&buf[..n]);
-            whole.update(&buf[..n]);
-            left -= n as u64;
-        }
+    while offset < bytes {
+        let len = part_size.min(bytes - offset);
         parts.push(PartDigest {
             number: parts.len() as i32 + 1,
             offset,
             len,
-            sha256: hex::encode(part.finalize()),
+            sha256: String::new(),
         });
         offset += len;
     }
-    Ok((parts, hex::encode(whole.finalize())))
+    parts
+}
+
+/// Reads the parts of a payload through its held handle; cheap to clone
+/// into a blocking task.
+#[derive(Clone)]
+pub struct PartReader {
+    file: std::sync::Arc<File>,
+    shown: PathBuf,
+    size: u64,
+}
+
+impl PartReader {
+    /// Read one part (blocking): its bytes, with its SHA-256 filled in and
+    /// the bytes fed to `whole` too. Parts must be read in order for
+    /// `whole` to mean the file.
+    pub fn read(&self, part: &mut PartDigest, whole: &mut Sha256) -> Result<Bytes> {
+        let mut data = vec![0u8; part.len as usize];
+        let mut hasher = Sha256::new();
+        let mut done = 0usize;
+        // 1 MiB at a time: hashing follows reading while it is in cache.
+        while done < data.len() {
+            let end = (done + 1024 * 1024).min(data.len());
+            let n = self
+                .file
+                .read_at(&mut data[done..end], part.offset + done as u64)
+                .with_context(|| format!("reading {}", self.shown.display()))?;
+            if n == 0 {
+                return Err(truncated(&self.shown, part.offset + done as u64, self.size));
+            }
+            hasher.update(&data[done..done + n]);
+            whole.update(&data[done..done + n]);
+            done += n;
+        }
+        part.sha256 = hex::encode(hasher.finalize());
+        BYTES_READ.fetch_add(part.len, Ordering::Relaxed);
+        Ok(Bytes::from(data))
+    }
+}
+
+impl Payload {
+    /// The reader of this multipart payload's parts.
+    pub fn part_reader(&self) -> Result<PartReader> {
+        let file = self
+            .reader
+            .as_ref()
+            .context("internal: payload has no part reader")?
+            .try_clone()
+            .context("duplicating a file handle")?;
+        Ok(PartReader {
+            file: std::sync::Arc::new(file),
+            shown: self.shown.clone(),
+            size: self.bytes,
+        })
+    }
+
+    /// After the last part was read: the whole file's SHA-256 must be the
+    /// one the upload was created with, else nothing may be completed.
+    pub fn finish_reading(&self, whole: Sha256) -> std::result::Result<(), String> {
+        let got = hex::encode(whole.finalize());
+        if got == self.sha256 {
+            return Ok(());
+        }
+        self.differed.store(true, Ordering::Relaxed);
+        Err(format!(
+            "{}: the bytes read for the upload have SHA-256 {got}, expected {} (changed since it was listed?); the multipart upload was aborted, no object stored",
+            self.shown.display(),
+            self.sha256
+        ))
+    }
+
+    /// True when the bytes read while uploading were not the ones the
+    /// object was announced with (an input data error, not S3's).
+    pub fn differed(&self) -> bool {
+        self.differed.load(Ordering::Relaxed)
+    }
 }

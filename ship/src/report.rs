@@ -63,7 +63,7 @@ impl Tally {
         }
         if self.remote_errors > 0 {
             return Err(Failure::remote(format!(
-                "{} object(s) failed at the destination after retries, or are corrupt and kept",
+                "{} object(s) failed at the destination (each line's error says how, with its attempts), or are corrupt and kept",
                 self.remote_errors
             )));
         }
@@ -121,20 +121,29 @@ impl Tally {
 }
 
 /// The end of a ship run: the stderr line, the summary's counts, the exit.
+/// A configuration failure that stopped the run (`fatal`) is its one
+/// message, exit 2.
 pub fn conclude(
     t: &Tally,
-    interrupted: bool,
+    (interrupted, fatal): (bool, Option<String>),
     dest: &str,
     (sent, retries): (u64, u64),
     summary: &mut RunReport,
 ) -> Result<Outcome> {
-    t.print(dest, sent, retries, summary.elapsed_s(), interrupted);
+    if fatal.is_none() {
+        t.print(dest, sent, retries, summary.elapsed_s(), interrupted);
+    }
     t.fill(summary);
     summary.set("bytes_sent", sent);
+    let read = crate::payload::BYTES_READ.load(std::sync::atomic::Ordering::Relaxed);
+    summary.set("bytes_read", read);
     summary.set("retries", retries);
     summary.set("interrupted", interrupted);
     if interrupted {
         return Err(anyhow::Error::new(Failure::Interrupted));
+    }
+    if let Some(why) = fatal {
+        return Err(Failure::usage(why));
     }
     t.outcome()
 }

@@ -2,6 +2,7 @@
 //! source, connect, ship every line (`pipeline`), finish the fallback and
 //! the drained spool, and report.
 
+use crate::budget::MemoryBudget;
 use crate::config::{Config, FallbackTo};
 use crate::fallback::Fallback;
 use crate::job::Shared;
@@ -31,10 +32,11 @@ async fn run_async(cfg: &Config, summary: &mut RunReport) -> Result<Outcome> {
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
     let source = sources::open(&cfg.source, tx)?;
     let drain = source.drain.clone();
+    let budget = MemoryBudget::new(cfg.opts.max_memory);
     let shared = Arc::new(Shared {
         dest: cfg.dest.clone(),
         opts: cfg.opts.clone(),
-        s3: S3Target::connect(cfg).await?,
+        s3: S3Target::connect(cfg, &budget).await?,
         fallback: cfg.fallback.as_ref().map(|f| match f {
             FallbackTo::Dir(d) => Fallback::Dir(d.clone()),
             FallbackTo::Zip(z) => Fallback::zip(z.clone()),
@@ -43,6 +45,7 @@ async fn run_async(cfg: &Config, summary: &mut RunReport) -> Result<Outcome> {
         tmp_dir: cfg.tmp_dir.clone(),
         dry_run: cfg.dry_run,
         drain: drain.clone(),
+        budget,
     });
     let ended = pipeline::drive(shared.clone(), rx, cfg.jobs).await?;
     let unzipped = source.finish();
@@ -58,9 +61,10 @@ async fn run_async(cfg: &Config, summary: &mut RunReport) -> Result<Outcome> {
     let sent = shared.s3.as_ref().map_or(ended.tally.local_bytes, |s| {
         s.bytes_sent.load(Ordering::Relaxed)
     });
+    let fatal = shared.s3.as_ref().and_then(|s| s.fatal());
     report::conclude(
         &ended.tally,
-        ended.interrupted,
+        (ended.interrupted, fatal),
         &cfg.dest.display(),
         (sent, retries),
         summary,

@@ -2,27 +2,35 @@
 //! a multipart upload above it. Every request carries
 //! `x-amz-checksum-sha256` with a value computed here beforehand, so the SDK
 //! never buffers a body to checksum it, and the checksum S3 answers with is
-//! compared to ours; an object whose checksum does not match is deleted (or,
+//! compared to ours. A multipart file is read once: each part is read into
+//! memory (within the run's [`MemoryBudget`]) and hashed, then sent from
+//! there (retries resend the same bytes); the whole-file SHA-256 is
+//! computed on the way and must equal the one the upload was created with
+//! before it is completed; an object whose checksum does not match is deleted (or,
 //! where Object Lock keeps it, tagged `integrity=failed`). No clobber unless
 //! asked: `If-None-Match: *`, and an existing key is read back (HeadObject)
 //! to tell an identical object from a conflicting one.
 
+use crate::budget::MemoryBudget;
 use crate::model::{
     Clobber, Corrupt, Existing, Put, PutFailure, PutOptions, Stored, META_SHA256,
     META_SOURCE_SHA256,
 };
-use crate::payload::{PartDigest, Payload};
+use crate::payload::{self, PartDigest, Payload};
 use archive_s3::checksum;
+use archive_s3::preflight::{self, Place};
 use archive_s3::{classify, ErrorKind, RetryPolicy, S3Failure};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
-use aws_smithy_types::byte_stream::Length;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::{StreamExt, TryStreamExt};
+use futures::SinkExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Apply storage class, SSE and Object Lock settings to a PutObject or
 /// CreateMultipartUpload request (the two builders share these setters but
@@ -67,25 +75,45 @@ pub struct S3Target {
     /// later files try once instead of waiting through the whole backoff.
     pub unreachable: AtomicBool,
     pub bytes_sent: AtomicU64,
+    /// File content in memory: the parts being read and sent.
+    pub budget: MemoryBudget,
+    /// The bucket and endpoint, for messages; the destination's URL.
+    place: Place,
+    dest: String,
+    /// The first configuration failure (missing bucket, denied, rejected
+    /// credentials): every later request would fail the same way, so the
+    /// run stops with this one message (exit 2).
+    fatal: Mutex<Option<String>>,
 }
 
 impl S3Target {
     /// The S3 side of a run (none for a dry run or a local destination).
-    pub async fn connect(cfg: &crate::config::Config) -> anyhow::Result<Option<S3Target>> {
+    pub async fn connect(
+        cfg: &crate::config::Config,
+        budget: &MemoryBudget,
+    ) -> anyhow::Result<Option<S3Target>> {
         let crate::model::Destination::S3(url) = &cfg.dest else {
             return Ok(None);
         };
         if cfg.dry_run {
             return Ok(None);
         }
+        let client = archive_s3::build_client(&cfg.client).await?;
+        let place = Place::new(&url.bucket, &cfg.client, &client);
+        // A missing bucket or rejected credentials: one message, now.
+        preflight::check_bucket(&client, &place).await?;
         Ok(Some(S3Target {
-            client: archive_s3::build_client(&cfg.client).await?,
+            client,
+            place,
+            dest: url.to_string(),
+            fatal: Mutex::new(None),
             bucket: url.bucket.clone(),
             retry: RetryPolicy::new("ship", cfg.backoff),
             opts: cfg.opts.clone(),
             active: Default::default(),
             unreachable: Default::default(),
             bytes_sent: Default::default(),
+            budget: budget.clone(),
         }))
     }
 
@@ -114,10 +142,46 @@ impl S3Target {
         r
     }
 
+    /// The configuration failure that stopped the run, if one did.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Store `payload` under `key` with `class`, honouring the clobber mode.
-    /// `spooled_at` (draining) makes it look first and refuse to put a copy
-    /// over an object modified since that time.
+    /// After a configuration failure nothing more is sent.
     pub async fn put(
+        &self,
+        key: &str,
+        payload: &Payload,
+        class: Option<&str>,
+        spooled_at: Option<DateTime<Utc>>,
+    ) -> Result<Put, PutFailure> {
+        if let Some(why) = self.fatal() {
+            let f = S3Failure::local(ErrorKind::Permanent, format!("not sent: {why}"));
+            return Err(f.into());
+        }
+        let put = self.put_or_keep(key, payload, class, spooled_at).await;
+        if let Err(e) = &put {
+            if e.corrupt.is_none() && e.failure.is_configuration() {
+                let needs = match e.failure.message.starts_with("HeadObject") {
+                    true => format!(
+                        "s3:GetObject on {}/* (to compare existing objects: --update, --drain)",
+                        self.dest
+                    ),
+                    false => format!("s3:PutObject on {}/*", self.dest),
+                };
+                let why = preflight::explain(&e.failure, &self.place, &needs)
+                    .unwrap_or_else(|| e.failure.message.clone());
+                let mut fatal = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
+                fatal.get_or_insert(why);
+            }
+        }
+        put
+    }
+
+    /// `put` proper. `spooled_at` (draining) makes it look first and
+    /// refuse to put a copy over an object modified since that time.
+    async fn put_or_keep(
         &self,
         key: &str,
         payload: &Payload,
@@ -240,7 +304,7 @@ impl S3Target {
             checksum_sha256: None,
             s3_checksum: out.checksum_sha256().map(str::to_string),
         };
-        self.verify_or_discard(key, stored, payload).await
+        self.verify_or_discard(key, stored, payload, None).await
     }
 
     async fn put_multipart(
@@ -250,10 +314,10 @@ impl S3Target {
         class: Option<&str>,
         if_none_match: bool,
     ) -> Result<Stored, PutFailure> {
-        let parts = payload.parts.as_ref().ok_or_else(|| {
+        let part_size = payload.part_size.ok_or_else(|| {
             S3Failure::local(
                 ErrorKind::Permanent,
-                "internal: multipart payload without part digests",
+                "internal: multipart payload without a part size",
             )
         })?;
         let created = self
@@ -280,17 +344,22 @@ impl S3Target {
             .unwrap()
             .insert(upload_id.clone(), key.to_string());
         let result = self
-            .send_parts_and_complete(key, payload, parts, &upload_id, if_none_match)
+            .send_parts_and_complete(key, payload, part_size, &upload_id, if_none_match)
             .await;
         if result.is_err() {
-            // Never leave an incomplete upload behind to be billed.
+            // Never leave an incomplete upload behind to be billed, nor an
+            // object whose metadata does not describe its bytes.
             if let Err(e) = self.abort(key, &upload_id).await {
                 eprintln!("ship: {key}: could not abort multipart upload {upload_id}: {e}");
             }
         }
         self.active.lock().unwrap().remove(&upload_id);
         // The upload completed; now check what S3 says it stored.
-        self.verify_or_discard(key, result?, payload).await
+        let (stored, digests) = result?;
+        let digests: Vec<&str> = digests.iter().map(String::as_str).collect();
+        let composite = checksum::composite_checksum(&digests);
+        self.verify_or_discard(key, stored, payload, composite)
+            .await
     }
 
     /// Check S3's checksum against ours; a mismatch deletes the object this
@@ -300,11 +369,12 @@ impl S3Target {
         key: &str,
         mut stored: Stored,
         payload: &Payload,
+        composite: Option<String>,
     ) -> Result<Stored, PutFailure> {
         if stored.s3_checksum.is_none() {
             stored.s3_checksum = self.head_checksum(key).await;
         }
-        match verify(key, &mut stored, payload) {
+        match verify(key, &mut stored, payload, composite) {
             Ok(()) => Ok(stored),
             Err(failure) => {
                 let corrupt = self.discard(key, stored.version_id.as_deref()).await;
@@ -383,20 +453,34 @@ impl S3Target {
         }
     }
 
+    /// Read the parts in order (one reader, so the whole-file SHA-256 can
+    /// be computed on the way) while up to `--part-concurrency` of them are
+    /// sent; complete only once every part is stored and the whole file
+    /// hashed to what the upload was created with. Returns the parts' hex
+    /// digests too, for the composite checksum.
     async fn send_parts_and_complete(
         &self,
         key: &str,
         payload: &Payload,
-        parts: &[PartDigest],
+        part_size: u64,
         upload_id: &str,
         if_none_match: bool,
-    ) -> Result<Stored, PutFailure> {
-        let mut completed: Vec<CompletedPart> = futures::stream::iter(parts.to_vec())
-            .map(|part| self.upload_part(key, payload, part, upload_id))
+    ) -> Result<(Stored, Vec<String>), PutFailure> {
+        let (tx, rx) = futures::channel::mpsc::channel::<Result<ReadPart, PutFailure>>(1);
+        let reading = self.read_parts(payload, part_size, tx);
+        let sending = rx
+            .map(|read| async move {
+                let (part, body, permit) = read?;
+                let sent = self.upload_part(key, &part, body, upload_id).await;
+                drop(permit);
+                Ok::<_, PutFailure>((sent?, part.sha256))
+            })
             .buffer_unordered(self.opts.part_concurrency.max(1))
-            .try_collect()
-            .await?;
-        completed.sort_by_key(|p| p.part_number());
+            .try_collect::<Vec<_>>();
+        let ((), sent) = futures::join!(reading, sending);
+        let mut sent = sent?;
+        sent.sort_by_key(|(p, _)| p.part_number());
+        let (completed, digests): (Vec<CompletedPart>, Vec<String>) = sent.into_iter().unzip();
         let done = self
             .call(|| {
                 let mut req = self
@@ -427,21 +511,67 @@ impl S3Target {
                 }
             })
             .await?;
-        Ok(done)
+        Ok((done, digests))
+    }
+
+    /// The reading side: each part, once its bytes fit in the budget, read
+    /// and hashed on a blocking thread, then handed to the senders. The
+    /// last part is handed over only when the whole file hashed right; a
+    /// read error or a different hash ends the upload instead.
+    async fn read_parts(
+        &self,
+        payload: &Payload,
+        part_size: u64,
+        mut tx: futures::channel::mpsc::Sender<Result<ReadPart, PutFailure>>,
+    ) {
+        let reader = match payload.part_reader() {
+            Ok(r) => r,
+            Err(e) => return drop(tx.send(Err(local_failure(e))).await),
+        };
+        let layout = payload::part_layout(payload.bytes, part_size);
+        let last = layout.len();
+        let mut whole = Some(sha2::Sha256::default());
+        for (i, mut part) in layout.into_iter().enumerate() {
+            let permit = self.budget.take(part.len).await;
+            let (r, mut hasher) = (reader.clone(), whole.take().expect("put back each time"));
+            let read = tokio::task::spawn_blocking(move || {
+                let body = r.read(&mut part, &mut hasher);
+                (body.map(|b| (part, b)), hasher)
+            })
+            .await;
+            let item = match read {
+                Ok((Ok((part, body)), hasher)) => {
+                    whole = Some(hasher);
+                    Ok((part, body, permit))
+                }
+                Ok((Err(e), _)) => Err(local_failure(e)),
+                Err(e) => Err(local_failure(anyhow::anyhow!("reading a part: {e}"))),
+            };
+            let item = match (item, i + 1 == last) {
+                (Ok(read), true) => match payload.finish_reading(whole.take().expect("kept")) {
+                    Ok(()) => Ok(read),
+                    Err(why) => Err(S3Failure::local(ErrorKind::Permanent, why).into()),
+                },
+                (item, _) => item,
+            };
+            let stop = item.is_err();
+            // The senders stopped (a part failed): nothing more to read.
+            if tx.send(item).await.is_err() || stop {
+                return;
+            }
+        }
     }
 
     async fn upload_part(
         &self,
         key: &str,
-        payload: &Payload,
-        part: PartDigest,
+        part: &PartDigest,
+        body: Bytes,
         upload_id: &str,
     ) -> Result<CompletedPart, S3Failure> {
-        let part = &part;
         let checksum = hex_to_b64(&part.sha256);
         let out = self
             .call(|| {
-                let path = payload.path.clone();
                 let req = self
                     .client
                     .upload_part()
@@ -451,24 +581,11 @@ impl S3Target {
                     .part_number(part.number)
                     .content_length(part.len as i64)
                     .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                    .checksum_sha256(&checksum);
-                let (offset, len) = (part.offset, part.len);
+                    .checksum_sha256(&checksum)
+                    // The bytes read once; a retry sends them again.
+                    .body(ByteStream::from(body.clone()));
                 async move {
-                    // Streamed from disk: a part is never held in memory.
-                    let body = ByteStream::read_from()
-                        .path(&path)
-                        .offset(offset)
-                        .length(Length::Exact(len))
-                        .build()
-                        .await
-                        .map_err(|e| {
-                            S3Failure::local(
-                                ErrorKind::Permanent,
-                                format!("reading {}: {e}", path.display()),
-                            )
-                        })?;
-                    req.body(body)
-                        .send()
+                    req.send()
                         .await
                         .map_err(|e| classify(&format!("UploadPart {}", part.number), &e))
                 }
@@ -630,11 +747,12 @@ where
 /// Compare S3's checksum with ours (the whole-object SHA-256 for a single
 /// PUT, the composite of part digests for a multipart upload); record the
 /// verified SHA-256.
-fn verify(key: &str, stored: &mut Stored, payload: &Payload) -> Result<(), S3Failure> {
-    let composite = payload.parts.as_ref().and_then(|parts| {
-        let digests: Vec<&str> = parts.iter().map(|p| p.sha256.as_str()).collect();
-        checksum::composite_checksum(&digests)
-    });
+fn verify(
+    key: &str,
+    stored: &mut Stored,
+    payload: &Payload,
+    composite: Option<String>,
+) -> Result<(), S3Failure> {
     let Some(got) = stored.s3_checksum.as_deref() else {
         eprintln!("ship: {key}: S3 returned no SHA-256 checksum; recorded the local one");
         stored.checksum_sha256 = Some(payload.sha256.clone());
@@ -651,6 +769,14 @@ fn verify(key: &str, stored: &mut Stored, payload: &Payload) -> Result<(), S3Fai
         ErrorKind::Permanent,
         format!("{key}: S3 stored checksum {got}, expected {expected}"),
     ))
+}
+
+/// A part read and hashed, waiting to be sent, with its share of memory.
+type ReadPart = (PartDigest, Bytes, OwnedSemaphorePermit);
+
+/// A local failure (reading the source) during an upload.
+fn local_failure(e: anyhow::Error) -> PutFailure {
+    S3Failure::local(ErrorKind::Permanent, format!("{e:#}")).into()
 }
 
 /// Hex SHA-256 (always hex: computed here) → the base64 form of S3 headers.

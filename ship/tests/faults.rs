@@ -133,12 +133,34 @@ fn interrupt_aborts_the_multipart_upload_in_flight() {
     assert!(keys(&moto, "stopped").is_empty());
 }
 
+/// When the test writes into the file being uploaded.
+#[derive(PartialEq)]
+enum ChangeAt {
+    /// Before ship reads the last part: `--max-memory 5MiB` lets it read
+    /// one part at a time, each held 1.5 s by the proxy.
+    BeforeTheLastPartIsRead,
+    /// Once part 2 is stored: every part has been read (they are read
+    /// ahead of the slow sends), the upload is not complete.
+    AfterEveryPartIsRead,
+}
+
+/// Parts stored so far in the bucket's one open multipart upload.
+fn parts_stored(moto: &testkit::MotoServer, bucket: &str) -> usize {
+    let out = moto.python(&format!(
+        "u = s3.list_multipart_uploads(Bucket='{bucket}').get('Uploads', [])\n\
+         n = len(s3.list_parts(Bucket='{bucket}', Key=u[0]['Key'], UploadId=u[0]['UploadId']).get('Parts', [])) if u else 0\n\
+         print(n)"
+    ));
+    out.trim().parse().unwrap()
+}
+
 /// Ship a 4-part file through a proxy that holds each part, change its last
-/// part on disk while the first ones are in flight, and return the run.
+/// part on disk while the upload is open, and return the run.
 fn change_mid_upload(
     moto: &testkit::MotoServer,
     bucket: &str,
     faults: Faults,
+    when: ChangeAt,
 ) -> (Dir, Value, i32, String) {
     let proxy = Proxy::start(moto.port, faults);
     let dir = Dir::new("ship-changed-mid-upload");
@@ -153,6 +175,9 @@ fn change_mid_upload(
     ])
     .args(["--part-size", "5MiB", "--multipart-threshold", "5MiB"])
     .args(["--part-concurrency", "1", "--input", "in.ndjson"]);
+    if when == ChangeAt::BeforeTheLastPartIsRead {
+        cmd.args(["--max-memory", "5MiB"]);
+    }
     let child = cmd
         .command_mut()
         .stdout(std::process::Stdio::piped())
@@ -167,7 +192,14 @@ fn change_mid_upload(
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Written in place (same inode, same size): the last part, not yet read.
+    while when == ChangeAt::AfterEveryPartIsRead && parts_stored(moto, bucket) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "parts never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Written in place (same inode, same size): the last part.
     use std::io::{Seek, Write};
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -184,10 +216,30 @@ fn change_mid_upload(
 }
 
 #[test]
-fn a_file_changed_during_its_multipart_upload_leaves_no_object() {
+fn a_file_changed_before_its_last_part_is_read_is_never_completed() {
+    // Read once while sending: the whole-file SHA-256 is known only after
+    // the last part, and differs from the line's, so the upload is aborted.
     let moto = moto_with_bucket("midway", false);
     let slow = Faults::SlowParts(Duration::from_millis(1500));
-    let (_dir, line, code, stderr) = change_mid_upload(&moto, "midway", slow);
+    let before = ChangeAt::BeforeTheLastPartIsRead;
+    let (_dir, line, code, stderr) = change_mid_upload(&moto, "midway", slow, before);
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(line["status"], json!("failed"), "{line}");
+    let err = line["error"].as_str().unwrap();
+    assert!(
+        err.contains("changed since it was listed") && err.contains("no object stored"),
+        "{line}"
+    );
+    assert!(keys(&moto, "midway").is_empty(), "no object: {stderr}");
+    assert!(open_uploads(&moto, "midway").is_empty());
+}
+
+#[test]
+fn a_file_changed_after_it_was_read_but_before_completion_leaves_no_object() {
+    let moto = moto_with_bucket("midread", false);
+    let slow = Faults::SlowParts(Duration::from_millis(1500));
+    let after = ChangeAt::AfterEveryPartIsRead;
+    let (_dir, line, code, stderr) = change_mid_upload(&moto, "midread", slow, after);
     assert_eq!(code, 3, "{stderr}");
     assert_eq!(line["status"], json!("failed"), "{line}");
     let err = line["error"].as_str().unwrap();
@@ -196,10 +248,10 @@ fn a_file_changed_during_its_multipart_upload_leaves_no_object() {
         "{line}"
     );
     assert!(
-        keys(&moto, "midway").is_empty(),
-        "no corrupt object survives: {stderr}"
+        keys(&moto, "midread").is_empty(),
+        "no object survives: {stderr}"
     );
-    assert!(open_uploads(&moto, "midway").is_empty());
+    assert!(open_uploads(&moto, "midread").is_empty());
 }
 
 #[test]
@@ -209,7 +261,8 @@ fn a_corrupt_object_that_cannot_be_deleted_is_tagged_and_the_exit_says_so() {
     // that for it.
     let moto = moto_with_bucket("midlock", true);
     let faults = Faults::SlowPartsDenyDeletes(Duration::from_millis(1500));
-    let (_dir, line, code, stderr) = change_mid_upload(&moto, "midlock", faults);
+    let after = ChangeAt::AfterEveryPartIsRead;
+    let (_dir, line, code, stderr) = change_mid_upload(&moto, "midlock", faults, after);
     assert_eq!(code, 4, "{stderr}");
     assert_eq!(line["status"], json!("failed"), "{line}");
     assert_eq!(line["integrity"], json!("failed"), "{line}");

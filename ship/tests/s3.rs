@@ -724,3 +724,94 @@ fn local_directory_destination_has_the_same_layout() {
     assert_eq!(run.json_lines()[0]["status"], json!("planned"));
     assert!(!dir.join("dry").exists());
 }
+
+#[test]
+fn a_large_file_whose_line_has_its_sha256_is_read_once() {
+    let moto = moto_with_bucket("once", false);
+    let dir = Dir::new("ship-read-once");
+    let data = bytes(12 * 1024 * 1024 + 7, 5);
+    let sha = sha256_hex(&data);
+    let line = file_line(&dir, "d", "big.bin", &data);
+    let parts = ["--part-size", "5MiB", "--multipart-threshold", "5MiB"];
+    let summary = dir.join("once.json");
+    let run = ship(&dir, &moto)
+        .args(["s3://once/lines"])
+        .args(parts)
+        .arg("--summary")
+        .arg(&summary)
+        .stdin(format!("{line}\n"))
+        .expect_success();
+    let l = &run.json_lines()[0];
+    assert_eq!(l["status"], json!("uploaded"), "{}", run.report());
+    assert_eq!(l["checksum_sha256"], json!(sha));
+    assert!(
+        l["etag"].as_str().unwrap().ends_with("-3\""),
+        "3 parts: {l}"
+    );
+    let h = head(&moto, "once", "lines/big.bin");
+    assert_eq!(h["Metadata"]["sha256"], json!(sha), "{h}");
+    assert_eq!(get_bytes(&moto, "once", "lines/big.bin"), data);
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["bytes_read"], json!(data.len()), "read once: {s}");
+    // Folder mode has no SHA-256 to announce at CreateMultipartUpload: it
+    // hashes the file first, then reads it again as it sends. One part in
+    // memory at a time still works.
+    let folder = dir.join("d");
+    let run = ship(&dir, &moto)
+        .arg(&folder)
+        .args([
+            "s3://once/folder",
+            "--prefix-template",
+            "",
+            "--max-memory",
+            "1MiB",
+        ])
+        .args(parts)
+        .arg("--summary")
+        .arg(&summary)
+        .expect_success();
+    assert_eq!(run.json_lines()[0]["checksum_sha256"], json!(sha));
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["bytes_read"], json!(2 * data.len()), "{s}");
+    assert_eq!(
+        head(&moto, "once", "folder/big.bin")["Metadata"]["sha256"],
+        json!(sha)
+    );
+}
+
+#[test]
+fn a_large_file_that_is_not_its_line_is_never_stored() {
+    // The line's sha256 announces the object (x-amz-meta-sha256); the file
+    // says otherwise, which is known only once the last part is read: the
+    // upload is aborted, the file reported changed (exit 3).
+    let moto = moto_with_bucket("liar", false);
+    let dir = Dir::new("ship-line-lies");
+    let data = bytes(11 * 1024 * 1024, 6);
+    let mut line: Value = serde_json::from_str(&file_line(&dir, "d", "big.bin", &data)).unwrap();
+    line["sha256"] = json!(sha256_hex(b"something else"));
+    let run = ship(&dir, &moto)
+        .args([
+            "s3://liar/p",
+            "--part-size",
+            "5MiB",
+            "--multipart-threshold",
+            "5MiB",
+        ])
+        .stdin(format!("{line}\n"))
+        .expect_code(3);
+    let l = &run.json_lines()[0];
+    assert_eq!(l["status"], json!("failed"), "{}", run.report());
+    assert!(
+        l["error"]
+            .as_str()
+            .unwrap()
+            .contains("changed since it was listed"),
+        "{l}"
+    );
+    assert!(
+        keys(&moto, "liar").is_empty(),
+        "no object: {}",
+        run.report()
+    );
+    assert!(open_uploads(&moto, "liar").is_empty());
+}
