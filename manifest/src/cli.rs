@@ -257,6 +257,11 @@ pub struct VerifyArgs {
     #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
 
+    /// AWS region of the bucket (default: the standard AWS region chain,
+    /// AWS_REGION or the profile's; us-east-1 if none).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
     /// Concurrent S3 requests or hashing threads.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,

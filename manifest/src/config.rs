@@ -104,6 +104,7 @@ fn verify(a: VerifyArgs) -> Result<VerifyConfig> {
         public_key: a.public_key,
         identity: a.identity,
         endpoint_url: a.endpoint_url,
+        region: a.region,
         jobs: a.jobs.max(1),
         summary: a.summary,
     })

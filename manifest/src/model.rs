@@ -82,6 +82,8 @@ pub struct VerifyConfig {
     /// age identity file for archives shipped with `--encrypt-to`.
     pub identity: Option<PathBuf>,
     pub endpoint_url: Option<String>,
+    /// `--region` (else the standard AWS region chain).
+    pub region: Option<String>,
     pub jobs: usize,
     pub summary: Option<PathBuf>,
 }

@@ -11,7 +11,9 @@
 //! instead (`ciphertext_ok`).
 //!
 //! The client, the retry policy and the exit codes are archive-s3's: no
-//! credentials or access denied is exit 2, S3 failing after retries exit 4.
+//! credentials, a missing bucket or access denied is exit 2 with one
+//! message saying what to do (`archive_s3::preflight`), S3 failing after
+//! its retries exit 4.
 
 mod crypt;
 mod digests;
@@ -43,11 +45,14 @@ pub fn verify(url: &S3Url, cfg: &VerifyConfig) -> Result<Vec<Value>> {
     rt.block_on(async {
         let opts = ClientOptions {
             endpoint: cfg.endpoint_url.clone(),
+            region: cfg.region.clone(),
             ..ClientOptions::default()
         };
+        let s3 = build_client(&opts).await?;
         let v = Verifier {
             remote: Remote {
-                s3: build_client(&opts).await?,
+                place: archive_s3::preflight::Place::new(&url.bucket, &opts, &s3),
+                s3,
                 url: url.clone(),
                 policy: RetryPolicy::new("manifest verify", Backoff::default()),
             },

@@ -10,6 +10,7 @@ use crate::verify::s3::evidence::{Downloaded, Head};
 use anyhow::Result;
 use archive_core::s3url::S3Url;
 use archive_s3::checksum::{etag_parts, Stored};
+use archive_s3::preflight::{self, Place};
 use archive_s3::{classify, ErrorKind, RetryPolicy, S3Failure};
 use aws_sdk_s3::types::ChecksumMode;
 use aws_sdk_s3::Client;
@@ -34,9 +35,21 @@ pub struct Remote {
     pub s3: Client,
     pub url: S3Url,
     pub policy: RetryPolicy,
+    /// The bucket and endpoint, for a configuration failure's one message.
+    pub place: Place,
 }
 
 impl Remote {
+    /// A failed request as the run's error: a missing bucket, rejected
+    /// credentials or a denial is archive-s3's one-line hint (exit 2).
+    fn fail(&self, f: S3Failure, needs: &str) -> anyhow::Error {
+        let needs = match needs {
+            "list" => format!("s3:ListBucket on bucket {}", self.url.bucket),
+            _ => format!("s3:GetObject on {}/*", self.url),
+        };
+        preflight::fail(&f, &self.place, &needs)
+    }
+
     /// Every object under the prefix, by path relative to it.
     pub async fn list(&self) -> Result<BTreeMap<String, Listed>> {
         let list_prefix = self.url.list_prefix();
@@ -57,7 +70,7 @@ impl Remote {
                         .map_err(|e| classify(&op, &e))
                 })
                 .await
-                .map_err(S3Failure::into_error)?;
+                .map_err(|f| self.fail(f, "list"))?;
             for o in page.contents() {
                 let Some(rel) = o.key().and_then(|k| self.url.relative(k)) else {
                     continue;
@@ -91,7 +104,7 @@ impl Remote {
                 Ok(body)
             })
             .await
-            .map_err(S3Failure::into_error)
+            .map_err(|f| self.fail(f, "get"))
     }
 
     async fn get_object(
@@ -142,7 +155,7 @@ impl Remote {
                 })
             })
             .await
-            .map_err(S3Failure::into_error)
+            .map_err(|f| self.fail(f, "get"))
     }
 
     /// HeadObject with the stored checksum, read into what the verdict
@@ -162,7 +175,7 @@ impl Remote {
                     .map_err(|e| classify(&op, &e))
             })
             .await
-            .map_err(S3Failure::into_error)?;
+            .map_err(|f| self.fail(f, "get"))?;
         let class = head
             .storage_class()
             .map(|c| c.as_str().to_string())
@@ -207,7 +220,7 @@ impl Remote {
                     .map_err(|e| classify(&op, &e))
             })
             .await
-            .map_err(S3Failure::into_error)?;
+            .map_err(|f| self.fail(f, "get"))?;
         Ok(head.content_length().filter(|n| *n > 0).map(|n| n as u64))
     }
 }
