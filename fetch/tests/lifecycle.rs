@@ -281,3 +281,29 @@ fn conversation_records_are_counted_and_dry_runs_carry_the_users_filter() {
         .expect_code(2);
     run.assert(run.stderr.contains("401"), "the key is checked");
 }
+
+#[test]
+fn an_empty_page_keeps_the_cursor() {
+    // Every file is past the mock's log retention: the listing is one empty
+    // page with last_end_time null, though max_event_time says more exists.
+    let mock = start_mock(&["--log-retention-days", "1"]);
+    let dir = Dir::new("empty-page");
+    let b = json!({"stream": "logs-AUTH_LOG", "cursor": "2025-07-03T00:00:00Z", "boundary": {}, "saved_at": "2025-07-03T00:00:00Z"});
+    dir.write(
+        &format!("state/127.0.0.1/{WS}/logs-AUTH_LOG.json"),
+        b.to_string(),
+    );
+    let run = fetch(
+        &dir,
+        &mock,
+        &["logs", "--event-type", "AUTH_LOG", "--summary", "s.json"],
+    )
+    .expect_success();
+    assert!(run.json_lines().is_empty());
+    let s: Value = serde_json::from_str(&dir.read("s.json")).unwrap();
+    assert_eq!(s["pages"], 1, "{s}");
+    assert_eq!(
+        s["bookmark_pending"]["logs-AUTH_LOG"]["cursor"], "2025-07-03T00:00:00Z",
+        "{s}"
+    );
+}
