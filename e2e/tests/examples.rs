@@ -434,6 +434,17 @@ fn help_text(tool: &str, sub: Option<&str>, columns: u32) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `tool [sub] -h`.
+fn short_help(tool: &str, sub: Option<&str>) -> String {
+    let out = std::process::Command::new(bin_dir().join(tool))
+        .args(sub)
+        .arg("-h")
+        .env("COLUMNS", "1000")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The subcommands a help text lists under "Commands:" (without `help`).
 fn subcommands(help: &str) -> Vec<String> {
     help.lines()
@@ -472,15 +483,21 @@ fn help_examples() -> Vec<Example> {
         subs.extend(subcommands(&top).into_iter().map(Some));
         for sub in subs {
             let help = help_text(tool, sub.as_deref(), 1000);
-            let Some((line, text)) = examples_section(&help) else {
+            // A tool whose --help lacks them still has its -h examples run
+            // (every_tool_help_has_examples fails for it).
+            let (flag, section) = match examples_section(&help) {
+                Some(found) => ("--help", Some(found)),
+                None => ("-h", examples_section(&short_help(tool, sub.as_deref()))),
+            };
+            let Some((line, text)) = section else {
                 continue;
             };
             if out.iter().any(|e| e.text == text) {
                 continue;
             }
             let name = match &sub {
-                Some(s) => format!("{tool} {s} --help"),
-                None => format!("{tool} --help"),
+                Some(s) => format!("{tool} {s} {flag}"),
+                None => format!("{tool} {flag}"),
             };
             out.push(Example {
                 source: name,
@@ -693,4 +710,75 @@ fn readme_examples_work_when_pasted() {
 #[test]
 fn help_examples_work_when_pasted() {
     run_all(&help_examples());
+}
+
+#[test]
+fn every_tool_help_has_examples() {
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .map(|(tool, _)| *tool)
+        .filter(|tool| examples_section(&help_text(tool, None, 1000)).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no Examples: section in --help of {missing:?}"
+    );
+}
+
+/// The source lines of a crate (its `src/**/*.rs`), trimmed at the end.
+fn source_lines(krate: &str) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    for f in files_under(&repo_root().join(krate).join("src")) {
+        if f.extension().is_some_and(|e| e == "rs") {
+            for l in std::fs::read_to_string(&f).unwrap().lines() {
+                out.insert(l.trim_end().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// With COLUMNS=80 every example line of every --help is one line of its
+/// source text: clap re-wraps nothing (a wrapped line would split a
+/// command a person pastes).
+#[test]
+fn help_examples_are_not_wrapped_at_80_columns() {
+    let mut wrapped = Vec::new();
+    for (tool, krate) in TOOLS {
+        let source = source_lines(krate);
+        let mut subs: Vec<Option<String>> = vec![None];
+        subs.extend(
+            subcommands(&help_text(tool, None, 1000))
+                .into_iter()
+                .map(Some),
+        );
+        for sub in subs {
+            let help = help_text(tool, sub.as_deref(), 80);
+            let Some((line, text)) = examples_section(&help) else {
+                continue;
+            };
+            for (i, l) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let escaped = format!("  {l}").replace('\\', "\\\\").replace('"', "\\\"");
+                let found = source.contains(&escaped)
+                    || source.contains(&format!("{escaped}\";"))
+                    || source.contains(&format!("{escaped}\""));
+                if !found {
+                    wrapped.push(format!(
+                        "{tool} {} --help:{}: {l}",
+                        sub.as_deref().unwrap_or(""),
+                        line + i
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        wrapped.is_empty(),
+        "example lines at COLUMNS=80 that are not a line of the source (wrapped?):\n{}",
+        wrapped.join("\n")
+    );
 }
