@@ -31,7 +31,18 @@
 #   STREAMS               default "logs users gpts projects audit-logs"; add
 #                         "conversations" for a workspace that still has the legacy
 #                         GET /conversations endpoint (closed upstream in 2026)
-#   LOG_EVENT_TYPES       default "CONVERSATION_MESSAGE AUTH_LOG AUDIT_LOG"
+#   LOG_EVENT_TYPES       "all" (default: every type the server lists, known or not,
+#                         into <area>/logs/all/), or a list such as "AUTH_LOG AUDIT_LOG"
+#                         (one stream and area <area>/logs/<TYPE>/ each)
+#   ORGANIZATION_ID       org-…: organisation-only log types (COSTS) are fetched too
+#   CONVERSATIONS         "logs" (default): CONVERSATION_MESSAGE events are also
+#                         assembled into the seed layout under <area>/conversations/
+#                         (<user>/YYYY/MM/DD/conversations.json, _daily_summaries/…),
+#                         the raw events staying under logs/ as the evidence; "off"
+#   FILES                 "on" (default): files referenced by those messages are
+#                         downloaded beside their day (<user>/YYYY/MM/DD/files/<id>/<name>);
+#                         files the server no longer has are listed in that day's
+#                         files-missing.ndjson and the run exits 1; "off"
 #   STORAGE_CLASS         S3 storage class of data objects (default STANDARD; an
 #                         instant class, since days are merged with what is stored)
 #   SHARD_INDEX           this shard (default $JOB_COMPLETION_INDEX of a Kubernetes
@@ -49,7 +60,9 @@
 #   BIN_DIR               where the tools are (default: the built workspace, then $PATH)
 #
 # Exit codes: 0 success; 1 some records were quarantined (archived under
-# _quarantine/ and committed: nothing was lost) or some items failed;
+# _quarantine/ and committed: nothing was lost), some referenced files were
+# gone upstream (listed in files-missing.ndjson), a bookmark is older than
+# the upstream retention (the lost window is named), or some items failed;
 # otherwise the exit code of the first failing stage (2 configuration,
 # 3 bad data, 4 remote service), named on stderr and in the summary;
 # 75 another run holds a stream's lease or committed first.
@@ -79,7 +92,14 @@ read_workspaces
 export OPENAI_API_KEY
 
 STREAMS=${STREAMS:-logs users gpts projects audit-logs}
-LOG_EVENT_TYPES=${LOG_EVENT_TYPES:-CONVERSATION_MESSAGE AUTH_LOG AUDIT_LOG}
+LOG_EVENT_TYPES=${LOG_EVENT_TYPES:-all}
+CONVERSATIONS=${CONVERSATIONS:-logs}
+FILES=${FILES:-on}
+[[ $CONVERSATIONS == logs || $CONVERSATIONS == off ]] || die 2 "CONVERSATIONS='$CONVERSATIONS': expected logs or off"
+[[ $FILES == on || $FILES == off ]] || die 2 "FILES='$FILES': expected on or off"
+if [[ $CONVERSATIONS == logs && " $STREAMS " == *" conversations "* ]]; then
+  die 2 "STREAMS has the legacy 'conversations' stream and CONVERSATIONS=logs: both write <area>/conversations/; set CONVERSATIONS=off to keep the legacy stream"
+fi
 STORAGE_CLASS=${STORAGE_CLASS:-STANDARD}
 WORK_DIR=${WORK_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/compliance-archive/backup}
 STATE_URL=${STATE_URL:-$(dest_join "$ARCHIVE_DEST" _state)}
@@ -98,7 +118,7 @@ take_lock "$WORK_DIR/backup-$SHARD_TAG.lock"
 
 RUN_TMP=$(mktemp -d "$WORK_DIR/.run-XXXXXX")
 STARTED=$(date +%s)
-FAILED_STAGE="" FAILED_CODE=0 FINISHED=0 QUARANTINED=0
+FAILED_STAGE="" FAILED_CODE=0 FINISHED=0 QUARANTINED=0 FILES_MISSING=0 STALE=0
 HELD_LEASES=()
 : > "$RUN_TMP/pipelines.ndjson"
 
@@ -118,7 +138,9 @@ plan_units() {
     prefix=""; ((MULTI_WORKSPACE)) && prefix="$ws/"
     for stream in $STREAMS; do
       case $stream in
-        logs) for type in $LOG_EVENT_TYPES; do UNITS+=("$ws|logs-$type|records|${prefix}logs/$type"); done ;;
+        logs)
+          if [[ $LOG_EVENT_TYPES == all ]]; then UNITS+=("$ws|logs-all|records|${prefix}logs/all")
+          else for type in $LOG_EVENT_TYPES; do UNITS+=("$ws|logs-$type|records|${prefix}logs/$type"); done; fi ;;
         conversations) UNITS+=("$ws|conversations|records|${prefix}conversations") ;;
         users|gpts|projects|memories) UNITS+=("$ws|$stream|snapshot|${prefix}snapshots/$stream") ;;
         audit-logs) ;;
@@ -138,13 +160,31 @@ plan_units() {
   UNITS=("${mine[@]+"${mine[@]}"}")
 }
 
-# fetch arguments of a records stream, then `--`, then partition's.
+# fetch arguments of a records stream.
 unit_args() {
   local ws=$1 name=$2
   case $name in
-    logs-*) echo "logs --event-type ${name#logs-} --workspace-id $ws -- --preset log-events --layout hive --format ndjson --compress gzip" ;;
-    conversations) echo "conversations --workspace-id $ws${USERS:+ --users $USERS} -- --preset conversations" ;;
-    audit-logs) echo "audit-logs -- --preset audit-logs --layout daily-jsonl" ;;
+    logs-*) echo "logs --event-type ${name#logs-} --workspace-id $ws" ;;
+    conversations) echo "conversations --workspace-id $ws${USERS:+ --users $USERS}" ;;
+    audit-logs) echo "audit-logs" ;;
+  esac
+}
+
+# What a records stream delivers, one "label|area|input|partition flags"
+# line per output (input: all, or conversation-messages). The message
+# events of a logs stream give two outputs: the raw events, kept as the
+# evidence, and the conversations assembled from them in the seed layout.
+unit_outputs() {
+  local name=$1 area=$2
+  case $name in
+    logs-*)
+      echo "events|$area|all|--preset log-events --layout hive --format ndjson --compression gzip"
+      local type=${name#logs-}
+      if [[ $CONVERSATIONS == logs && ( $type == all || $type == CONVERSATION_MESSAGE ) ]]; then
+        echo "conversations|${area%logs/*}conversations|conversation-messages|--preset log-conversations"
+      fi ;;
+    conversations) echo "conversations|$area|all|--preset conversations" ;;
+    audit-logs) echo "audit-logs|$area|all|--preset audit-logs --layout daily-jsonl" ;;
   esac
 }
 
@@ -184,13 +224,16 @@ record() {
   local -a stages=("$@")
   local codes=() stage objects=$dir/objects.ndjson
   touch "$objects"
-  for stage in "${stages[@]}"; do codes+=("\"$stage\":$(cat "$dir/$stage.code" 2>/dev/null || echo null)"); done
+  for stage in "${stages[@]}"; do codes+=("\"$stage\":$(cat "$dir/${stage//\//_}.code" 2>/dev/null || echo null)"); done
   jq -cn --arg name "$name" --argjson committed "$committed" \
     --argjson exit "{$(IFS=,; echo "${codes[*]}")}" \
     --argjson records "$(summary_field "$dir/fetch.json" records 0)" \
-    --argjson quarantined "$(summary_field "$dir/partition.json" quarantined 0)" \
+    --argjson quarantined "$(cat "$dir"/*partition.json 2>/dev/null | jq -s 'map(.quarantined // 0) | add // 0')" \
+    --argjson files_missing "$(summary_field "$dir/files.json" files_missing 0)" \
+    --argjson freshness "$(jq -c '.freshness // null' "$dir/fetch.json" 2>/dev/null || echo null)" \
     --slurpfile objects "$objects" \
-    '{stream:$name, records:$records, quarantined:$quarantined, committed:$committed,
+    '{stream:$name, records:$records, quarantined:$quarantined, files_missing:$files_missing,
+      freshness:$freshness, committed:$committed,
       files: ([$objects[] | select(.manifest != true)] | length),
       bytes: ([$objects[] | select(.status == "uploaded") | .bytes] | add // 0),
       objects: ($objects | length),
@@ -199,7 +242,7 @@ record() {
       quarantine_files: [$objects[] | select(.kind == "quarantine") | .key // .path],
       exit:$exit}' >> "$RUN_TMP/pipelines.ndjson"
   for stage in "${stages[@]}"; do
-    local code; code=$(cat "$dir/$stage.code" 2>/dev/null || echo 0)
+    local code; code=$(cat "$dir/${stage//\//_}.code" 2>/dev/null || echo 0)
     # 141 (SIGPIPE) upstream of a failed stage is a consequence, not the cause.
     if [[ $code != 0 && $code != 141 && -z $FAILED_STAGE ]]; then
       FAILED_STAGE="$name/$stage" FAILED_CODE=$code
@@ -225,41 +268,99 @@ merge_inputs() {
     --files "$planned" --summary "$dir/restore.json" > "$dir/merge-inputs.ndjson"
 }
 
-# fetch to a spool, see which files it touches, bring those back from the
-# destination, then partition | manifest | ship, and commit.
+# Stages are recorded in order in $dir/stages, each with its exit code in
+# $dir/<stage>.code (a / in the name becomes _).
+stage_code() {
+  local dir=$1 stage=$2 code=$3
+  echo "$stage" >> "$dir/stages"
+  echo "$code" > "$dir/${stage//\//_}.code"
+}
+
+# fetch to a spool, then deliver each output of the stream.
 run_records() {
   local ws=$1 name=$2 area=$3 dir=$4 sdir=$5
-  local -a fetch_args=() part_args=()
-  read -r -a all <<< "$(unit_args "$ws" "$name")"
-  local seen=0 a
-  for a in "${all[@]}"; do
-    if [[ $a == -- ]]; then seen=1; continue; fi
-    if ((seen)); then part_args+=("$a"); else fetch_args+=("$a"); fi
-  done
-  log "$name: fetch | partition | manifest | ship -> $(dest_join "$ARCHIVE_DEST" "$area")"
+  local -a fetch_args
+  read -r -a fetch_args <<< "$(unit_args "$ws" "$name")"
+  log "$name: fetch -> $RUN_TMP"
   set +e
-  "$TOOL_FETCH" "${fetch_args[@]}" --state-dir "$sdir" "${common_fetch[@]+"${common_fetch[@]}"}" \
+  "$TOOL_FETCH" "${fetch_args[@]}" --state-dir "$sdir" --run-id "$RUN_ID" "${common_fetch[@]+"${common_fetch[@]}"}" \
     "${FETCH_EXTRA[@]+"${FETCH_EXTRA[@]}"}" --summary "$dir/fetch.json" > "$dir/records.ndjson"
-  echo $? > "$dir/fetch.code"
-  [[ $(cat "$dir/fetch.code") == 0 ]] || { set -e; return 0; }
-  "$TOOL_PARTITION" --out "$STAGE/$area" "${part_args[@]}" --dry-run < "$dir/records.ndjson" > "$dir/planned.ndjson" 2> "$dir/plan.err"
+  local code=$?
+  set -e
+  # Exit 1 with a lost window: what the upstream still has was fetched and
+  # is archived; the run says which window is gone and exits 1.
+  if ((code == 1)) && jq -e '.freshness | .. | objects | select(has("lost_from"))' "$dir/fetch.json" > /dev/null 2>&1; then
+    STALE=1 code=0
+  fi
+  stage_code "$dir" fetch "$code"
+  ((code == 0)) || return 0
+  if [[ -n $USERS && $name == logs-* ]]; then
+    jq -c --arg users "$USERS" '($users | split(",")) as $u | select((.actor.user_id // "") as $id | $u | index($id))' \
+      "$dir/records.ndjson" > "$dir/records.users" && mv "$dir/records.users" "$dir/records.ndjson"
+  fi
+  local label oarea input flags
+  while IFS='|' read -r label oarea input flags; do
+    deliver "$ws" "$name" "$dir" "$sdir" "$label" "$oarea" "$input" "$flags"
+  done < <(unit_outputs "$name" "$area")
+}
+
+# The attachments of the message events in $1, downloaded beside their
+# day under the output's staging area; file lines in $dir/files.ndjson.
+fetch_files() {
+  local ws=$1 dir=$2 sdir=$3 events=$4 oarea=$5
+  set +e
+  "$TOOL_FETCH" files --events "$events" --out "$STAGE/$oarea" --workspace-id "$ws" --state-dir "$sdir" \
+    --run-id "$RUN_ID" "${FETCH_EXTRA[@]+"${FETCH_EXTRA[@]}"}" --summary "$dir/files.json" > "$dir/files.ndjson"
+  local code=$?
+  set -e
+  # Exit 1 when only files the server no longer has are missing: they are
+  # listed in files-missing.ndjson (archived too), so the bookmark may move.
+  if ((code == 1)) && jq -e '(.files_failed // 0) == 0 and (.files_missing // 0) > 0' "$dir/files.json" > /dev/null 2>&1; then
+    FILES_MISSING=1 code=0
+    log "files: $(summary_field "$dir/files.json" files_missing 0) referenced file(s) are gone upstream; listed in files-missing.ndjson under $(dest_join "$ARCHIVE_DEST" "$oarea")"
+  fi
+  stage_code "$dir" files "$code"
+  return "$code"
+}
+
+# One output: see which files it touches, bring those back from the
+# destination, then partition | manifest | ship.
+deliver() {
+  local ws=$1 name=$2 dir=$3 sdir=$4 label=$5 oarea=$6 input=$7 flags=$8
+  local in=$dir/records.ndjson
+  local -a part_args
+  read -r -a part_args <<< "$flags"
+  : > "$dir/files.ndjson"
+  if [[ $input == conversation-messages ]]; then
+    in=$dir/$label.ndjson
+    jq -c 'select(.type == "CONVERSATION_MESSAGE")' "$dir/records.ndjson" > "$in"
+    if [[ $FILES == on ]]; then fetch_files "$ws" "$dir" "$sdir" "$in" "$oarea" || return 0; fi
+  fi
+  log "$name: $label: partition | manifest | ship -> $(dest_join "$ARCHIVE_DEST" "$oarea")"
+  set +e
+  "$TOOL_PARTITION" --out "$STAGE/$oarea" "${part_args[@]}" --dry-run < "$in" > "$dir/planned.ndjson" 2> "$dir/plan.err"
   local plan=$?
-  if ((plan > 1)); then cat "$dir/plan.err" >&2; echo "$plan" > "$dir/plan.code"; set -e; return 0; fi
-  merge_inputs "$area" "$dir/planned.ndjson" "$dir"
-  echo $? > "$dir/merge.code"
-  [[ $(cat "$dir/merge.code") == 0 ]] || { set -e; return 0; }
-  "$TOOL_PARTITION" --out "$STAGE/$area" "${part_args[@]}" --summary "$dir/partition.json" < "$dir/records.ndjson" \
-    | "$TOOL_MANIFEST" --keep-absent --summary "$dir/manifest.json" \
-    | "$TOOL_SHIP" "$(dest_join "$ARCHIVE_DEST" "$area")" "${ship_flags[@]}" "${SHIP_EXTRA[@]+"${SHIP_EXTRA[@]}"}" --summary "$dir/ship.json" \
-    > "$dir/objects.ndjson"
+  if ((plan > 1)); then cat "$dir/plan.err" >&2; stage_code "$dir" "$label/plan" "$plan"; set -e; return 0; fi
+  merge_inputs "$oarea" "$dir/planned.ndjson" "$dir"
+  local merged=$?
+  stage_code "$dir" "$label/merge" "$merged"
+  ((merged == 0)) || { set -e; return 0; }
+  { "$TOOL_PARTITION" --out "$STAGE/$oarea" "${part_args[@]}" --summary "$dir/$label.partition.json" < "$in"
+    echo $? > "$dir/$label.partition.rc"
+    cat "$dir/files.ndjson"; } \
+    | "$TOOL_MANIFEST" --keep-absent --summary "$dir/$label.manifest.json" \
+    | "$TOOL_SHIP" "$(dest_join "$ARCHIVE_DEST" "$oarea")" "${ship_flags[@]}" "${SHIP_EXTRA[@]+"${SHIP_EXTRA[@]}"}" --summary "$dir/$label.ship.json" \
+    >> "$dir/objects.ndjson"
   local -a codes=("${PIPESTATUS[@]}")
   set -e
-  if ((codes[0] == 1)) && only_quarantined "$dir/partition.json"; then
-    codes[0]=0 QUARANTINED=1
-    log "$name: $(summary_field "$dir/partition.json" quarantined 0) line(s) quarantined and archived under $(dest_join "$ARCHIVE_DEST" "$area")/_quarantine/"
+  local pcode; pcode=$(cat "$dir/$label.partition.rc" 2>/dev/null || echo 1)
+  if ((pcode == 1)) && only_quarantined "$dir/$label.partition.json"; then
+    pcode=0 QUARANTINED=1
+    log "$name: $label: $(summary_field "$dir/$label.partition.json" quarantined 0) line(s) quarantined and archived under $(dest_join "$ARCHIVE_DEST" "$oarea")/_quarantine/"
   fi
-  echo "${codes[0]}" > "$dir/partition.code"; echo "${codes[1]}" > "$dir/manifest.code"
-  echo "${codes[2]}" > "$dir/ship.code"
+  stage_code "$dir" "$label/partition" "$pcode"
+  stage_code "$dir" "$label/manifest" "${codes[1]}"
+  stage_code "$dir" "$label/ship" "${codes[2]}"
 }
 
 # Reference streams (users, GPTs, projects) are kept as dated snapshots:
@@ -277,12 +378,13 @@ run_snapshot() {
   jq -cn --arg p "$day/$name.ndjson" '{path: $p}' > "$dir/planned.ndjson"
   set +e
   merge_inputs "$area" "$dir/planned.ndjson" "$dir"
-  echo $? > "$dir/merge.code"
-  [[ $(cat "$dir/merge.code") == 0 ]] || { set -e; return 0; }
+  local merged=$?
+  stage_code "$dir" merge "$merged"
+  ((merged == 0)) || { set -e; return 0; }
   "$TOOL_FETCH" "$name" "${ws_args[@]}" --no-resume "${FETCH_EXTRA[@]+"${FETCH_EXTRA[@]}"}" --state-dir "$sdir" \
     --summary "$dir/fetch.json" > "$target.partial"
   local fcode=$?
-  echo "$fcode" > "$dir/fetch.code"
+  stage_code "$dir" fetch "$fcode"
   if ((fcode == 0)) && cmp -s "$target.partial" "$target"; then
     rm -f "$target.partial"      # same snapshot as earlier today: keep the file and its mtime
   elif ((fcode == 0)); then
@@ -297,7 +399,7 @@ run_snapshot() {
     > "$dir/objects.ndjson"
   local -a codes=("${PIPESTATUS[@]}")
   set -e
-  echo "${codes[0]}" > "$dir/manifest.code"; echo "${codes[1]}" > "$dir/ship.code"
+  stage_code "$dir" manifest "${codes[0]}"; stage_code "$dir" ship "${codes[1]}"
 }
 
 # One stream: its bookmarks from the archive, the pipeline, and, when every
@@ -307,27 +409,31 @@ run_unit() {
   local dir=$RUN_TMP/$ws-$name sdir=$WORK_DIR/state/$ws/$name url
   url=$(unit_state "$ws" "$name")
   mkdir -p "$dir" "$sdir"
-  local -a stages=(state fetch)
+  : > "$dir/stages"; : > "$dir/objects.ndjson"
   set +e
   "$TOOL_STATE" pull "$(dest_join "$url" bookmarks)" "$sdir" > /dev/null
-  echo $? > "$dir/state.code"
+  local pulled=$?
   set -e
-  if [[ $(cat "$dir/state.code") == 0 ]]; then
+  stage_code "$dir" state "$pulled"
+  if ((pulled == 0)); then
     if [[ $kind == snapshot ]]; then run_snapshot "$ws" "$name" "$area" "$dir" "$sdir"; else run_records "$ws" "$name" "$area" "$dir" "$sdir"; fi
   fi
-  local f
-  for f in plan merge partition manifest ship; do [[ -e $dir/$f.code ]] && stages+=("$f"); done
   local ok=1 s
-  for s in "${stages[@]}"; do [[ $(cat "$dir/$s.code") == 0 ]] || ok=0; done
+  local -a stages
+  mapfile -t stages < "$dir/stages"
+  for s in "${stages[@]}"; do [[ $(cat "$dir/${s//\//_}.code") == 0 ]] || ok=0; done
   local committed=false
-  if ((ok)) && [[ $kind == records ]]; then
+  if ((ok)) && [[ $kind == records && -n $USERS ]]; then
+    log "$name: --users: a partial run for some users; bookmarks are not committed"
+  elif ((ok)) && [[ $kind == records ]]; then
     set +e
-    "$TOOL_FETCH" commit --state-dir "$sdir" > /dev/null \
+    "$TOOL_FETCH" commit --state-dir "$sdir" --run-id "$RUN_ID" > /dev/null \
       && "$TOOL_STATE" push "$sdir" "$(dest_join "$url" bookmarks)" --lease "$url" --owner "$RUN_ID" --ttl "$LEASE_TTL" > /dev/null
-    echo $? > "$dir/commit.code"
+    local pushed=$?
     set -e
+    stage_code "$dir" commit "$pushed"
     stages+=(commit)
-    [[ $(cat "$dir/commit.code") == 0 ]] && committed=true
+    ((pushed == 0)) && committed=true
   elif ((ok)); then
     committed=true
   else
@@ -352,6 +458,10 @@ write_record() {
       failed_stage: (if $failed == "" then null else $failed end), exit_code: $code,
       committed: ((length > 0) and all(.committed)),
       quarantine_files: (map(.quarantine_files // []) | add // []),
+      files_missing: (map(.files_missing // 0) | add // 0),
+      lost_windows: [.[] | .stream as $s | (.freshness // {})
+        | (if has("lost_from") then . else .[]? end) | objects
+        | select(has("lost_from")) | {stream: $s, lost_from, lost_until}],
       records: (map(.records) | add // 0), files: (map(.files) | add // 0),
       bytes: (map(.bytes) | add // 0), objects: (map(.objects) | add // 0),
       uploaded: (map(.uploaded) | add // 0), skipped: (map(.skipped) | add // 0),
@@ -440,6 +550,7 @@ if ((DRY_RUN)); then
     IFS='|' read -r ws name kind area <<< "$u"
     if [[ $kind == snapshot ]]; then args=("$name" --workspace-id "$ws"); else read -r -a args <<< "$(unit_args "$ws" "$name" | sed 's/ -- .*//')"; fi
     log "dry run: $name -> $(dest_join "$ARCHIVE_DEST" "$area")"
+    [[ -n $USERS && $name == logs-* ]] && log "dry run: $name: only events of $USERS would be kept (actor.user_id), and no bookmark committed"
     "$TOOL_FETCH" "${args[@]}" --state-dir "$RUN_TMP/dry-state" "${common_fetch[@]+"${common_fetch[@]}"}" "${FETCH_EXTRA[@]+"${FETCH_EXTRA[@]}"}" --dry-run \
       || { FAILED_STAGE="$name/fetch"; die $? "dry run of fetch $name failed"; }
   done
@@ -477,6 +588,8 @@ done
 status=ok code=0
 if [[ -n $FAILED_STAGE ]]; then status=failed code=$FAILED_CODE
 elif ((QUARANTINED)); then status=quarantined code=1
+elif ((FILES_MISSING)); then status=files_missing code=1
+elif ((STALE)); then status=stale code=1
 fi
 write_record "$status" "$code"
 FINISHED=1

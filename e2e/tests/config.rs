@@ -90,10 +90,10 @@ fn unreachable_s3_is_a_remote_error() {
     .env("AWS_REGION", "us-east-1")
     .env("STREAMS", "conversations");
     let run = cmd.expect_code(4);
-    // The first thing a run writes is its record beside the archive.
+    // The preflight finds it before any API request.
     run.assert(
         run.stderr
-            .contains("state location s3://archive/daily/_state"),
+            .contains("preflight: s3://archive/daily/_state cannot be used"),
         "the unreachable state location is not named",
     );
     assert_nothing_committed(&dir, &run);

@@ -6,6 +6,7 @@ mod backup;
 mod billing;
 mod common;
 mod config;
+mod conversations;
 mod crash;
 mod examples;
 mod export;

@@ -50,6 +50,9 @@ pub fn backup_command(dir: &Dir, mock: &Mock, dest: &str, bin_dir: &Path) -> Tes
         .env("WORK_DIR", dir.join("work"))
         .env("STREAMS", "logs conversations users audit-logs")
         .env("LOG_EVENT_TYPES", "CONVERSATION_MESSAGE AUTH_LOG")
+        // These tests archive the legacy conversations endpoint; the
+        // conversations assembled from log events have their own tests.
+        .env("CONVERSATIONS", "off")
         .env("FETCH_ARGS", "--since 2025-07-01 --rate-limit 100000");
     cmd
 }
