@@ -7,8 +7,10 @@
 //!   cargo run --release -p partition --example fs_floor -- TREE DEST [THREADS]
 //!
 //! TREE is read into memory first (not timed). DEST must not exist. Prints
-//! one JSON line: files, directories, bytes, and the seconds to create and
-//! write them and to sync.
+//! one JSON line: files, directories, bytes, the seconds to create and
+//! write them and to sync, and the CPU seconds (user, system) the process
+//! spent in that timed part: on a machine shared with other work, CPU time
+//! moves much less than wall time, so it is what to compare across runs.
 
 use std::collections::HashSet;
 use std::fs;
@@ -34,6 +36,15 @@ fn collect(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
     }
 }
 
+/// User and system CPU seconds of this process (all its threads) so far.
+fn cpu_seconds() -> (f64, f64) {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) }, 0);
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(u.ru_utime), secs(u.ru_stime))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
@@ -51,6 +62,7 @@ fn main() {
     // Contiguous shares, so each thread owns whole user directories (as
     // partition's writers mostly do) and no two threads race for a mkdir.
     let share = files.len().div_ceil(threads.max(1));
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let dirs: usize = std::thread::scope(|s| {
         let handles: Vec<_> = files
@@ -92,8 +104,10 @@ fn main() {
     // SAFETY: syncfs only reads the descriptor, which `root` keeps open.
     assert_eq!(unsafe { libc::syncfs(root.as_raw_fd()) }, 0);
     let synced = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_seconds();
+    let (user, sys) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
     println!(
-        "{{\"files\":{},\"directories\":{dirs},\"bytes\":{bytes},\"threads\":{threads},\"write_seconds\":{written:.3},\"write_and_sync_seconds\":{synced:.3}}}",
+        "{{\"files\":{},\"directories\":{dirs},\"bytes\":{bytes},\"threads\":{threads},\"write_seconds\":{written:.3},\"write_and_sync_seconds\":{synced:.3},\"user_seconds\":{user:.3},\"sys_seconds\":{sys:.3}}}",
         files.len()
     );
 }

@@ -13,8 +13,11 @@
 use crate::dirs::DirMemo;
 use anyhow::{Context, Result};
 use archive_core::io::LineOut;
+use std::ffi::CString;
 use std::fs::{self, File};
+use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -180,10 +183,13 @@ impl Committer {
 /// The commit thread: each batch made durable, renamed, synced, reported.
 /// Returns the number of files removed.
 fn commit_all(root: &Path, batches: mpsc::Receiver<Batch>) -> Result<u64> {
+    let mut dir = None;
     let mut out = LineOut::new();
     let mut removed = 0;
     for batch in batches {
-        if let Err(e) = commit(root, &batch, &mut out, &mut removed) {
+        let done = RootDir::open_once(&mut dir, root)
+            .and_then(|root| commit(root, &batch, &mut out, &mut removed));
+        if let Err(e) = done {
             for (tmp, _) in &batch.staged {
                 let _ = fs::remove_file(tmp);
             }
@@ -193,21 +199,21 @@ fn commit_all(root: &Path, batches: mpsc::Receiver<Batch>) -> Result<u64> {
     Ok(removed)
 }
 
-fn commit(root: &Path, batch: &Batch, out: &mut LineOut, removed: &mut u64) -> Result<()> {
+fn commit(root: &RootDir, batch: &Batch, out: &mut LineOut, removed: &mut u64) -> Result<()> {
     if !batch.staged.is_empty() || !batch.removals.is_empty() {
-        sync(root, &batch.staged, true)?;
+        root.sync(&batch.staged, true)?;
         for (tmp, dest) in &batch.staged {
-            fs::rename(tmp, dest)
+            root.rename(tmp, dest)
                 .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
         }
         for p in &batch.removals {
             match fs::remove_file(p) {
                 Ok(()) => *removed += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
             }
         }
-        sync(root, &batch.staged, false)?;
+        root.sync(&batch.staged, false)?;
     }
     for l in &batch.lines {
         out.line(l)?;
@@ -216,30 +222,82 @@ fn commit(root: &Path, batch: &Batch, out: &mut LineOut, removed: &mut u64) -> R
     Ok(())
 }
 
-/// One syncfs for the file system of the root. Where that is not
-/// available, fsync the staged files (before renaming) and their
-/// directories (after).
-fn sync(root: &Path, staged: &[(PathBuf, PathBuf)], before_rename: bool) -> Result<()> {
-    let dir = File::open(root).with_context(|| format!("opening {}", root.display()))?;
-    // SAFETY: syncfs only reads the descriptor, which `dir` keeps open.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
-        return Ok(());
-    }
-    if before_rename {
-        for (tmp, _) in staged {
-            File::open(tmp)
-                .and_then(|f| f.sync_all())
-                .with_context(|| format!("fsync {}", tmp.display()))?;
+/// The output root, opened once by the commit thread. Renames name their
+/// paths from it: a rename walks both of its paths component by component,
+/// and the root's own path (`bench/data/out`, or a long absolute one) was
+/// walked twice per file for nothing.
+struct RootDir {
+    path: PathBuf,
+    dir: File,
+}
+
+impl RootDir {
+    /// The root kept in `slot`, opened the first time (an error is then
+    /// the batch's, whose temporaries are removed like any other's).
+    fn open_once<'s>(slot: &'s mut Option<RootDir>, path: &Path) -> Result<&'s RootDir> {
+        if slot.is_none() {
+            let dir = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            *slot = Some(RootDir {
+                path: path.to_path_buf(),
+                dir,
+            });
         }
-    } else {
-        let mut dirs: Vec<&Path> = staged.iter().filter_map(|(_, d)| d.parent()).collect();
-        dirs.sort();
-        dirs.dedup();
-        for d in dirs {
-            archive_core::atomic::sync_dir(d)?;
+        Ok(slot.as_ref().expect("opened above"))
+    }
+
+    /// Rename `from` to `to` (both under the root, else by their full
+    /// paths). Like a plain rename, a link in the last component is
+    /// renamed, never followed; links above it were refused before
+    /// anything was written there.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let (Some(f), Some(t)) = (self.relative(from), self.relative(to)) else {
+            return fs::rename(from, to);
+        };
+        let (f, t) = (
+            CString::new(f.as_os_str().as_bytes())?,
+            CString::new(t.as_os_str().as_bytes())?,
+        );
+        let fd = self.dir.as_raw_fd();
+        // SAFETY: both names are NUL-terminated and outlive the call; `fd`
+        // is kept open by `self.dir`.
+        if unsafe { libc::renameat(fd, f.as_ptr(), fd, t.as_ptr()) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
         }
     }
-    Ok(())
+
+    /// `p` relative to the root, when it is below it.
+    fn relative<'p>(&self, p: &'p Path) -> Option<&'p Path> {
+        p.strip_prefix(&self.path)
+            .ok()
+            .filter(|r| !r.as_os_str().is_empty())
+    }
+
+    /// One syncfs for the file system of the root. Where that is not
+    /// available, fsync the staged files (before renaming) and their
+    /// directories (after).
+    fn sync(&self, staged: &[(PathBuf, PathBuf)], before_rename: bool) -> Result<()> {
+        // SAFETY: syncfs only reads the descriptor, which `self.dir` keeps open.
+        if unsafe { libc::syncfs(self.dir.as_raw_fd()) } == 0 {
+            return Ok(());
+        }
+        if before_rename {
+            for (tmp, _) in staged {
+                File::open(tmp)
+                    .and_then(|f| f.sync_all())
+                    .with_context(|| format!("fsync {}", tmp.display()))?;
+            }
+        } else {
+            let mut dirs: Vec<&Path> = staged.iter().filter_map(|(_, d)| d.parent()).collect();
+            dirs.sort();
+            dirs.dedup();
+            for d in dirs {
+                archive_core::atomic::sync_dir(d)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Committer {

@@ -17,7 +17,44 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Directories remembered; forgetting them only costs a stat each later.
+/// They are kept in two generations of half this each: when the newer one
+/// is full it becomes the older and the oldest is forgotten, and a
+/// directory found in the older one moves to the newer. So the directories
+/// a run keeps coming back to (the users', a month's) stay known however
+/// many leaf directories it makes; clearing everything at once made a
+/// 1 GiB run stat every user directory again and look for files to merge
+/// in directories it had created itself.
 const REMEMBERED: usize = 1 << 16;
+
+/// The two generations of [`REMEMBERED`].
+#[derive(Default)]
+struct Memo {
+    newer: HashMap<PathBuf, State>,
+    older: HashMap<PathBuf, State>,
+}
+
+impl Memo {
+    fn get(&mut self, dir: &Path) -> Option<State> {
+        if let Some(&s) = self.newer.get(dir) {
+            return Some(s);
+        }
+        let (dir, s) = self.older.remove_entry(dir)?;
+        self.insert(dir, s);
+        Some(s)
+    }
+
+    fn insert(&mut self, dir: PathBuf, s: State) {
+        if self.newer.len() >= REMEMBERED / 2 && !self.newer.contains_key(&dir) {
+            self.older = std::mem::take(&mut self.newer);
+        }
+        self.newer.insert(dir, s);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.newer.len() + self.older.len()
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -35,14 +72,14 @@ enum State {
 
 pub struct DirMemo {
     root: PathBuf,
-    states: RefCell<HashMap<PathBuf, State>>,
+    states: RefCell<Memo>,
 }
 
 impl DirMemo {
     pub fn new(root: PathBuf) -> DirMemo {
         DirMemo {
             root,
-            states: RefCell::new(HashMap::new()),
+            states: RefCell::new(Memo::default()),
         }
     }
 
@@ -99,7 +136,7 @@ impl DirMemo {
             // itself was created (if needed) before anything was read.
             return State::Existed;
         }
-        if let Some(&s) = self.states.borrow().get(dir) {
+        if let Some(s) = self.states.borrow_mut().get(dir) {
             return s;
         }
         let s = match dir.parent().map(|p| self.state(p)) {
@@ -113,11 +150,7 @@ impl DirMemo {
                 _ => State::Existed,
             },
         };
-        let mut states = self.states.borrow_mut();
-        if states.len() >= REMEMBERED {
-            states.clear();
-        }
-        states.insert(dir.to_path_buf(), s);
+        self.states.borrow_mut().insert(dir.to_path_buf(), s);
         s
     }
 }
@@ -166,6 +199,35 @@ mod tests {
         assert!(memo.plan_mkdirs(&root.join("old/link")).is_err());
         assert!(!memo.may_hold_files(&root.join("old/link/2025")));
         memo.refuse_links(&root.join("old/y/z")).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A directory the run keeps coming back to stays known while more
+    /// leaf directories than can be remembered pass through; one it left
+    /// behind is forgotten, and what is remembered stays bounded.
+    #[test]
+    fn directories_in_use_outlive_many_leaves() {
+        let root = std::env::temp_dir().join(format!("partition-memo-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("user")).unwrap();
+        std::fs::create_dir_all(root.join("once")).unwrap();
+        let memo = DirMemo::new(root.clone());
+        assert!(memo.may_hold_files(&root.join("user")));
+        assert!(memo.may_hold_files(&root.join("once")));
+        for i in 0..2 * REMEMBERED {
+            memo.plan_mkdirs(&root.join(format!("new-{i}"))).unwrap();
+            if i % 1000 == 0 {
+                assert!(memo.may_hold_files(&root.join("user")));
+            }
+        }
+        assert!(memo.states.borrow().len() <= REMEMBERED);
+        // Both are links now: the one in use is still known as the
+        // directory it was (no stat), the forgotten one is looked at again.
+        for d in ["user", "once"] {
+            std::fs::remove_dir(root.join(d)).unwrap();
+            std::os::unix::fs::symlink(&root, root.join(d)).unwrap();
+        }
+        memo.refuse_links(&root.join("user/2025")).unwrap();
+        assert!(memo.refuse_links(&root.join("once/2025")).is_err());
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
