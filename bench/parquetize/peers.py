@@ -1,6 +1,7 @@
 """The peers of the parquetize benchmark, one per invocation so each gets
 its own /usr/bin/time measurement:
 
+  python3 peers.py duckdb-auto CSV OUT.parquet   DuckDB read_csv with its own type detection, COPY ... (FORMAT parquet, COMPRESSION zstd)
   python3 peers.py duckdb  CSV OUT.parquet   DuckDB read_csv with the exact column types, COPY ... (FORMAT parquet, COMPRESSION zstd)
   python3 peers.py pyarrow CSV OUT.parquet   pyarrow.csv.read_csv (its own type inference) + pq.write_table(compression='zstd')
 """
@@ -18,10 +19,17 @@ DUCK_COLUMNS = {
     "created_at": "TIMESTAMPTZ", "settled_at": "TIMESTAMPTZ", "metadata": "JSON", "refunded": "BOOLEAN",
 }
 
-if which == "duckdb":
+if which == "duckdb-auto":
     import duckdb
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"COPY (SELECT * FROM read_csv('{src}')) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+elif which == "duckdb":
+    import duckdb
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     cols = ", ".join(f"'{k}': '{v}'" for k, v in DUCK_COLUMNS.items())
     con.execute(
         f"COPY (SELECT * FROM read_csv('{src}', header = true, columns = {{{cols}}})) "

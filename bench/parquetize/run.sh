@@ -2,12 +2,16 @@
 # parquetize benchmark: the `charges` table of bench/gen/gen_billing.sh
 # (PostgreSQL COPY CSV with header), converted to zstd Parquet by
 #   parquetize   (exact types from pg_dump --schema-only)
-#   DuckDB       COPY (SELECT * FROM read_csv(..., columns = exact types)) TO ... (FORMAT parquet, COMPRESSION zstd)
+#   DuckDB auto  COPY (SELECT * FROM read_csv(...)) TO ... (FORMAT parquet, COMPRESSION zstd), its own type detection
+#   DuckDB       the same with columns = exact types (round 1 only: slow)
 #   pyarrow      pyarrow.csv.read_csv (its own inference) + pq.write_table(compression='zstd')
-# in one run on the same file; prints wall time, throughput, output size,
-# ratios to DuckDB, peak RSS, and how many values each peer got wrong.
+# in ROUNDS interleaved rounds on the same file; prints the median wall
+# time and its spread, CPU time, throughput, output size, peak RSS, the
+# ratios to DuckDB's auto-detect and to pyarrow, the load, and how many
+# values each peer got wrong. `wc -l` on the same file is the floor (read
+# and scan for newlines once).
 #
-#   bench/parquetize/run.sh [ROWS=3000000]
+#   ROUNDS=3 bench/parquetize/run.sh [ROWS=3000000]
 #
 # Data (git-ignored) goes to bench/data/parquetize/. A throw-away
 # PostgreSQL cluster is started to generate it (as the postgres user when
@@ -54,39 +58,63 @@ PQ=$ROOT/target/release/parquetize
 BYTES=$(stat -c %s "$CSV")
 
 # ---- runs ---------------------------------------------------------------------
-# name|command...; every run reads the same CSV (page cache warmed first).
+# ROUNDS interleaved rounds (default 3) of every tool on the same CSV (page
+# cache warmed first); the report gives the median and the spread of each,
+# and ratios of medians. DuckDB with exact types (slow) runs in round 1 only.
+ROUNDS=${ROUNDS:-3}
 cat "$CSV" > /dev/null
-run() { # name output cmd...
+run() { # name output cmd...   (output: a file under $OUT, removed first)
   local name=$1 out=$2; shift 2
-  rm -f "$out"
-  /usr/bin/time -f '%e %M' -o "$OUT/$name.time" "$@" > "$OUT/$name.stdout" 2> "$OUT/$name.stderr" \
+  case $out in
+    "$OUT"/*) rm -f "$out" ;;
+    *) echo "run: $out is not under $OUT; refusing to remove it" >&2; return 1 ;;
+  esac
+  /usr/bin/time -f '%e %M %U %S' -o "$OUT/$name.time" "$@" > "$OUT/$name.stdout" 2> "$OUT/$name.stderr" \
     || { echo "$name failed:"; cat "$OUT/$name.stderr"; return 1; }
-  read -r secs rss < <(tail -1 "$OUT/$name.time")
-  echo "$name $secs $rss $(stat -c %s "$out")" >> "$OUT/results.txt"
+  read -r secs rss user sys < <(tail -1 "$OUT/$name.time")
+  echo "$name $secs $rss $(stat -c %s "$out") $user $sys" >> "$OUT/results.txt"
 }
 : > "$OUT/results.txt"
-run parquetize "$OUT/parquetize.parquet" "$PQ" "$CSV" --table charges --format pg-csv --schema-sql "$SCHEMA" \
-  --numeric-as 'decimal(38,20)' --out "$OUT" --name parquetize.parquet
-run parquetize-string "$OUT/parquetize-string.parquet" "$PQ" "$CSV" --table charges --format pg-csv --schema-sql "$SCHEMA" \
-  --numeric-as string --out "$OUT" --name parquetize-string.parquet
-run duckdb "$OUT/duckdb.parquet" python3 "$ROOT/bench/parquetize/peers.py" duckdb "$CSV" "$OUT/duckdb.parquet"
-run pyarrow "$OUT/pyarrow.parquet" python3 "$ROOT/bench/parquetize/peers.py" pyarrow "$CSV" "$OUT/pyarrow.parquet"
+: > "$OUT/load.txt"
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round/$ROUNDS: $(uptime)" | tee -a "$OUT/load.txt" >&2
+  run floor-wc-l "$OUT/floor-wc-l.stdout" wc -l "$CSV"
+  run parquetize "$OUT/parquetize.parquet" "$PQ" "$CSV" --table charges --format pg-csv --schema-sql "$SCHEMA" \
+    --numeric-as 'decimal(38,20)' --out "$OUT" --name parquetize.parquet
+  run parquetize-string "$OUT/parquetize-string.parquet" "$PQ" "$CSV" --table charges --format pg-csv --schema-sql "$SCHEMA" \
+    --numeric-as string --out "$OUT" --name parquetize-string.parquet
+  run parquetize-gzip "$OUT/parquetize-gzip.parquet" "$PQ" "$CSV" --table charges --format pg-csv --schema-sql "$SCHEMA" \
+    --numeric-as string --compression gzip --compression-level 6 --out "$OUT" --name parquetize-gzip.parquet
+  run duckdb-auto "$OUT/duckdb-auto.parquet" python3 "$ROOT/bench/parquetize/peers.py" duckdb-auto "$CSV" "$OUT/duckdb-auto.parquet"
+  [[ $round == 1 ]] && run duckdb "$OUT/duckdb.parquet" python3 "$ROOT/bench/parquetize/peers.py" duckdb "$CSV" "$OUT/duckdb.parquet"
+  run pyarrow "$OUT/pyarrow.parquet" python3 "$ROOT/bench/parquetize/peers.py" pyarrow "$CSV" "$OUT/pyarrow.parquet"
+done
+echo "after: $(uptime)" | tee -a "$OUT/load.txt" >&2
 
 # ---- report -------------------------------------------------------------------
 echo
-echo "charges: $ROWS rows, $BYTES bytes of CSV; $(nproc) cores; $(uname -srm)"
+echo "charges: $ROWS rows, $BYTES bytes of CSV; $(nproc) cores; $(uname -srm); commit $(git -C "$ROOT" rev-parse --short HEAD)"
+cat "$OUT/load.txt"
 python3 - "$OUT/results.txt" "$ROWS" "$BYTES" <<'PY'
-import sys
+import statistics, sys
 rows, size = int(sys.argv[2]), int(sys.argv[3])
-res = [l.split() for l in open(sys.argv[1])]
-duck = next(r for r in res if r[0] == "duckdb")
-dsec, dsize = float(duck[1]), int(duck[3])
-print(f"{'tool':18} {'seconds':>8} {'rows/s':>10} {'MB/s':>7} {'vs DuckDB':>9} {'output':>12} {'size/DuckDB':>11} {'peak RSS':>9}")
-for name, secs, rss_kb, out in res:
-    s = float(secs)
-    print(f"{name:18} {s:8.2f} {rows / s:10.0f} {size / s / 1e6:7.1f} {dsec / s:8.2f}x {int(out):12d} {int(out) / dsize:11.3f} {int(rss_kb) / 1024:7.0f}MB")
+runs = {}
+for line in open(sys.argv[1]):
+    name, secs, rss_kb, out, user, sys_s = line.split()
+    runs.setdefault(name, []).append((float(secs), int(rss_kb), int(out), float(user) + float(sys_s)))
+med = {n: statistics.median(r[0] for r in v) for n, v in runs.items()}
+print(f"{'tool':18} {'runs':>4} {'median s':>8} {'min-max s':>13} {'cpu s':>6} {'MB/s':>6} {'output':>11} {'peak RSS':>9}"
+      f" {'vs duckdb-auto':>14} {'vs pyarrow':>10}")
+for name, v in runs.items():
+    s = med[name]
+    lo, hi = min(r[0] for r in v), max(r[0] for r in v)
+    cpu = statistics.median(r[3] for r in v)
+    rss = max(r[1] for r in v) / 1024
+    out = v[-1][2] if name != "floor-wc-l" else 0
+    print(f"{name:18} {len(v):4d} {s:8.2f} {lo:6.2f}-{hi:6.2f} {cpu:6.2f} {size / s / 1e6:6.1f} {out:11d} {rss:7.0f}MB"
+          f" {med['duckdb-auto'] / s:13.2f}x {med['pyarrow'] / s:9.2f}x")
 PY
 echo
 echo "values differing from parquetize's exact output (which the test suite checks against PostgreSQL):"
 python3 "$ROOT/bench/parquetize/check_exact.py" "$OUT/exactness.ndjson" "$OUT/parquetize-string.parquet" \
-  "duckdb=$OUT/duckdb.parquet" "pyarrow=$OUT/pyarrow.parquet"
+  "duckdb-auto=$OUT/duckdb-auto.parquet" "duckdb=$OUT/duckdb.parquet" "pyarrow=$OUT/pyarrow.parquet"

@@ -14,12 +14,16 @@ pub struct Record {
     pub raw_len: usize,
     pub buf: Vec<u8>,
     pub fields: Vec<Option<(usize, usize)>>,
+    /// The reader checked that all of `buf` is UTF-8 and cut fields only at
+    /// ASCII bytes, so each field is UTF-8 without checking it again.
+    pub utf8_checked: bool,
 }
 
 impl Record {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.fields.clear();
+        self.utf8_checked = false;
     }
 
     /// Append a decoded field.
@@ -41,6 +45,12 @@ impl Record {
     pub fn field(&self, i: usize) -> Result<Option<&str>, String> {
         match self.fields[i] {
             None => Ok(None),
+            // SAFETY: `utf8_checked` says `buf` was valid UTF-8 as a whole
+            // and fields begin and end at ASCII bytes (delimiters, quotes,
+            // line ends) or are copies of such ranges, so each is UTF-8.
+            Some((a, b)) if self.utf8_checked => Ok(Some(unsafe {
+                std::str::from_utf8_unchecked(&self.buf[a..b])
+            })),
             Some((a, b)) => std::str::from_utf8(&self.buf[a..b]).map(Some).map_err(|e| {
                 format!(
                     "not valid UTF-8 (byte {} of the value)",

@@ -65,20 +65,28 @@ pub fn parse_decimal(text: &str, precision: u8, scale: i8) -> Result<i128, Strin
     } else {
         n_digits.saturating_sub((-shift) as usize)
     };
+    // Digits go into a u64 eighteen at a time (no overflow possible), and
+    // each block into the i128 with overflow checks: a third of the work of
+    // a checked i128 step per digit.
     let mut acc: i128 = 0;
+    let (mut block, mut block_len) = (0u64, 0u32);
     for (k, &d) in all.enumerate() {
-        let d = (d - b'0') as i128;
+        let d = d - b'0';
         if k < keep {
-            acc = acc
-                .checked_mul(10)
-                .and_then(|a| a.checked_add(d))
-                .ok_or_else(|| too_big(text, precision, scale))?;
+            block = block * 10 + d as u64;
+            block_len += 1;
+            if block_len == 18 {
+                acc = push_block(acc, block, block_len)
+                    .ok_or_else(|| too_big(text, precision, scale))?;
+                (block, block_len) = (0, 0);
+            }
         } else if d != 0 {
             return Err(format!(
                 "{text} has more than {scale} fractional digits for numeric({precision},{scale}); refusing to round"
             ));
         }
     }
+    acc = push_block(acc, block, block_len).ok_or_else(|| too_big(text, precision, scale))?;
     if shift > 0 && acc != 0 {
         let factor = 10i128
             .checked_pow(shift as u32)
@@ -146,6 +154,12 @@ pub fn check_numeric_literal(text: &str) -> Result<(), String> {
         return Err("not a numeric literal".into());
     }
     Ok(())
+}
+
+/// `acc × 10^len + block`, None on overflow.
+fn push_block(acc: i128, block: u64, len: u32) -> Option<i128> {
+    acc.checked_mul(10i128.checked_pow(len)?)?
+        .checked_add(block as i128)
 }
 
 fn pow10(p: u8) -> i128 {
@@ -232,6 +246,14 @@ mod tests {
             Ok(50_000_000_000_000_000_000_000_000_000_000_000_001)
         );
         assert_eq!(p("0e10", 5, 2), Ok(0));
+        assert_eq!(
+            p("1.083109608078352459220000000000000000", 38, 20),
+            Ok(108_310_960_807_835_245_922)
+        );
+        assert_eq!(
+            p("-12345678901234567.890123456789012345678", 38, 21),
+            Ok(-12_345_678_901_234_567_890_123_456_789_012_345_678)
+        );
     }
 
     #[test]

@@ -135,6 +135,13 @@ fn offset_part(b: &[u8], i: &mut usize) -> Option<i64> {
 }
 
 fn special(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    // The common case, decided without allocating: starts with a digit and
+    // has no ` BC` suffix.
+    let bc = b.len() >= 3 && b[b.len() - 3..].eq_ignore_ascii_case(b" bc");
+    if b.first().is_some_and(u8::is_ascii_digit) && !bc {
+        return None;
+    }
     let t = text.trim().to_ascii_lowercase();
     if t == "infinity" || t == "-infinity" || t == "+infinity" {
         Some(format!(
