@@ -77,13 +77,16 @@ For manifest:
        not be listed (the rest is manifested), or an existing manifest would
        have lost lines (left as it was; --accept-changes rewrites it);
        verify: any difference
-  2    a --root that does not exist or is not a directory, a system directory
-       as root without --allow-system-root, no AWS credentials, access denied
+  2    an INPUT file or a --root that does not exist (or is not a directory),
+       a system directory as root without --allow-system-root,
+       --json-format billing-spec without a period or a schema version to
+       record, no AWS credentials, access denied
        or no such bucket (verify), an --identity that does not open the
        encrypted manifests
   3    an input line that is not a file line, a path with '..', a line whose
-       root is a system directory without --allow-system-root, nothing to
-       verify against
+       root is a system directory without --allow-system-root, with
+       --json-format billing-spec a file without table and records, nothing
+       to verify against
   verify statuses: changed, missing, extra, renamed, manifest_mismatch,
   bad_signature, unsigned, unreadable are differences (exit 1); unverifiable
   (archived, no stored SHA-256 or ship metadata), skipped, ciphertext_ok
