@@ -451,4 +451,45 @@ mod tests {
         let c = config(&["--path", "{user}/x.json"]).unwrap();
         assert_eq!((c.format, c.daily_summaries), (Format::Json, false));
     }
+
+    #[test]
+    fn new_presets_and_their_defaults() {
+        let e = config(&["--preset", "log-events", "--layout", "seed"])
+            .err()
+            .unwrap();
+        assert_eq!(archive_core::exit::exit_code(&e), 2);
+        assert!(format!("{e:#}").contains("log-conversations"));
+        let c = config(&["--preset", "log-events"]).unwrap();
+        assert!(c.template.starts_with("archive_user="));
+        let c = config(&["--preset", "log-conversations"]).unwrap();
+        assert!(c.assemble && c.daily_summaries && c.template.ends_with("conversations.json"));
+        assert_eq!(
+            (c.id.text.as_str(), c.time.text.as_str()),
+            ("message.id", "message.created_at")
+        );
+        let c = config(&["--preset", "ai-audit"]).unwrap();
+        assert_eq!(c.template, "audit_{yyyymmdd}.jsonl");
+        assert_eq!(c.rotate_size, Some(100_000_000));
+        assert!(c.first_part_bare && c.keep_first && c.rewrite.ai_audit);
+        assert!(config(&["--preset", "ai-audit", "--layout", "hive"]).is_err());
+    }
+
+    #[test]
+    fn metadata_pairs_split_at_commas_before_a_key() {
+        assert_eq!(split_pairs("a=1,b=x,y"), ["a=1", "b=x,y"]);
+        assert_eq!(split_pairs("a=1"), ["a=1"]);
+        let c = config(&["--metadata", "a=1,lambda_function=f", "--source", "s"]).unwrap();
+        let keys: Vec<(&str, &str)> = c
+            .metadata
+            .pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [("lambda_function", "f"), ("a", "1"), ("source", "s")]
+        );
+        assert!(config(&["--metadata", "backup_timestamp=x"]).is_err());
+        assert!(config(&["--timestamp-key", "a b"]).is_err());
+    }
 }
