@@ -31,7 +31,9 @@ export OPENAI_API_KEY=test-key WORKSPACE_ID=$WS
 
 start_mock() { # args...; sets URL
   "$MOCK" --port 0 "$@" > "$WORK/mock.out" 2> "$WORK/mock.err" &
-  for _ in $(seq 100); do [[ -s $WORK/mock.out ]] && break; sleep 0.1; done
+  # A loaded machine can take a while to generate a 200 MB record.
+  for _ in $(seq 600); do [[ -s $WORK/mock.out ]] && break; sleep 0.1; done
+  [[ -s $WORK/mock.out ]] || { echo "the mock did not start: $(tail -3 "$WORK/mock.err")" >&2; exit 2; }
   URL=$(head -1 "$WORK/mock.out" | jq -r .listening)
 }
 stop_mock() { kill %% 2>/dev/null || true; wait 2>/dev/null || true; }

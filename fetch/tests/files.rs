@@ -84,6 +84,20 @@ fn files_are_stored_gone_ones_recorded_and_reruns_idempotent() {
         }
     }
     assert_eq!(recorded.len(), gone, "{}", run.report());
+    // A gone file leaves no directory of its own behind.
+    for l in lines.iter().filter(|l| l["kind"] == "files-missing") {
+        let day = l["path"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches("/files-missing.ndjson");
+        for r in testkit::parse_ndjson(&dir.read(&format!("out/{}", l["path"].as_str().unwrap()))) {
+            let own = dir.join(&format!(
+                "out/{day}/files/{}",
+                r["file_id"].as_str().unwrap()
+            ));
+            assert!(!own.exists(), "{} left behind", own.display());
+        }
+    }
     for (id, r) in &recorded {
         let want = if truth[id]["state"] == "expired" {
             410

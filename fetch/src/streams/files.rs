@@ -362,6 +362,8 @@ async fn one_file(
     {
         Ok(Fetched::Done) => {}
         Ok(Fetched::Gone { status, body }) => {
+            drop(sink);
+            remove_empty_dirs(&dest, &o.out);
             let record = json!({
                 "file_id": w.file_id, "name": w.name, "user": w.user,
                 "conversation_id": w.conversation_id, "message_id": w.message_id,
@@ -376,6 +378,8 @@ async fn one_file(
             return Ok(Resolved::Missing);
         }
         Err(e) if e.downcast_ref::<TooLarge>().is_some() => {
+            drop(sink);
+            remove_empty_dirs(&dest, &o.out);
             ctx.warn(&format!("{e:#}; not stored (user {})", w.user));
             ctx.stats.failures.push(format!("{e:#}"));
             tally.failed += 1;
@@ -394,6 +398,18 @@ async fn one_file(
     tally.downloaded += 1;
     tally.bytes += bytes;
     emit(ctx, o, w, &rel, bytes, sha, true).map(|()| Resolved::Stored)
+}
+
+/// The directories made for a file that was not stored (`files/<id>`,
+/// then `files`), when nothing else is in them; never above `root`.
+fn remove_empty_dirs(dest: &std::path::Path, root: &std::path::Path) {
+    let mut dir = dest.parent();
+    for _ in 0..2 {
+        match dir {
+            Some(d) if d != root && std::fs::remove_dir(d).is_ok() => dir = d.parent(),
+            _ => break,
+        }
+    }
 }
 
 /// Uploaded files need their own read scope upstream: say so on a 403.
