@@ -9,13 +9,28 @@ use std::path::{Path, PathBuf};
 /// so two long ids that share a prefix stay distinct.
 pub const MAX_SEGMENT: usize = 120;
 
-/// Map a value to a safe path segment over `[A-Za-z0-9._-]`.
+/// How a changed segment ends: `--` and this many hex digits of the
+/// SHA-256 of the original value.
+const MARK_HEX: usize = 12;
+
+/// Map a value to a safe path segment over `[A-Za-z0-9._-]` only.
 ///
-/// Other characters become `_`. The result is never empty, `.` or `..`,
-/// and never starts with `.` (no hidden files). When the mapping changed
-/// the value, a short hash of the original is appended so distinct inputs
-/// (`a/b` and `a_b`) do not collide.
+/// A value already in that alphabet (not empty, not starting with `.`, at
+/// most [`MAX_SEGMENT`] bytes) is kept as it is. Anything else has other
+/// characters replaced by `_` and gets the mark `--<12 hex of its SHA-256>`.
+/// A kept value never ends like a mark (one that does is marked too), so
+/// no kept value equals a changed one and two changed values differ by
+/// their hashes: the mapping is one-to-one (up to a 48-bit collision).
+/// Every tool that names a path after data (partition's user directories,
+/// fetch's uploaded files, parquetize's tables) uses this one mapping, so
+/// the same user is the same directory whoever wrote it.
 pub fn sanitize_segment(value: &str) -> String {
+    sanitize_segment_avoiding(value, &[])
+}
+
+/// [`sanitize_segment`], also marking a value equal to one of `reserved`
+/// (a tool's own directory names, such as `_quarantine`).
+pub fn sanitize_segment_avoiding(value: &str, reserved: &[&str]) -> String {
     let mut out: String = value
         .chars()
         .map(|c| {
@@ -39,12 +54,21 @@ pub fn sanitize_segment(value: &str) -> String {
         out.truncate(MAX_SEGMENT);
         changed = true;
     }
-    if changed {
+    if changed || reserved.contains(&out.as_str()) || ends_with_mark(&out) {
         let h = crate::hash::sha256_hex(value.as_bytes());
-        out.push('~');
-        out.push_str(&h[..10]);
+        out.push_str("--");
+        out.push_str(&h[..MARK_HEX]);
     }
     out
+}
+
+fn ends_with_mark(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    b.len() >= MARK_HEX + 2
+        && b[b.len() - MARK_HEX - 2..b.len() - MARK_HEX] == *b"--"
+        && b[b.len() - MARK_HEX..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
 /// Join a relative POSIX path under `root`, refusing anything that would
@@ -68,12 +92,16 @@ mod tests {
             assert!(!s.is_empty() && !s.starts_with('.'), "{bad:?} -> {s:?}");
             assert!(
                 s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-~".contains(c)),
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)),
                 "{s}"
             );
         }
         assert_ne!(sanitize_segment("a/b"), sanitize_segment("a_b"));
         assert_ne!(sanitize_segment("a/b"), sanitize_segment("a?b"));
+        // A kept value that looks like a changed one is changed too.
+        let marked = sanitize_segment("a/b");
+        assert_ne!(sanitize_segment(&marked), marked);
+        assert_ne!(sanitize_segment_avoiding("_quarantine", &["_quarantine"]), "_quarantine");
         let long = "x".repeat(500);
         assert!(sanitize_segment(&long).len() < 140);
         assert!(join_under(Path::new("/out"), "../x").is_err());
