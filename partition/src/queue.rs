@@ -13,6 +13,8 @@ struct Inner<T> {
     /// it is only done when someone waits.
     poppers: usize,
     pushers: usize,
+    /// How many items the sleeping poppers wait for (see `pop_at_least`).
+    wanted: usize,
 }
 
 pub struct Queue<T> {
@@ -30,6 +32,7 @@ impl<T> Queue<T> {
                 closed: false,
                 poppers: 0,
                 pushers: 0,
+                wanted: 1,
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -54,7 +57,7 @@ impl<T> Queue<T> {
             return false;
         }
         g.items.push_back(item);
-        let wake = g.poppers > 0;
+        let wake = g.poppers > 0 && g.items.len() >= g.wanted;
         drop(g);
         if wake {
             self.not_empty.notify_one();
@@ -81,6 +84,29 @@ impl<T> Queue<T> {
             g = self.not_empty.wait(g).unwrap_or_else(|e| e.into_inner());
             g.poppers -= 1;
         }
+    }
+
+    /// At least `n` items (fewer only once closed and drained: then
+    /// whatever is left, possibly none), waiting for them in one sleep:
+    /// a consumer that needs many items is woken once, not once per item.
+    /// Meant for a queue with one consumer (`wanted` is shared).
+    pub fn pop_at_least(&self, n: usize) -> Vec<T> {
+        let n = n.clamp(1, self.capacity);
+        let mut g = self.lock();
+        while g.items.len() < n && !g.closed {
+            g.poppers += 1;
+            g.wanted = n;
+            g = self.not_empty.wait(g).unwrap_or_else(|e| e.into_inner());
+            g.poppers -= 1;
+            g.wanted = 1;
+        }
+        let items: Vec<T> = g.items.drain(..).collect();
+        let wake = !items.is_empty() && g.pushers > 0;
+        drop(g);
+        if wake {
+            self.not_full.notify_all();
+        }
+        items
     }
 
     /// The next item if there is one now.
@@ -122,5 +148,31 @@ mod tests {
         assert!(!q.push(100));
         assert_eq!(consumer.join().unwrap(), (0..100).collect::<Vec<_>>());
         assert_eq!(q.try_pop(), None);
+    }
+
+    #[test]
+    fn pop_at_least_waits_for_that_many_and_takes_all() {
+        let q = Arc::new(Queue::new(64));
+        let producer = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                for i in 0..40u32 {
+                    assert!(q.push(i));
+                }
+            })
+        };
+        let mut got = Vec::new();
+        while got.len() < 40 {
+            let batch = q.pop_at_least(10.min(40 - got.len()));
+            assert!(batch.len() >= 10.min(40 - got.len()), "{}", batch.len());
+            got.extend(batch);
+        }
+        producer.join().unwrap();
+        assert_eq!(got, (0..40).collect::<Vec<_>>());
+        // Closed: what is left, then nothing, without waiting.
+        assert!(q.push(7));
+        q.close();
+        assert_eq!(q.pop_at_least(5), vec![7]);
+        assert!(q.pop_at_least(5).is_empty());
     }
 }
