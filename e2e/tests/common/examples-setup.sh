@@ -33,7 +33,6 @@ rm -rf .setup-state
 partition --out archive/conversations --preset conversations < conversations.ndjson | manifest > files.ndjson
 partition --out archive/logs --preset log-events --layout hive < events.ndjson | manifest > /dev/null
 partition --out archive/audit --preset audit-logs --layout daily-jsonl < audit.ndjson | manifest > /dev/null
-partition --out srv-logs --preset log-events --layout hive < events.ndjson | manifest > /dev/null
 mkdir -p review && cp -r archive/conversations/_daily_summaries review/
 
 # Billing inputs from PostgreSQL (database "billing").
@@ -59,4 +58,10 @@ partition --out .audit-signed --preset audit-logs --layout daily-jsonl < audit.n
   | ship s3://acme-archive/audit --encrypt-to "$(cat officer.pub)" > /dev/null
 rm -rf .audit-signed
 manifest --root archive/logs | ship s3://acme-archive/logs > /dev/null
-manifest --root archive/audit | ship s3://acme-compliance/chatgpt/audit-logs > /dev/null
+# A run of the daily backup: the archive in s3://acme-compliance/chatgpt,
+# its run record in work/runs/last.json.
+BIN_DIR=$(dirname "$(command -v fetch)") ARCHIVE_DEST=s3://acme-compliance/chatgpt WORK_DIR=$PWD/work \
+  FETCH_ARGS="--since 2025-07-01" "$(dirname "$0")/../../../scripts/backup-compliance.sh" 2> backup.log \
+  || { tail -5 backup.log >&2; exit 1; }
+rm -f backup.log
+rm -rf work/state work/tmp
