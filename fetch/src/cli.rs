@@ -11,7 +11,8 @@ Examples:
   fetch logs --event-type CONVERSATION_MESSAGE > events.ndjson && fetch commit
 
   # Every log event type the server lists, first load from a date:
-  fetch logs --event-type all --since 2025-07-02 | partition --out archive/logs --preset log-events
+  fetch logs --event-type all --since 2025-07-02 --no-resume \\
+    | partition --out archive/logs --preset log-events --layout hive
 
   # Legacy conversations of two users over the last week, titles only:
   fetch conversations --users user-abc,user-def --since 7d --no-resume | jq -r .title
