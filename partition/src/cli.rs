@@ -66,10 +66,10 @@ fn rotate_help() -> String {
 pub enum Preset {
     Conversations,
     LogEvents,
-    /// CONVERSATION_MESSAGE events assembled into conversations.
+    // CONVERSATION_MESSAGE events assembled into conversations.
     LogConversations,
     AuditLogs,
-    /// AI-interaction audit entries (hash-only, optional field encryption).
+    // AI-interaction audit entries (hash-only, optional field encryption).
     AiAudit,
 }
 
@@ -117,7 +117,7 @@ pub struct Args {
     /// conversations: user_id, created_at, id (newest by last_active_at);
     /// log-conversations: CONVERSATION_MESSAGE events assembled into
     /// conversations (actor.user_id, message.created_at, message.id);
-    /// log-events: actor.user_id, timestamp, event_id (default layout hive);
+    /// log-events: actor.user_id, timestamp, event_id (give --layout hive, daily-jsonl or template);
     /// audit-logs: actor (session or API key user, else actor type), effective_at, id;
     /// ai-audit: AI-interaction audit entries (timestamp, id; input/output
     /// kept as input_hash/output_hash; daily-jsonl rotated at 100MB).

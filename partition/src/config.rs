@@ -216,11 +216,10 @@ fn fields_of(a: &Args, preset: Option<Preset>) -> Result<Fields> {
     })
 }
 
-/// The layout a preset gets without `--layout`: raw log events go to Hive
-/// partitions, AI-audit entries to daily JSONL files, the rest to seed.
+/// The layout a preset gets without `--layout`: AI-audit entries go to
+/// daily JSONL files, the rest to seed (log-events has none: see below).
 fn default_layout(preset: Option<Preset>) -> LayoutKind {
     match preset {
-        Some(Preset::LogEvents) => LayoutKind::Hive,
         Some(Preset::AiAudit) => LayoutKind::DailyJsonl,
         _ => LayoutKind::Seed,
     }
@@ -241,12 +240,20 @@ fn layout_of(a: &Args, preset: Option<Preset>, name: &str) -> Result<Layout> {
         (Some(l), _) => l,
         (None, None) => default_layout(preset),
     };
+    // Raw events in the seed layout got conversation summaries that do not
+    // fit them; refused (also as the former default) rather than moved to
+    // another layout without a word.
     if kind == LayoutKind::Seed && preset == Some(Preset::LogEvents) {
-        return Err(Failure::usage(
-            "--preset log-events --layout seed would file raw events under conversation summaries; \
-             for CONVERSATION_MESSAGE events use --preset log-conversations (conversations.json in \
-             the seed layout), for other events --layout hive or daily-jsonl",
-        ));
+        return Err(Failure::usage(format!(
+            "--preset log-events {}: the seed layout is for conversations; for \
+             CONVERSATION_MESSAGE events use --preset log-conversations, for raw events \
+             --layout hive (or daily-jsonl, template)",
+            if a.layout.is_some() {
+                "--layout seed"
+            } else {
+                "needs --layout"
+            }
+        )));
     }
     let (template, default_format) = match kind {
         LayoutKind::Seed => (
@@ -459,7 +466,8 @@ mod tests {
             .unwrap();
         assert_eq!(archive_core::exit::exit_code(&e), 2);
         assert!(format!("{e:#}").contains("log-conversations"));
-        let c = config(&["--preset", "log-events"]).unwrap();
+        assert!(config(&["--preset", "log-events"]).is_err());
+        let c = config(&["--preset", "log-events", "--layout", "hive"]).unwrap();
         assert!(c.template.starts_with("archive_user="));
         let c = config(&["--preset", "log-conversations"]).unwrap();
         assert!(c.assemble && c.daily_summaries && c.template.ends_with("conversations.json"));

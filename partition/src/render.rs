@@ -43,22 +43,22 @@ pub fn has_user(t: &str) -> bool {
     t.contains("{user}")
 }
 
-/// Longest user segment kept as is; longer ones are cut and marked.
-const MAX_SEGMENT: usize = 120;
-
-/// How a changed segment ends: `--` and this many hex digits of the
-/// SHA-256 of the original value.
-const MARK_HEX: usize = 12;
-
-/// A user id as a path segment over `[A-Za-z0-9._-]` only. A value already
-/// in that alphabet is kept as it is; anything else (another character, a
-/// leading dot, empty, longer than 120 bytes, one of partition's own
-/// directory names, or a value that itself ends like a mark) has other
-/// characters replaced by `_` and gets the mark `--<12 hex of its
-/// SHA-256>`. A kept value never ends with a mark, so no kept value equals
-/// a changed one, and two changed values differ by their hashes: the
-/// mapping is one-to-one (up to a 48-bit hash collision).
+/// A user id as a path segment over `[A-Za-z0-9._-]` only, through
+/// archive-core's one mapping (so fetch and partition name a user's
+/// directory alike): a value already in that alphabet is kept as it is;
+/// anything else (another character, a leading dot, empty, longer than 120
+/// bytes, one of partition's own directory names, or a value that itself
+/// ends like a mark) has other characters replaced by `_` and gets the
+/// mark `--<12 hex of its SHA-256>`. One-to-one up to a 48-bit collision.
 pub fn user_segment(user: &str) -> String {
+    archive_core::naming::sanitize_segment_avoiding(user, &RESERVED)
+}
+
+/// The segment archive-core gave a user before segments lost the `~`
+/// mark: other characters as `_`, no leading dot, never empty, at most
+/// 120 bytes, and `~<10 hex of its SHA-256>` when any of that changed it
+/// or it was one of partition's own names.
+fn former_segment(user: &str) -> String {
     let mut seg: String = user
         .chars()
         .map(|c| {
@@ -78,26 +78,16 @@ pub fn user_segment(user: &str) -> String {
         seg.push('_');
         changed = true;
     }
-    if seg.len() > MAX_SEGMENT {
-        seg.truncate(MAX_SEGMENT);
+    if seg.len() > archive_core::naming::MAX_SEGMENT {
+        seg.truncate(archive_core::naming::MAX_SEGMENT);
         changed = true;
     }
-    if changed || RESERVED.contains(&seg.as_str()) || ends_with_mark(&seg) {
+    if changed || RESERVED.contains(&seg.as_str()) {
         let h = archive_core::hash::sha256_hex(user.as_bytes());
-        seg.push_str("--");
-        seg.push_str(&h[..MARK_HEX]);
+        seg.push('~');
+        seg.push_str(&h[..10]);
     }
     seg
-}
-
-/// Does `seg` end like a changed segment (`--` and 12 lowercase hex)?
-fn ends_with_mark(seg: &str) -> bool {
-    let b = seg.as_bytes();
-    b.len() >= MARK_HEX + 2
-        && b[b.len() - MARK_HEX - 2..b.len() - MARK_HEX] == *b"--"
-        && b[b.len() - MARK_HEX..]
-            .iter()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
 /// The file path (relative to the root, before rotation and compression
@@ -117,11 +107,7 @@ pub fn former_path_for(t: &str, user: &str, date: NaiveDate) -> Option<String> {
     if !t.contains("{user}") {
         return None;
     }
-    let mut seg = archive_core::naming::sanitize_segment(user);
-    if RESERVED.contains(&seg.as_str()) {
-        let h = archive_core::hash::sha256_hex(user.as_bytes());
-        seg = format!("{seg}~{}", &h[..10]);
-    }
+    let seg = former_segment(user);
     (seg != user_segment(user)).then(|| with_segment(t, &seg, date))
 }
 
@@ -296,7 +282,7 @@ mod tests {
                 ok(&s) && !s.starts_with('.') && !s.is_empty(),
                 "{u:?} -> {s:?}"
             );
-            assert!(s.len() <= MAX_SEGMENT + 2 + MARK_HEX, "{s}");
+            assert!(s.len() <= 134, "{s}");
             assert!(seen.insert(s.clone()), "{u:?} -> {s:?} collides");
         }
         // The image of a changed value is never the image of a kept one.

@@ -262,9 +262,21 @@ fn log_events_in_the_seed_layout_are_refused_with_a_hint() {
         run.stderr
     );
     assert!(!dir.join("arch/u1").exists());
-    // Without --layout, raw events go to Hive partitions.
+    // Nor is it the default any more: without --layout the run is refused too.
     let run = cmd(&dir)
         .args(["--out", "arch", "--preset", "log-events"])
+        .stdin(lines(&[&e]))
+        .expect_code(2);
+    assert!(run.stderr.contains("--layout hive"), "{}", run.stderr);
+    let run = cmd(&dir)
+        .args([
+            "--out",
+            "arch",
+            "--preset",
+            "log-events",
+            "--layout",
+            "hive",
+        ])
         .stdin(lines(&[&e]))
         .expect_success();
     let paths: Vec<String> = check_lines(&dir, &run, "arch").into_keys().collect();
