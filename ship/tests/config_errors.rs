@@ -197,3 +197,16 @@ fn missing_or_rejected_credentials_are_one_line_and_exit_2_in_each_tool() {
         }
     }
 }
+
+#[test]
+fn a_missing_input_file_or_folder_is_exit_2_and_names_it() {
+    let dir = Dir::new("ship-missing-input");
+    for args in [
+        &["s3://bucket/p", "--input", "no-such.ndjson"][..],
+        &["no-such-dir", "s3://bucket/p"],
+        &["--drain", "no-such-spool", "s3://bucket"],
+    ] {
+        let run = dir.command(BIN).args(args).arg("--dry-run").expect_code(2);
+        assert!(one_line(&run).contains("no-such"), "{}", run.report());
+    }
+}
