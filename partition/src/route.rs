@@ -203,8 +203,17 @@ impl<'a> Router<'a> {
                 encode_ref(base + skip as u64, s.len())
             })
         };
+        // Under a rewrite (--hash-only, ai-audit, --encrypt-field) a
+        // quarantined line that is JSON keeps the rewritten record, so
+        // content the run promised not to store does not reach the
+        // quarantine either.
+        let rewritten = (!cfg.rewrite.is_empty()).then(|| rewrite::apply(l, &cfg.rewrite));
         let quarantine = |spiller: &mut Spiller, reason: &str| {
             let r = reference(exact);
+            let kept = match &rewritten {
+                Some(Ok(minimised)) => minimised,
+                _ => exact,
+            };
             let rec = RecRef {
                 key: QUARANTINE_KEY,
                 user: reason,
@@ -214,7 +223,7 @@ impl<'a> Router<'a> {
                 version: None,
                 messages: 0,
                 line: number,
-                raw: r.as_ref().map_or(exact, |b| &b[..]),
+                raw: r.as_ref().map_or(kept, |b| &b[..]),
             };
             push(spiller, &rec).map(|()| Fate::Quarantined)
         };
@@ -245,17 +254,10 @@ impl<'a> Router<'a> {
             );
             return quarantine(spiller, &reason);
         }
-        let rewritten;
-        let raw: &[u8] = if cfg.rewrite.is_empty() {
-            l
-        } else {
-            match rewrite::apply(l, &cfg.rewrite) {
-                Ok(h) => {
-                    rewritten = h;
-                    &rewritten
-                }
-                Err(reason) => return quarantine(spiller, &reason),
-            }
+        let raw: &[u8] = match &rewritten {
+            None => l,
+            Some(Ok(h)) => h,
+            Some(Err(reason)) => return quarantine(spiller, reason),
         };
         let date = meta.date.to_string();
         let rel = render::path_for(&cfg.template, &meta.user, meta.date);

@@ -339,6 +339,21 @@ fn an_entry_without_an_id_is_not_sealed_but_quarantined() {
             .starts_with("missing id field `id`"),
         "{e}"
     );
-    // The quarantine keeps the line as it came (the content is not hashed there).
-    assert_eq!(e["record"], no_id);
+    // The quarantine keeps the record as the run would have filed it: the
+    // content sealed and hashed, never in clear.
+    let r = &e["record"];
+    assert!(r["input"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
+    let input = no_id["input"].as_str().unwrap().to_owned();
+    assert_eq!(
+        r["input_hash"],
+        json!(python_sha256(std::slice::from_ref(&input))[0])
+    );
+    assert_eq!(
+        (r["output"].clone(), r["model"].clone()),
+        (Value::Null, no_id["model"].clone())
+    );
+    assert!(!dir.read(&format!("a/{q}")).contains(&input));
 }

@@ -320,6 +320,18 @@ fn list_flags_take_one_value_each_and_a_missing_input_is_a_usage_error() {
     };
     assert_eq!(strip(&format!("a/{rel}")), strip(&format!("b/{rel}")));
     assert_ne!(strip(&format!("a/{rel}")), strip(&format!("o/{rel}")));
+    // A line that cannot be filed is quarantined hashed too.
+    let no_user = r#"{"id":"c2","created_at":1751414400,"messages":{"data":[{"content":{"value":"hidden"}}]}}"#;
+    let run = cmd(&dir)
+        .args(["--out", "q", "--hash-only", "@content"])
+        .stdin(format!("{no_user}\n"))
+        .expect_code(1);
+    let q = check_lines(&dir, &run, "q").into_keys().next().unwrap();
+    let e = &testkit::parse_ndjson(&dir.read(&format!("q/{q}")))[0];
+    assert_eq!(
+        e["record"]["messages"]["data"][0]["content"]["value"],
+        json!(sha256(b"hidden"))
+    );
     // --threads is the old name of --jobs.
     cmd(&dir)
         .args(["--out", "t", "--threads", "2", "conversations.ndjson"])
