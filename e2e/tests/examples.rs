@@ -96,6 +96,9 @@ impl CronBox {
             );
         }
         env.extend(s3.env());
+        // The scripts would take the repository's target/release before
+        // PATH; the tools under test are these.
+        env.insert("BIN_DIR".into(), bin_dir().display().to_string());
         s3.create_bucket("cron-archive", false);
         s3.create_bucket("cron-exports", false);
         CronBox { dir, tab, env }
@@ -122,6 +125,7 @@ impl CronBox {
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{report}");
+        assert_eq!(out.status.code(), Some(0), "{report}");
         let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{} has mode {mode:o}\n{report}", log.display());
         assert!(std::fs::metadata(&log).unwrap().len() > 0, "{report}");
@@ -185,7 +189,7 @@ fn cron_backup_deadman_verify_and_a_held_lease() {
     cb.one_new_alert(0, "compliance-deadman", 1);
 
     cb.run_quiet("compliance-backup");
-    assert_eq!(cb.alerts().len(), 1, "a successful backup alerted");
+    assert_eq!(cb.alerts().len(), 1, "a successful backup alerted: {:#?}", cb.alerts());
     let exposed = readable_by_others(&cb.dir.join("work"));
     assert!(
         exposed.is_empty(),
