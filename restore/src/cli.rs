@@ -31,13 +31,14 @@ Examples:
     name = "restore",
     version,
     about = "Read the archive back: restore, download and verify, fixity, queries, local retention",
-    after_long_help = concat!("\n", "Exit codes:
+    // --help prints after_long_help instead of after_help: the examples go in both.
+    after_long_help = format!("{EXAMPLES}{}", concat!("\n", "Exit codes:
   0    success (get: every requested file is local and verified)
   1    some items failed or are not ready (still restoring, missing, mismatched)
   2    usage or configuration error
   3    input data error (a manifest or report that cannot be read)
   4    remote service error after retries (S3)
-  130  interrupted")
+  130  interrupted"))
 )]
 #[command(after_help = EXAMPLES)]
 pub struct Cli {

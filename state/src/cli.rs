@@ -21,13 +21,14 @@ Examples:
     version,
     about = "Leases, bookmarks and run records kept beside the archive (an s3:// prefix or a directory)",
     after_help = EXAMPLES,
-    after_long_help = concat!("Exit codes:
+    // --help prints after_long_help instead of after_help: the examples go in both.
+    after_long_help = format!("{EXAMPLES}\n{}", concat!("Exit codes:
   0    success
   2    usage or configuration error
   3    input data error (a state file that is not what it should be)
   4    remote service error after retries (S3)
   75   another run holds the lease, or committed first: nothing was done
-  130  interrupted")
+  130  interrupted"))
 )]
 pub struct Cli {
     #[command(subcommand)]
