@@ -158,6 +158,16 @@ pub fn load_parts(
 pub fn parse<'a>(f: &'a ExistingFile, format: Format, ts_key: &str) -> Result<Parsed<'a>> {
     let what = f.path.display();
     match format {
+        // Checked here because the records are copied as bytes: a file an
+        // older version wrote with bytes that are not UTF-8 is not carried
+        // into a new one (the group is refused and its new records kept in
+        // the quarantine). The json format is checked by its parser.
+        Format::Ndjson if std::str::from_utf8(&f.content).is_err() => {
+            let at = std::str::from_utf8(&f.content)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            Err(anyhow!("{what}: not valid UTF-8 (byte {at})"))
+        }
         Format::Ndjson => Ok(Parsed {
             records: f
                 .content

@@ -382,3 +382,28 @@ fn files_under_a_former_marked_directory_are_merged_into_the_new_one() {
     );
     assert!(run.stderr.contains("removing"), "{}", run.stderr);
 }
+
+#[test]
+fn an_existing_file_with_bytes_that_are_not_utf8_is_not_carried_forward() {
+    let dir = Dir::new("old-not-utf8");
+    let old_rel = "o/a/2025-07-02.ndjson";
+    let old = b"{\"id\":\"old\",\"u\":\"a\",\"t\":1751414400,\"x\":\"\xff\"}\n";
+    dir.write(old_rel, old);
+    let new = "{\"id\":\"new\",\"u\":\"a\",\"t\":1751414401}\n";
+    let run = cmd(&dir)
+        .args(["--out", "o", "--user-field", "u", "--time-field", "t"])
+        .args(["--path", "{user}/{date}.ndjson"])
+        .stdin(new)
+        .expect_code(1);
+    assert!(run.stderr.contains("not valid UTF-8"), "{}", run.stderr);
+    // The old file is left as it is, the new record is quarantined.
+    assert_eq!(dir.read_bytes(old_rel), old);
+    let lines = check_lines(&dir, &run, "o");
+    let q = lines
+        .keys()
+        .find(|p| p.starts_with("_quarantine/"))
+        .unwrap();
+    let e = &testkit::parse_ndjson(&dir.read(&format!("o/{q}")))[0];
+    assert_eq!(e["record"]["id"], "new");
+    assert!(!lines.contains_key("a/2025-07-02.ndjson"));
+}
