@@ -159,6 +159,12 @@ fn billing_month_in_the_specified_layout_and_manifest() {
         );
     }
     check_manifest(&pg, &local, prefix, &run);
+    // The toolkit's verifier reads the specification's manifest in S3.
+    let mut verify = dir.command(bin_dir().join("manifest"));
+    s3.configure(&mut verify);
+    verify
+        .args(["verify", "s3://billing/billing-archive/2025/03", "--all"])
+        .expect_success();
     let summary: Value = serde_json::from_str(&dir.read("summary.json")).unwrap();
     assert_eq!(summary["storage_class"], "INTELLIGENT_TIERING");
     assert_eq!(summary["skipped_tables"], json!([]));
