@@ -31,7 +31,7 @@
 #   STORAGE_CLASS       data storage class (default INTELLIGENT_TIERING; or --storage-class)
 #   SCHEMA_VERSION      the manifest's schema_version, e.g. 2025-10-21 (default:
 #                       "pg-" and 16 hex digits of the SHA-256 of the tables' pg_dump
-#                       schemas, comments and \restrict keys left out, with a warning)
+#                       table definitions, with a warning)
 #   RETENTION_YEARS     default 10
 #   COMPLIANCE_TAGS     space or comma separated (default "EU_AI_Act Financial_Audit")
 #   MANIFEST_FORMAT     billing-spec (default) or toolkit (manifest's own JSON)
@@ -274,9 +274,11 @@ for spec in $BILLING_TABLES; do
 done
 for table in $SNAPSHOT_TABLES; do export_table "$table" "" snapshot; done
 
-# schema_version: the job's configuration, else a digest of the schemas.
+# schema_version: the job's configuration, else a digest of the schemas'
+# definitions (not pg_dump's comments, settings or \restrict keys, which
+# change with its version or on every run).
 if [[ -z ${SCHEMA_VERSION:-} ]]; then
-  SCHEMA_VERSION=pg-$(cat "$WORK"/*.schema.sql 2>/dev/null | { grep -v -e '^--' -e '^\\restrict ' -e '^\\unrestrict ' || true; } | sha256sum | cut -c1-16)
+  SCHEMA_VERSION=pg-$(cat "$WORK"/*.schema.sql 2>/dev/null | { grep -v -e '^--' -e '^\\' -e '^SET ' -e '^SELECT pg_catalog' -e '^$' || true; } | sha256sum | cut -c1-16)
   log "SCHEMA_VERSION is not set; recording $SCHEMA_VERSION (a digest of the tables' schemas) in the manifest"
 fi
 
