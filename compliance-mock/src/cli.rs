@@ -34,6 +34,9 @@ Examples:
   # Ground truth and the request log, for tests
   curl -s \"$MOCK/_mock/truth/conversations\" | jq -r .id | wc -l
   curl -s -X POST \"$MOCK/_mock/advance?new=5&updated=3&seed=1\" | jq .
+  # Uploaded files and the mock's clock (files older than 48 h answer 410)
+  curl -s -X POST \"$MOCK/_mock/clock?now=2026-10-02T12:00:00Z\" | jq .
+  curl -s \"$MOCK/_mock/truth/files\" | jq -c '{id, state, sha256}'
   curl -s \"$MOCK/_mock/requests\" | jq -c '{path, query, status}'
 
 Fault spec (--fault or --faults), a comma-separated list of
