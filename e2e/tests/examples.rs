@@ -189,7 +189,12 @@ fn cron_backup_deadman_verify_and_a_held_lease() {
     cb.one_new_alert(0, "compliance-deadman", 1);
 
     cb.run_quiet("compliance-backup");
-    assert_eq!(cb.alerts().len(), 1, "a successful backup alerted: {:#?}", cb.alerts());
+    assert_eq!(
+        cb.alerts().len(),
+        1,
+        "a successful backup alerted: {:#?}",
+        cb.alerts()
+    );
     let exposed = readable_by_others(&cb.dir.join("work"));
     assert!(
         exposed.is_empty(),
@@ -220,6 +225,15 @@ fn cron_backup_deadman_verify_and_a_held_lease() {
         "the backup did not exit 75:\n{log}"
     );
     assert_eq!(cb.alerts().len(), 1, "exit 75 alerted: {:#?}", cb.alerts());
+    // The first run's log was rotated by savelog, and stays private.
+    let old = cb.dir.join("log/compliance-backup.log.0");
+    let mode = std::fs::metadata(&old).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(
+        mode.ok(),
+        Some(0o600),
+        "{} (the first run's log)",
+        old.display()
+    );
 
     // The last successful run made 30 hours old: the dead man alerts.
     for rec in files_under(&cb.dir.join("work/runs")) {
@@ -234,6 +248,38 @@ fn cron_backup_deadman_verify_and_a_held_lease() {
     assert_eq!(out.status.code(), Some(1));
     let alert = cb.one_new_alert(1, "compliance-deadman", 1);
     assert!(alert.contains("30 h ago"), "{alert}");
+}
+
+/// run-job's timeout: a job past it is stopped (SIGTERM, then SIGKILL
+/// after KILL_AFTER) and alerted on once, naming the timeout.
+#[test]
+fn run_job_stops_a_job_past_its_timeout_and_alerts() {
+    let dir = Dir::new("run-job-timeout");
+    let alerts = dir.join("alerts.txt");
+    let alert = dir.write(
+        "alert",
+        format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\n", alerts.display()),
+    );
+    std::fs::set_permissions(&alert, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let started = std::time::Instant::now();
+    let mut cmd = dir.command(repo_root().join("scripts/cron/run-job"));
+    cmd.env("ALERT_CMD", &alert)
+        .env("LOG_DIR", dir.join("log"))
+        .env("KILL_AFTER", "1s")
+        .args(["stuck-job", "1s", "bash", "-c", "trap '' TERM; sleep 60"]);
+    let run = cmd.expect_code(137);
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "not stopped in time{}",
+        run.report()
+    );
+    assert!(run.stdout.is_empty(), "{}", run.report());
+    let text = std::fs::read_to_string(&alerts).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("stuck-job failed: exit 137: killed 1s after its timeout of 1s"),
+        "{text}"
+    );
 }
 
 /// An RFC 3339 UTC time `secs` ago.
