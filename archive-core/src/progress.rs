@@ -57,6 +57,8 @@ fn draw(bar: ProgressBar) -> ProgressBar {
         return ProgressBar::hidden();
     }
     bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+    // Drawn at once, so even a short run shows what it was doing.
+    bar.tick();
     bar.enable_steady_tick(Duration::from_millis(250));
     bar
 }

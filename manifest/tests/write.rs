@@ -634,6 +634,7 @@ fn a_progress_bar_shows_on_a_terminal_and_nowhere_else() {
         screen.contains("manifest: hashing"),
         "no bar drawn: {screen}"
     );
-    assert!(screen.contains("/2 files"), "no file count: {screen}");
+    // Bytes against the total size of the files ("a\n" and "b\n").
+    assert!(screen.contains("/4 B"), "no byte total: {screen}");
     assert!(screen.contains("manifest: 2 files"), "no summary: {screen}");
 }
