@@ -29,6 +29,10 @@ Examples:
   parquetize export.csv --table export --format csv --infer --print-schema
   parquetize export.ndjson --table export --format ndjson --infer --out out --period 2025-11
 
+  # gzip inside the file (the billing archive's codec), level 9:
+  parquetize dump.csv --table charges --format pg-csv --schema-sql charges.sql \\
+      --numeric-as string --compression gzip --compression-level 9 --out archive --period 2025-11
+
   # What would be written (size and digest included), touching nothing:
   parquetize dump.csv --table charges --format pg-csv --schema-sql charges.sql \\
       --numeric-as string --out out --period 2025-11 --dry-run | jq '{path, records, bytes}'

@@ -37,7 +37,10 @@ pub fn convert_chunks(
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
-            scope.spawn(move || parse_chunks(job, settings, work_rx, done_tx));
+            std::thread::Builder::new()
+                .name("csv-parse".into())
+                .spawn_scoped(scope, move || parse_chunks(job, settings, work_rx, done_tx))
+                .map_err(|e| anyhow::anyhow!("starting a parse thread: {e}"))?;
         }
         drop((work_rx, done_tx));
         let orderer = scope.spawn(|| forward_in_order(done_rx, permit_rx, tx, &stop, progress));

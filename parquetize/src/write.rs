@@ -300,7 +300,14 @@ impl ChunkWriter {
             return work();
         }
         std::thread::scope(|scope| {
-            let helpers: Vec<_> = (1..self.threads).map(|_| scope.spawn(work)).collect();
+            let helpers = (1..self.threads)
+                .map(|_| {
+                    std::thread::Builder::new()
+                        .name("column-encode".into())
+                        .spawn_scoped(scope, work)
+                })
+                .collect::<std::io::Result<Vec<_>>>()
+                .context("starting a column encoder thread")?;
             let mine = work();
             for h in helpers {
                 h.join()
