@@ -259,3 +259,36 @@ fn a_missing_events_file_is_exit_2() {
     assert_eq!(s["status"], "failed");
     assert_eq!(s["exit_code"], 2);
 }
+
+#[test]
+fn a_dry_run_plans_every_file_and_touches_nothing() {
+    let dir = Dir::new("files-dry");
+    let mock = start_mock(MOCK);
+    events(&dir, &mock);
+    mock.clear_requests();
+    let run = fetch(
+        &dir,
+        &mock,
+        &[
+            "files",
+            "--events",
+            "events.ndjson",
+            "--out",
+            "out",
+            "--dry-run",
+        ],
+    )
+    .expect_success();
+    let lines = run.json_lines();
+    assert_eq!(lines[0]["credentials"], "ok", "{}", run.report());
+    let planned: Vec<&Value> = lines[1..].iter().collect();
+    assert_eq!(planned.len(), mock.files_truth().len(), "{}", run.report());
+    for p in &planned {
+        assert_eq!(p["status"], "planned");
+        assert!(p["url"].as_str().unwrap().contains("/files/"), "{p}");
+        assert!(p["path"].as_str().unwrap().contains("/files/"), "{p}");
+    }
+    assert!(!dir.join("out").exists(), "a dry run wrote the output");
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 1, "one request checks the key: {reqs:?}");
+}

@@ -62,9 +62,11 @@ fn freshness(ctx: &mut Ctx, key: &str, t: chrono::DateTime<chrono::Utc>) {
         v["warning"] = json!(msg);
         v["lost_from"] = json!(from);
         v["lost_until"] = json!(until);
-        ctx.stats
-            .failures
-            .push(format!("{key}: lost window {from} .. {until}"));
+        if !ctx.opts.dry_run {
+            ctx.stats
+                .failures
+                .push(format!("{key}: lost window {from} .. {until}"));
+        }
     } else if lag > warn_at {
         let msg = format!(
             "the committed bookmark is {} old and the upstream keeps {}: data older than that is lost in {}; run (and commit) sooner",
