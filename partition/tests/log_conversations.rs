@@ -319,3 +319,135 @@ fn events_without_a_conversation_or_message_id_are_quarantined() {
     let (_, convs) = on_disk(&dir, "arch/u1/2026/05/20/conversations.json");
     assert_eq!(convs["c1"], ["m1"]);
 }
+
+/// (user, day) → conversation → message ids, from the mock's legacy
+/// conversations: a message of null `created_at` counts at the time of the
+/// one before it (as its event is stamped), the order is the thread's.
+fn legacy_truth(
+    conversations: &[Value],
+) -> BTreeMap<(String, String), BTreeMap<String, Vec<String>>> {
+    let mut out: BTreeMap<(String, String), BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for c in conversations {
+        let mut last = c["created_at"].as_f64().unwrap();
+        for m in c["messages"]["data"].as_array().unwrap() {
+            let t = m["created_at"].as_f64().unwrap_or(last);
+            last = t;
+            let day = chrono::DateTime::from_timestamp(t as i64, 0)
+                .unwrap()
+                .format("%Y/%m/%d")
+                .to_string();
+            let key = (c["user_id"].as_str().unwrap().to_owned(), day);
+            let conv = c["id"].as_str().unwrap().to_owned();
+            out.entry(key)
+                .or_default()
+                .entry(conv)
+                .or_default()
+                .push(m["id"].as_str().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+/// What a run wrote: (user, day) → conversation → message ids.
+fn written(dir: &Dir, root: &str) -> BTreeMap<(String, String), BTreeMap<String, Vec<String>>> {
+    let mut out = BTreeMap::new();
+    for f in dir.files(root) {
+        let parts: Vec<&str> = f.split('/').collect();
+        if parts.len() == 5 && parts[4] == "conversations.json" {
+            let (_, convs) = on_disk(dir, &format!("{root}/{f}"));
+            out.insert((parts[0].to_owned(), parts[1..4].join("/")), convs);
+        }
+    }
+    out
+}
+
+#[test]
+fn events_from_the_mock_rebuild_its_conversations_across_runs() {
+    let mock = testkit::Mock::start(&[
+        "--generate-users",
+        "12",
+        "--generate-days",
+        "4",
+        "--seed",
+        "7",
+    ]);
+    let dir = Dir::new("log-conversations-mock");
+    let run = |events: &[Value]| {
+        let input: String = events.iter().map(|e| format!("{e}\n")).collect();
+        cmd(&dir)
+            .args(["--out", "arch", "--preset", "log-conversations"])
+            .stdin(input)
+            .expect_success()
+    };
+    // The first run gets half the events, the second all of them again
+    // (delivery is at least once), then the mock adds turns to existing
+    // conversations and new ones, and a third run gets only what is new.
+    let first = mock.truth("logs/CONVERSATION_MESSAGE");
+    run(&first[..first.len() / 2]);
+    let second = run(&first);
+    assert!(
+        second.json_lines().iter().any(|l| l["changed"] == false),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(
+        written(&dir, "arch"),
+        legacy_truth(&mock.truth("conversations"))
+    );
+
+    mock.advance(3, 5, 11);
+    let now = mock.truth("logs/CONVERSATION_MESSAGE");
+    let seen: std::collections::HashSet<&Value> = first.iter().map(|e| &e["event_id"]).collect();
+    let new: Vec<Value> = now
+        .iter()
+        .filter(|e| !seen.contains(&e["event_id"]))
+        .cloned()
+        .collect();
+    assert!(!new.is_empty());
+    let third = run(&new);
+    check_lines(&dir, &third, "arch");
+    let conversations = mock.truth("conversations");
+    assert_eq!(written(&dir, "arch"), legacy_truth(&conversations));
+
+    // Message text and author come through; the summaries count every message.
+    let texts: BTreeMap<String, Value> = conversations
+        .iter()
+        .flat_map(|c| c["messages"]["data"].as_array().unwrap().iter())
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_owned(),
+                m["content"]["value"].clone(),
+            )
+        })
+        .collect();
+    let mut messages = 0;
+    for f in dir
+        .files("arch")
+        .iter()
+        .filter(|f| f.ends_with("conversations.json"))
+    {
+        let (v, _) = on_disk(&dir, &format!("arch/{f}"));
+        for c in v["conversations"].as_array().unwrap() {
+            for m in c["messages"]["data"].as_array().unwrap() {
+                assert_eq!(
+                    m["content"]["value"],
+                    texts[m["id"].as_str().unwrap()],
+                    "{m}"
+                );
+                messages += 1;
+            }
+        }
+    }
+    let mut counted = 0;
+    for f in dir.files("arch/_daily_summaries") {
+        let s: Value =
+            serde_json::from_str(&dir.read(&format!("arch/_daily_summaries/{f}"))).unwrap();
+        counted += s["user_statistics"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|u| u["total_messages"].as_u64().unwrap())
+            .sum::<u64>();
+    }
+    assert_eq!((messages, counted), (texts.len(), texts.len() as u64));
+}
