@@ -15,6 +15,21 @@
 # Prints wall time, throughput (input MiB/s), ratio to the Python script,
 # and peak RSS for each. Needs python3, /usr/bin/time, and duckdb for
 # Python (pip install duckdb; installed here if missing).
+#
+# Only partition against the floor, several times (the Python script and
+# DuckDB take minutes and do not move the floor ratio):
+#
+#   PEERS=0 ROUNDS=5 bench/partition/run.sh
+#
+# Each round runs partition (seed layout) and then the floor on the tree it
+# wrote, prints the load average before each, wall time, CPU time (user +
+# system) and peak RSS, the floor's ratio to partition in wall and in CPU
+# time, and then deletes both trees (about 1.5 GB each) before the next
+# round. The summary gives the median and the spread, (max - min) / median.
+# On a machine shared with other work, CPU time is the steadier figure.
+# After deleting, a round waits SETTLE seconds (default 60): this ext4 (no
+# journal) skips recently freed inodes when it allocates new ones, which
+# made file creation right after a large delete several times slower.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SIZE_MB=${SIZE_MB:-1024}
@@ -23,15 +38,17 @@ IN=$DATA/conv_${SIZE_MB}m.ndjson
 mkdir -p "$DATA"
 
 [ -x /usr/bin/time ] || { echo "installing time" >&2; apt-get install -y -qq time >/dev/null; }
-python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+PEERS=${PEERS:-1}
+ROUNDS=${ROUNDS:-5}
+[ "$PEERS" = 0 ] || python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
 
 if [ ! -s "$IN" ]; then
   echo "generating $IN" >&2
   python3 bench/gen/gen_conversations.py --size-mb "$SIZE_MB" --users 3000 --days 60 -o "$IN"
 fi
 cargo build --release -p partition --bin partition --example fs_floor >&2
-BIN=target/release/partition
-FLOOR=target/release/examples/fs_floor
+BIN=${CARGO_TARGET_DIR:-target}/release/partition
+FLOOR=${CARGO_TARGET_DIR:-target}/release/examples/fs_floor
 bytes=$(stat -c %s "$IN")
 mib=$(awk -v b="$bytes" 'BEGIN{printf "%.1f", b/1048576}')
 
@@ -64,6 +81,63 @@ measure() { # name outdir command...
   files=$(find "$out" -type f | wc -l)
   echo "$name $secs $kb $files $status"
 }
+
+if [ "$PEERS" = 0 ]; then
+  out=$DATA/out_partition
+  floor_out=$DATA/out_floor
+  rounds=$DATA/floor_rounds.tsv
+  : >"$rounds"
+  for round in $(seq 1 "$ROUNDS"); do
+    if [ -e "$out" ] || [ -e "$floor_out" ]; then
+      rm -rf "$out" "$floor_out"
+      sync
+      sleep "${SETTLE:-60}"
+    fi
+    # Two trees of about 1.5x the input each must fit, with room to spare
+    # for whoever else uses this disk.
+    free_kb=$(df -k --output=avail "$DATA" | tail -1)
+    if [ "$free_kb" -lt $((bytes / 1024 * 4)) ]; then
+      echo "round $round: only $((free_kb / 1024)) MiB free under $DATA, need $((bytes / 1048576 * 4)); stopping" >&2
+      break
+    fi
+    load_p=$(cut -d' ' -f1 /proc/loadavg)
+    /usr/bin/time -f '%e %U %S %M' -o "$DATA/round.time" \
+      "$BIN" --out "$out" "$IN" >/dev/null 2>"$DATA/partition-seed.stderr"
+    read -r p_wall p_user p_sys p_kb <"$DATA/round.time"
+    sync
+    load_f=$(cut -d' ' -f1 /proc/loadavg)
+    floor_json=$("$FLOOR" "$out" "$floor_out" 2)
+    files=$(find "$out" -type f | wc -l)
+    python3 - "$floor_json" "$round" "$load_p" "$p_wall" "$p_user" "$p_sys" "$p_kb" "$load_f" "$files" >>"$rounds" <<'PY'
+import json, sys
+f = json.loads(sys.argv[1])
+rnd, load_p, p_wall, p_user, p_sys, p_kb, load_f, files = sys.argv[2:]
+p_cpu = float(p_user) + float(p_sys)
+f_wall, f_cpu = f["write_and_sync_seconds"], f["user_seconds"] + f["sys_seconds"]
+assert int(files) == f["files"], (files, f["files"])
+print("\t".join(str(x) for x in (rnd, load_p, p_wall, f"{p_cpu:.2f}", int(p_kb) // 1024,
+      load_f, f"{f_wall:.2f}", f"{f_cpu:.2f}", f"{f_wall / float(p_wall):.3f}",
+      f"{f_cpu / p_cpu:.3f}", files)))
+PY
+    tail -1 "$rounds" >&2
+  done
+  rm -rf "$out" "$floor_out"
+  echo
+  echo "input: $IN ($mib MiB, $(wc -l <"$IN") records); partition seed layout vs the floor (2 threads, one syncfs)"
+  python3 - "$rounds" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+print(f"{'round':>5} {'load':>5} {'part s':>7} {'part CPU':>8} {'RSS MB':>6} {'load':>5} {'floor s':>7} {'floor CPU':>9} {'floor/part':>10} {'CPU ratio':>9} {'files':>6}")
+for r in rows:
+    print(f"{r[0]:>5} {r[1]:>5} {r[2]:>7} {r[3]:>8} {r[4]:>6} {r[5]:>5} {r[6]:>7} {r[7]:>9} {r[8]:>10} {r[9]:>9} {r[10]:>6}")
+for name, col in (("partition wall s", 2), ("partition CPU s", 3), ("floor wall s", 6),
+                  ("floor CPU s", 7), ("floor/partition (wall)", 8), ("floor/partition (CPU)", 9)):
+    v = [float(r[col]) for r in rows]
+    med = statistics.median(v)
+    print(f"{name:24s} median {med:7.3f}  min {min(v):7.3f}  max {max(v):7.3f}  spread {(max(v) - min(v)) / med * 100:5.1f} %")
+PY
+  exit 0
+fi
 
 results=()
 results+=("$(measure partition-seed "$DATA/out_partition" "$BIN" --out "$DATA/out_partition" "$IN")")

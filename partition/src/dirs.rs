@@ -38,6 +38,10 @@ impl Memo {
         if let Some(&s) = self.newer.get(dir) {
             return Some(s);
         }
+        if self.older.is_empty() {
+            // Before the first turn-over (most runs): no second hashing.
+            return None;
+        }
         let (dir, s) = self.older.remove_entry(dir)?;
         self.insert(dir, s);
         Some(s)
