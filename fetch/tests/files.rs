@@ -84,6 +84,17 @@ fn files_are_stored_gone_ones_recorded_and_reruns_idempotent() {
         }
     }
     assert_eq!(recorded.len(), gone, "{}", run.report());
+    for l in lines.iter().filter(|l| l["kind"] == "files-missing") {
+        let date = l["date"].as_str().unwrap().replace('-', "/");
+        assert!(
+            l["path"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("{date}/files-missing.ndjson")),
+            "{l}"
+        );
+        assert!(l["user"].is_string(), "{l}");
+    }
     // A gone file leaves no directory of its own behind.
     for l in lines.iter().filter(|l| l["kind"] == "files-missing") {
         let day = l["path"]

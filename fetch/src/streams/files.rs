@@ -564,6 +564,14 @@ fn write_missing(ctx: &mut Ctx, o: &FilesOpts, tally: &mut Tally) -> Result<()> 
                 .count()),
         );
         extra.insert("missing_now".into(), json!(records.len()));
+        let parts: Vec<&str> = day_dir.rsplitn(4, '/').collect();
+        if let [d, m, y, _] = parts[..] {
+            extra.insert("date".into(), json!(format!("{y}-{m}-{d}")));
+        }
+        if let Some(user) = records.first().and_then(|r| r["user"].as_str()) {
+            extra.insert("user".into(), json!(user));
+            extra.insert("user_id".into(), json!(user));
+        }
         let line = FileLine {
             root: o.out.display().to_string(),
             path: rel,
