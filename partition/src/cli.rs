@@ -58,7 +58,8 @@ fn memory_help() -> String {
 fn rotate_help() -> String {
     format!(
         "Split each file into parts of at most SIZE bytes (uncompressed), named \
-         <stem>_001<ext>, <stem>_002<ext>, … (meant for daily-jsonl). {SIZE_HELP}"
+         <stem>_001<ext>, <stem>_002<ext>, … (meant for daily-jsonl; ai-audit: 100MB by default, \
+         the first part keeps the plain name, then _001, _002, …). {SIZE_HELP}"
     )
 }
 
