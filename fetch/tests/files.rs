@@ -84,31 +84,7 @@ fn files_are_stored_gone_ones_recorded_and_reruns_idempotent() {
         }
     }
     assert_eq!(recorded.len(), gone, "{}", run.report());
-    for l in lines.iter().filter(|l| l["kind"] == "files-missing") {
-        let date = l["date"].as_str().unwrap().replace('-', "/");
-        assert!(
-            l["path"]
-                .as_str()
-                .unwrap()
-                .ends_with(&format!("{date}/files-missing.ndjson")),
-            "{l}"
-        );
-        assert!(l["user"].is_string(), "{l}");
-    }
-    // A gone file leaves no directory of its own behind.
-    for l in lines.iter().filter(|l| l["kind"] == "files-missing") {
-        let day = l["path"]
-            .as_str()
-            .unwrap()
-            .trim_end_matches("/files-missing.ndjson");
-        for r in testkit::parse_ndjson(&dir.read(&format!("out/{}", l["path"].as_str().unwrap()))) {
-            let own = dir.join(&format!(
-                "out/{day}/files/{}",
-                r["file_id"].as_str().unwrap()
-            ));
-            assert!(!own.exists(), "{} left behind", own.display());
-        }
-    }
+    missing_lines_are_dated_and_leave_no_directory(&dir, &lines);
     for (id, r) in &recorded {
         let want = if truth[id]["state"] == "expired" {
             410
@@ -141,6 +117,36 @@ fn files_are_stored_gone_ones_recorded_and_reruns_idempotent() {
     assert!(s["run_id"].is_string());
 
     reruns_ask_for_nothing_new(&dir, &mock, &args, available, gone);
+}
+
+/// Each files-missing line names its day and user, and a gone file leaves
+/// no directory of its own behind.
+fn missing_lines_are_dated_and_leave_no_directory(dir: &Dir, lines: &[Value]) {
+    for l in lines.iter().filter(|l| l["kind"] == "files-missing") {
+        let date = l["date"].as_str().unwrap().replace('-', "/");
+        assert!(
+            l["path"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("{date}/files-missing.ndjson")),
+            "{l}"
+        );
+        assert!(l["user"].is_string(), "{l}");
+    }
+    // A gone file leaves no directory of its own behind.
+    for l in lines.iter().filter(|l| l["kind"] == "files-missing") {
+        let day = l["path"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches("/files-missing.ndjson");
+        for r in testkit::parse_ndjson(&dir.read(&format!("out/{}", l["path"].as_str().unwrap()))) {
+            let own = dir.join(&format!(
+                "out/{day}/files/{}",
+                r["file_id"].as_str().unwrap()
+            ));
+            assert!(!own.exists(), "{} left behind", own.display());
+        }
+    }
 }
 
 /// Committed, the same events ask for nothing; without the bookmark, stored
