@@ -217,6 +217,14 @@ release_leases() {
   HELD_LEASES=()
 }
 
+# The freshness reports of a stream's fetch runs (logs, files), as a JSON array.
+freshness_of() {
+  local f out=()
+  for f in "$1/fetch.json" "$1/files.json"; do [[ -s $f ]] && out+=("$f"); done
+  ((${#out[@]})) || { echo '[]'; return; }
+  jq -sc '[.[] | .freshness // empty]' "${out[@]}" 2>/dev/null || echo '[]'
+}
+
 # Record one stream's outcome: stage codes, and counts from the summaries
 # and from ship's object lines.
 record() {
@@ -230,7 +238,7 @@ record() {
     --argjson records "$(summary_field "$dir/fetch.json" records 0)" \
     --argjson quarantined "$(cat "$dir"/*partition.json 2>/dev/null | jq -s 'map(.quarantined // 0) | add // 0')" \
     --argjson files_missing "$(summary_field "$dir/files.json" files_missing 0)" \
-    --argjson freshness "$(jq -c '.freshness // null' "$dir/fetch.json" 2>/dev/null || echo null)" \
+    --argjson freshness "$(freshness_of "$dir")" \
     --slurpfile objects "$objects" \
     '{stream:$name, records:$records, quarantined:$quarantined, files_missing:$files_missing,
       freshness:$freshness, committed:$committed,
@@ -313,11 +321,19 @@ fetch_files() {
     --run-id "$RUN_ID" "${FETCH_EXTRA[@]+"${FETCH_EXTRA[@]}"}" --summary "$dir/files.json" > "$dir/files.ndjson"
   local code=$?
   set -e
-  # Exit 1 when only files the server no longer has are missing: they are
-  # listed in files-missing.ndjson (archived too), so the bookmark may move.
-  if ((code == 1)) && jq -e '(.files_failed // 0) == 0 and (.files_missing // 0) > 0' "$dir/files.json" > /dev/null 2>&1; then
-    FILES_MISSING=1 code=0
-    log "files: $(summary_field "$dir/files.json" files_missing 0) referenced file(s) are gone upstream; listed in files-missing.ndjson under $(dest_join "$ARCHIVE_DEST" "$oarea")"
+  # Exit 1 when the only trouble is files the server no longer has (listed
+  # in files-missing.ndjson, archived too) or a files bookmark older than
+  # the uploads' retention (named as a lost window): what could be fetched
+  # was, so the bookmark may move; the run exits 1 saying so. Holding it
+  # back would fail every later run the same way.
+  if ((code == 1)) && jq -e '(.files_failed // 0) == 0' "$dir/files.json" > /dev/null 2>&1; then
+    if jq -e '(.files_missing // 0) > 0' "$dir/files.json" > /dev/null; then
+      FILES_MISSING=1 code=0
+      log "files: $(summary_field "$dir/files.json" files_missing 0) referenced file(s) are gone upstream; listed in files-missing.ndjson under $(dest_join "$ARCHIVE_DEST" "$oarea")"
+    fi
+    if jq -e '.freshness | .. | objects | select(has("lost_from"))' "$dir/files.json" > /dev/null 2>&1; then
+      STALE=1 code=0
+    fi
   fi
   stage_code "$dir" files "$code"
   return "$code"
@@ -459,7 +475,7 @@ write_record() {
       committed: ((length > 0) and all(.committed)),
       quarantine_files: (map(.quarantine_files // []) | add // []),
       files_missing: (map(.files_missing // 0) | add // 0),
-      lost_windows: [.[] | .stream as $s | (.freshness // {})
+      lost_windows: [.[] | .stream as $s | (.freshness // [])[]
         | (if has("lost_from") then . else .[]? end) | objects
         | select(has("lost_from")) | {stream: $s, lost_from, lost_until}],
       records: (map(.records) | add // 0), files: (map(.files) | add // 0),

@@ -164,52 +164,9 @@ fn missing_files(root: &Path) -> BTreeSet<String> {
     missing
 }
 
-#[test]
-fn conversations_and_files_from_log_events_match_the_truth() {
-    let dir = Dir::new("conv-from-logs");
-    // Uploads not yet expired on the mock's clock (some were deleted by
-    // their users: those are listed as missing, and the run exits 1).
-    let mock = mock(&[
-        "--now",
-        "2026-10-05T12:00:00Z",
-        "--upload-retention-hours",
-        "1000",
-    ]);
-    let dest = dir.join("dest");
-    let truth = mock.files_truth();
-    let gone: BTreeSet<String> = truth
-        .iter()
-        .filter(|f| f["state"] != "available")
-        .map(|f| f["id"].as_str().unwrap().to_string())
-        .collect();
-    assert!(gone.len() < truth.len(), "no upload is available");
-    let code = if gone.is_empty() { 0 } else { 1 };
-    let run = daily(&dir, &mock, &dest).expect_code(code);
-    let summary = last_summary(&dir);
-    run.assert(summary["committed"] == true, "not committed");
-    run.assert(
-        summary["status"]
-            == if gone.is_empty() {
-                "ok"
-            } else {
-                "files_missing"
-            },
-        "wrong status",
-    );
-    assert_eq!(
-        missing_files(&dest.join("conversations")),
-        gone,
-        "missing list differs"
-    );
-
-    let events = mock.truth("logs/CONVERSATION_MESSAGE");
-    assert!(events.len() > 50, "the mock generated too few messages");
-    let want = expected(&events);
-    let conv_root = dest.join("conversations");
-    let got = archived(&conv_root);
-    assert_eq!(got, want, "conversation files differ from the truth");
-    // Daily summaries: conversations and messages per user per day.
-    for ((user, day), convs) in &want {
+/// The daily summaries: conversations and messages per user per day.
+fn check_summaries(conv_root: &Path, want: &ByDay) {
+    for ((user, day), convs) in want {
         let s: Value = serde_json::from_str(
             &std::fs::read_to_string(
                 conv_root.join(format!("_daily_summaries/{day}/summary.json")),
@@ -230,8 +187,10 @@ fn conversations_and_files_from_log_events_match_the_truth() {
             "{user} {day}"
         );
     }
+}
 
-    // The raw events of every type the server lists are kept as the evidence.
+/// The raw events of every type the server lists are kept as the evidence.
+fn check_raw_events(mock: &Mock, dest: &Path) {
     let raw = archived_lines(&dest.join("logs/all"), &[".ndjson", ".ndjson.gz"]);
     let raw_ids: BTreeSet<String> = raw
         .iter()
@@ -252,8 +211,11 @@ fn conversations_and_files_from_log_events_match_the_truth() {
             .any(|e| !known.contains(&e["type"].as_str().unwrap())),
         "no event of a type outside the old list was archived"
     );
+}
 
-    // Attachments: each one beside its message's day, with the truth's SHA-256.
+/// Each upload beside its message's day with the truth's SHA-256, and in
+/// the manifest.
+fn check_uploads(conv_root: &Path, events: &[Value], truth: &[Value], gone: &BTreeSet<String>) {
     let files = archived_files(&conv_root);
     let day_of_message: BTreeMap<String, String> = events
         .iter()
@@ -299,6 +261,55 @@ fn conversations_and_files_from_log_events_match_the_truth() {
             "{rel} not in the manifest"
         );
     }
+}
+
+#[test]
+fn conversations_and_files_from_log_events_match_the_truth() {
+    let dir = Dir::new("conv-from-logs");
+    // Uploads not yet expired on the mock's clock (some were deleted by
+    // their users: those are listed as missing, and the run exits 1).
+    let mock = mock(&[
+        "--now",
+        "2026-10-05T12:00:00Z",
+        "--upload-retention-hours",
+        "1000",
+    ]);
+    let dest = dir.join("dest");
+    let truth = mock.files_truth();
+    let gone: BTreeSet<String> = truth
+        .iter()
+        .filter(|f| f["state"] != "available")
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(gone.len() < truth.len(), "no upload is available");
+    let code = if gone.is_empty() { 0 } else { 1 };
+    let run = daily(&dir, &mock, &dest).expect_code(code);
+    let summary = last_summary(&dir);
+    run.assert(summary["committed"] == true, "not committed");
+    run.assert(
+        summary["status"]
+            == if gone.is_empty() {
+                "ok"
+            } else {
+                "files_missing"
+            },
+        "wrong status",
+    );
+    assert_eq!(
+        missing_files(&dest.join("conversations")),
+        gone,
+        "missing list differs"
+    );
+
+    let events = mock.truth("logs/CONVERSATION_MESSAGE");
+    assert!(events.len() > 50, "the mock generated too few messages");
+    let want = expected(&events);
+    let conv_root = dest.join("conversations");
+    let got = archived(&conv_root);
+    assert_eq!(got, want, "conversation files differ from the truth");
+    check_summaries(&conv_root, &want);
+    check_raw_events(&mock, &dest);
+    check_uploads(&conv_root, &events, &truth, &gone);
 
     // The next day: new conversations, and new turns in earlier ones. The
     // run merges them by message id with what the archive holds.
