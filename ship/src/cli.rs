@@ -13,7 +13,7 @@ Examples:
     | jq -c '{key, status, checksum_sha256}'
 
   # Daily pipeline: rewrite only the days whose content changed
-  manifest --root archive/logs | ship s3://acme-archive/logs --update
+  manifest --root archive/logs --accept-changes | ship s3://acme-archive/logs --update
 
   # Upload a folder under a timestamped prefix (20261123_020000_review/...)
   ship ./review s3://acme-exports/document-review/
