@@ -6,9 +6,9 @@ use std::path::PathBuf;
 const EXAMPLES: &str = "\
 Examples:
   # Ask for the restore of everything cold under a prefix, see where it stands:
-  restore get s3://acme-archive/billing/2025-03 ./audit-2025-03 --tier bulk --days 7
+  restore get s3://acme-archive/billing-archive/2025/03 ./audit-2025-03 --tier bulk --days 7
   # ... hours later, the same command downloads what is restored and checks it:
-  restore get s3://acme-archive/billing/2025-03 ./audit-2025-03 --tier bulk --days 7
+  restore get s3://acme-archive/billing-archive/2025/03 ./audit-2025-03 --tier bulk --days 7
   (cd audit-2025-03 && sha256sum -c manifest-sha256.txt)
 
   # An encrypted archive, decrypted on the way down, signatures checked:

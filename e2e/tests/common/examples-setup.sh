@@ -51,7 +51,7 @@ for t in charges credits; do
   pg_dump --schema-only --no-owner -t "$t" billing > ".schema-$t.sql"
   psql -X -q -c "\copy (select * from $t where created_at >= '2025-03-01' and created_at < '2025-04-01' order by created_at) to stdout with (format csv, header)" \
     | parquetize - --table "$t" --format pg-csv --schema-sql ".schema-$t.sql" --numeric-as string --out .billing --period 2025-03
-done | manifest | ship s3://acme-archive/billing/2025-03 --storage-class GLACIER_IR > /dev/null
+done | manifest | ship s3://acme-archive/billing-archive/2025/03 --storage-class GLACIER_IR > /dev/null
 rm -rf .billing .schema-*.sql
 partition --out .audit-signed --preset audit-logs --layout daily-jsonl < audit.ndjson \
   | manifest --sign home/.minisign/archive.key \
