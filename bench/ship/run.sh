@@ -7,6 +7,7 @@
 #   SMALL_N=2000 BIG_MB=256 bench/ship/run.sh       # a smaller run
 #   BENCH_DIR=/dev/shm/ship-bench bench/ship/run.sh # data and store elsewhere
 #   REPEAT=3 bench/ship/run.sh                      # three rounds, for the spread
+#   ONLY="ship aws" WORKLOADS=big bench/ship/run.sh # some tools, some workloads
 #
 # ship runs twice per workload: `ship` reads file lines that carry each
 # file's sha256 (what `manifest | ship` gives it; the lines are made before
@@ -30,6 +31,8 @@ SMALL_KB=${SMALL_KB:-30}
 BIG_N=${BIG_N:-4}
 BIG_MB=${BIG_MB:-1024}
 REPEAT=${REPEAT:-1}
+ONLY=${ONLY:-ship ship-dir s5cmd aws rclone}
+WORKLOADS=${WORKLOADS:-small big}
 SHIP_SMALL_FLAGS=${SHIP_SMALL_FLAGS:---jobs 32}
 SHIP_BIG_FLAGS=${SHIP_BIG_FLAGS:---jobs 2 --part-concurrency 4 --part-size 16MiB}
 mkdir -p "$DATA" "$TOOLS"
@@ -161,6 +164,7 @@ PY
 
 measure() { # tool workload round dir cmd...
   local tool=$1 wl=$2 round=$3 dir=$4; shift 4
+  [[ " $ONLY " == *" $tool "* ]] || return 0
   local bucket=$tool-$wl-$round
   aws --endpoint-url "$EP" s3api create-bucket --bucket "$bucket" >/dev/null
   local cache
@@ -184,9 +188,8 @@ measure() { # tool workload round dir cmd...
 
 echo "server: $SERVER at $EP; machine: $(nproc) cores, $(uname -srm); ship $(git rev-parse --short HEAD)"
 echo "small: $(files_of "$SMALL") files x ${SMALL_KB} KB; big: $(files_of "$BIG") files x ${BIG_MB} MiB; data in $DATA ($(stat -f -c %T "$DATA"))"
-TOOLS_RUN=(ship ship-dir s5cmd aws rclone)
 for round in $(seq 1 "$REPEAT"); do
-  for wl in small big; do
+  for wl in $WORKLOADS; do
     dir=$SMALL; lines=$SMALL_LINES; read -r -a ship_flags <<< "$SHIP_SMALL_FLAGS"
     if [ $wl = big ]; then dir=$BIG; lines=$BIG_LINES; read -r -a ship_flags <<< "$SHIP_BIG_FLAGS"; fi
     echo "round $round, $wl: $(uptime | sed 's/.*load/load/')"
@@ -205,9 +208,10 @@ done
 
 echo
 for round in $(seq 1 "$REPEAT"); do
-  for wl in small big; do
+  for wl in $WORKLOADS; do
     for mine in ship ship-dir; do
       for peer in s5cmd aws rclone; do
+        [ -n "${SECS[$mine.$wl.$round]:-}" ] && [ -n "${SECS[$peer.$wl.$round]:-}" ] || continue
         awk -v r="$round" -v w="$wl" -v m="$mine" -v p="$peer" \
           -v a="${SECS[$mine.$wl.$round]}" -v b="${SECS[$peer.$wl.$round]}" \
           -v rss="${RSS[$mine.$wl.$round]}" \

@@ -18,7 +18,18 @@ pub struct MemoryBudget {
 }
 
 impl MemoryBudget {
+    /// The budget, and the allocator told to give freed parts back: glibc
+    /// raises its mmap threshold after the first large free, so later
+    /// parts would come from (and stay in) the heap, and the process would
+    /// hold far more than the budget. A fixed 1 MiB threshold keeps every
+    /// part in its own mapping, returned when the part is dropped.
     pub fn new(bytes: u64) -> MemoryBudget {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes allocator tuning; called before the
+        // runtime's threads allocate parts.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        }
         let units = bytes.div_ceil(UNIT).clamp(1, u32::MAX as u64) as u32;
         MemoryBudget {
             sem: Arc::new(Semaphore::new(units as usize)),
