@@ -101,7 +101,10 @@ mod tests {
         // A kept value that looks like a changed one is changed too.
         let marked = sanitize_segment("a/b");
         assert_ne!(sanitize_segment(&marked), marked);
-        assert_ne!(sanitize_segment_avoiding("_quarantine", &["_quarantine"]), "_quarantine");
+        assert_ne!(
+            sanitize_segment_avoiding("_quarantine", &["_quarantine"]),
+            "_quarantine"
+        );
         let long = "x".repeat(500);
         assert!(sanitize_segment(&long).len() < 140);
         assert!(join_under(Path::new("/out"), "../x").is_err());

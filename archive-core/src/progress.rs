@@ -97,6 +97,23 @@ pub fn byte_counter(tool: &str, what: &str) -> ProgressBar {
     draw(ProgressBar::no_length().with_style(style))
 }
 
+/// The size of `path` when it is a regular file that is not compressed,
+/// so that the bytes a tool reads (after decompression) can be counted
+/// against it; None for stdin, a pipe or a compressed file.
+pub fn plain_file_size(path: &std::path::Path) -> Option<u64> {
+    use std::io::Read;
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok().filter(|m| m.is_file())?.len();
+    let mut first = [0u8; 4];
+    let n = f.read(&mut first).ok()?;
+    crate::io::Compressed::detect(&first[..n])
+        .is_none()
+        .then_some(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

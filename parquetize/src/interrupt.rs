@@ -60,6 +60,10 @@ fn interrupted_error() -> io::Error {
     io::Error::other(SignalArrived)
 }
 
+/// Bytes the input reader has handed on (after decompression), for the
+/// progress bar; one input per process.
+pub static INPUT_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 enum Msg {
     Opened,
     OpenFailed(anyhow::Error),
@@ -91,6 +95,7 @@ pub fn open_input(path: Option<PathBuf>, flag: &Flag) -> Result<Box<dyn BufRead 
                 let msg = match read_some(&mut input, &mut buf) {
                     Ok(0) => Msg::End,
                     Ok(n) => {
+                        INPUT_BYTES.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                         buf.truncate(n);
                         Msg::Data(buf)
                     }

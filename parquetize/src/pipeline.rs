@@ -33,7 +33,7 @@ pub fn run(
 ) -> Result<Written> {
     let interrupted = job.interrupted.clone();
     let (tx, writer) = write::spawn(sink, job.schema.clone(), options);
-    let mut progress = Progress::new();
+    let mut progress = Progress::new(job.input);
     let converted = match source {
         Source::Records(mut reader) => {
             convert::convert(reader.as_mut(), job.converter(), &tx, &interrupted, |n| {
@@ -71,25 +71,41 @@ pub fn run(
         .map_err(|_| anyhow::anyhow!("the Parquet writer thread panicked"))?
 }
 
-/// A records counter on stderr (archive_core::progress decides whether it
-/// is drawn).
+/// The progress bar on stderr (archive_core::progress decides whether it
+/// is drawn): bytes of the input against its size when it is a plain file
+/// (rate, ETA), else a records counter.
 struct Progress {
     bar: archive_core::progress::Bar,
+    by_bytes: bool,
     last: Instant,
 }
 
 impl Progress {
-    fn new() -> Progress {
-        Progress {
-            bar: archive_core::progress::counter("parquetize", "converted", "records"),
-            last: Instant::now(),
+    fn new(input: &str) -> Progress {
+        match archive_core::progress::plain_file_size(std::path::Path::new(input)) {
+            Some(total) => Progress {
+                bar: archive_core::progress::bytes("parquetize", "converting", total),
+                by_bytes: true,
+                last: Instant::now(),
+            },
+            None => Progress {
+                bar: archive_core::progress::counter("parquetize", "converted", "records"),
+                by_bytes: false,
+                last: Instant::now(),
+            },
         }
     }
 
     fn tick(&mut self, records: u64) {
         if self.last.elapsed().as_millis() >= 100 {
             self.last = Instant::now();
-            self.bar.set_position(records);
+            if self.by_bytes {
+                let read = crate::interrupt::INPUT_BYTES.load(std::sync::atomic::Ordering::Relaxed);
+                self.bar.set_position(read);
+                self.bar.set_message(format!("{records} records"));
+            } else {
+                self.bar.set_position(records);
+            }
         }
     }
 

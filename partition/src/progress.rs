@@ -15,7 +15,7 @@ pub struct Progress {
 impl Progress {
     /// A bar for reading `input` (None: stdin).
     pub fn new(input: Option<&Path>) -> Progress {
-        let reading = match input.and_then(plain_file_size) {
+        let reading = match input.and_then(archive_core::progress::plain_file_size) {
             Some(total) => archive_core::progress::bytes("partition", "reading", total),
             None => archive_core::progress::byte_counter("partition", "reading"),
         };
@@ -51,17 +51,4 @@ impl Progress {
             b.finish_and_clear();
         }
     }
-}
-
-/// The size of `path` when it is a regular file that is not compressed
-/// (the bytes read are counted after decompression).
-fn plain_file_size(path: &Path) -> Option<u64> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).ok()?;
-    let len = f.metadata().ok().filter(|m| m.is_file())?.len();
-    let mut first = [0u8; 4];
-    let n = f.read(&mut first).ok()?;
-    archive_core::io::Compressed::detect(&first[..n])
-        .is_none()
-        .then_some(len)
 }
