@@ -326,6 +326,17 @@ mod tests {
             failure(ErrorKind::Transient { unreachable: true }, None, "").exit_code(),
             4
         );
+        // A 400 is the set-up's fault unless S3 says the bytes were wrong.
+        assert_eq!(
+            failure(ErrorKind::Permanent, Some(400), "InvalidArgument").exit_code(),
+            2
+        );
+        for code in ["BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"] {
+            assert_eq!(
+                failure(ErrorKind::Permanent, Some(400), code).exit_code(),
+                4
+            );
+        }
         let e = failure(ErrorKind::Permanent, Some(403), "").into_error();
         assert_eq!(archive_core::exit::exit_code(&e), 2);
         assert!(failure(ErrorKind::Permanent, Some(404), "").is_not_found());
@@ -363,5 +374,19 @@ mod tests {
             })
             .await;
         assert_eq!(calls.load(Ordering::Relaxed), 1);
+        // One attempt allowed (S3 found unreachable): said so, not "retries".
+        let once = policy
+            .run(1, || async {
+                Err::<(), _>(failure(
+                    ErrorKind::Transient { unreachable: true },
+                    None,
+                    "",
+                ))
+            })
+            .await;
+        assert!(once
+            .unwrap_err()
+            .message
+            .ends_with("(1 attempt, not retried)"));
     }
 }

@@ -184,7 +184,7 @@ pub struct ShipArgs {
     #[arg(long, help_heading = "Object Lock")]
     pub legal_hold: bool,
 
-    /// When S3 cannot be reached after retries, keep the files here under
+    /// When S3 cannot be reached (its attempts used up), keep the files here under
     /// their keys (status "fallback", exit 1); ship them later with --drain.
     #[arg(long, value_name = "DIR", help_heading = "Fallback")]
     pub fallback_dir: Option<PathBuf>,

@@ -1,4 +1,4 @@
-//! Where files go when S3 cannot be reached after retries: a directory
+//! Where files go when S3 cannot be reached (its attempts used up): a directory
 //! (same keys as in the bucket) or one ZIP file, so nothing is lost and a
 //! later `ship --drain` can upload them. Each file is recorded with the time
 //! it was spooled and its SHA-256 (`spool.rs`), so the drain never puts an

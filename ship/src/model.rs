@@ -240,7 +240,7 @@ pub enum Trouble {
     None,
     /// The file vanished or does not match its line (exit 3).
     Data,
-    /// S3 failed after retries, or a corrupt object stays (exit 4).
+    /// S3 failed (after the attempts allowed), or a corrupt object stays (exit 4).
     Remote,
     /// S3 refused the run's set-up: access denied, no such bucket (exit 2).
     Config,
