@@ -8,12 +8,10 @@ use crate::config::AbortConfig;
 use anyhow::Result;
 use archive_core::io::LineOut;
 use archive_core::report::RunReport;
-use archive_core::retry::Backoff;
 use archive_core::{Failure, Outcome};
 use archive_s3::{classify, RetryPolicy, S3Failure};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use std::time::Duration;
 
 /// One incomplete upload.
 struct Upload {
@@ -31,14 +29,7 @@ pub fn run(cfg: AbortConfig) -> Result<Outcome> {
 
 async fn list_and_abort(cfg: &AbortConfig, summary: &mut RunReport) -> Result<Outcome> {
     let client = archive_s3::build_client(&cfg.client).await?;
-    let retry = RetryPolicy::new(
-        "ship",
-        Backoff {
-            base: Duration::from_millis(500),
-            cap: Duration::from_secs(30),
-            max_attempts: 6,
-        },
-    );
+    let retry = RetryPolicy::new("ship", cfg.backoff);
     let place = archive_s3::preflight::Place::new(&cfg.url.bucket, &cfg.client, &client);
     let uploads = list(&client, &retry, cfg).await.map_err(|f| {
         let needs = format!("s3:ListBucketMultipartUploads on bucket {}", cfg.url.bucket);

@@ -329,6 +329,16 @@ pub struct LifecycleArgs {
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 
+    /// Attempts per request, including the first (retries only on 5xx,
+    /// SlowDown, timeouts and connection errors).
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub max_attempts: u32,
+
+    /// Base of the exponential backoff between attempts, in milliseconds
+    /// (full jitter, capped at 30 s).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub retry_base_ms: u64,
+
     /// Print the lifecycle configuration JSON that would be applied; touch nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -357,6 +367,16 @@ pub struct AbortArgs {
     /// uploads of a ship still running are left alone. 0 for all.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     pub older_than_hours: u64,
+
+    /// Attempts per request, including the first (retries only on 5xx,
+    /// SlowDown, timeouts and connection errors).
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub max_attempts: u32,
+
+    /// Base of the exponential backoff between attempts, in milliseconds
+    /// (full jitter, capped at 30 s).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub retry_base_ms: u64,
 
     /// S3-compatible endpoint.
     #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]

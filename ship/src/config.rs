@@ -63,6 +63,7 @@ pub struct LifecycleConfig {
     pub abort_incomplete_days: Option<u32>,
     pub rule_id: Option<String>,
     pub client: ClientOptions,
+    pub backoff: Backoff,
     pub dry_run: bool,
     pub summary: Option<PathBuf>,
 }
@@ -73,6 +74,7 @@ pub struct AbortConfig {
     pub apply: bool,
     pub older_than: chrono::Duration,
     pub client: ClientOptions,
+    pub backoff: Backoff,
     pub summary: Option<PathBuf>,
 }
 
@@ -135,16 +137,21 @@ fn ship(a: ShipArgs) -> Result<Config> {
         recipients,
         fallback,
         jobs: a.jobs,
-        backoff: Backoff {
-            base: Duration::from_millis(a.retry_base_ms),
-            cap: Duration::from_secs(30),
-            max_attempts: a.max_attempts.max(1),
-        },
+        backoff: backoff(a.max_attempts, a.retry_base_ms),
         client: client_options(a.endpoint_url, a.region),
         tmp_dir: a.tmp_dir.unwrap_or_else(std::env::temp_dir),
         dry_run: a.dry_run,
         summary: a.summary,
     })
+}
+
+/// `--max-attempts`, `--retry-base-ms`: full jitter, capped at 30 s.
+fn backoff(max_attempts: u32, base_ms: u64) -> Backoff {
+    Backoff {
+        base: Duration::from_millis(base_ms),
+        cap: Duration::from_secs(30),
+        max_attempts: max_attempts.max(1),
+    }
 }
 
 fn client_options(endpoint: Option<String>, region: Option<String>) -> ClientOptions {
@@ -337,6 +344,7 @@ fn lifecycle(a: LifecycleArgs) -> Result<LifecycleConfig> {
         abort_incomplete_days: a.abort_incomplete_days,
         rule_id: a.rule_id,
         client: client_options(a.endpoint_url, a.region),
+        backoff: backoff(a.max_attempts, a.retry_base_ms),
         dry_run: a.dry_run,
         summary: a.summary,
     })
@@ -350,6 +358,7 @@ fn abort(a: AbortArgs) -> Result<AbortConfig> {
         apply: a.apply && !a.dry_run,
         older_than: chrono::Duration::hours(hours),
         client: client_options(a.endpoint_url, a.region),
+        backoff: backoff(a.max_attempts, a.retry_base_ms),
         summary: a.summary,
     })
 }

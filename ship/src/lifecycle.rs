@@ -6,7 +6,7 @@ use crate::config::LifecycleConfig;
 use anyhow::{Context, Result};
 use archive_core::report::RunReport;
 use archive_core::Outcome;
-use archive_s3::{classify, S3Failure};
+use archive_s3::{classify, RetryPolicy, S3Failure};
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus,
     LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,
@@ -132,41 +132,48 @@ async fn apply(cfg: &LifecycleConfig, rule: &Value) -> Result<()> {
     let needs =
         format!("s3:GetLifecycleConfiguration and s3:PutLifecycleConfiguration on bucket {bucket}");
     let remote = |f: S3Failure| archive_s3::preflight::fail(&f, &place, &needs);
+    let retry = RetryPolicy::new("ship lifecycle", cfg.backoff);
+    let attempts = cfg.backoff.max_attempts;
     let new_rule = to_sdk_rule(rule)?;
     // Keep the bucket's other rules: PutBucketLifecycleConfiguration
     // replaces the whole configuration.
-    let mut rules: Vec<LifecycleRule> = match client
-        .get_bucket_lifecycle_configuration()
-        .bucket(bucket)
-        .send()
-        .await
-    {
-        Ok(out) => out.rules().to_vec(),
-        Err(e) => {
-            let f = classify("GetBucketLifecycleConfiguration", &e);
-            let none = e
-                .as_service_error()
-                .and_then(|s| aws_sdk_s3::error::ProvideErrorMetadata::code(s))
-                == Some("NoSuchLifecycleConfiguration");
-            if !none {
-                return Err(remote(f));
+    let mut rules: Vec<LifecycleRule> = retry
+        .run(attempts, || async {
+            match client
+                .get_bucket_lifecycle_configuration()
+                .bucket(bucket)
+                .send()
+                .await
+            {
+                Ok(out) => Ok(out.rules().to_vec()),
+                Err(e) => {
+                    let f = classify("GetBucketLifecycleConfiguration", &e);
+                    match f.code == "NoSuchLifecycleConfiguration" {
+                        true => Ok(Vec::new()),
+                        false => Err(f),
+                    }
+                }
             }
-            Vec::new()
-        }
-    };
+        })
+        .await
+        .map_err(remote)?;
     rules.retain(|r| r.id() != new_rule.id());
     rules.push(new_rule);
-    client
-        .put_bucket_lifecycle_configuration()
-        .bucket(bucket)
-        .lifecycle_configuration(
-            BucketLifecycleConfiguration::builder()
-                .set_rules(Some(rules))
-                .build()
-                .context("building the lifecycle configuration")?,
-        )
-        .send()
+    let config = BucketLifecycleConfiguration::builder()
+        .set_rules(Some(rules))
+        .build()
+        .context("building the lifecycle configuration")?;
+    retry
+        .run(attempts, || async {
+            client
+                .put_bucket_lifecycle_configuration()
+                .bucket(bucket)
+                .lifecycle_configuration(config.clone())
+                .send()
+                .await
+                .map_err(|e| classify("PutBucketLifecycleConfiguration", &e))
+        })
         .await
-        .map_err(|e| remote(classify("PutBucketLifecycleConfiguration", &e)))?;
+        .map_err(remote)?;
     Ok(())
 }

@@ -43,12 +43,17 @@ fn tool(dir: &Dir, moto: &MotoServer, bin: &std::path::Path, args: &[&str]) -> T
 type Tool = fn(&Dir, &MotoServer, &str) -> TestCommand;
 
 fn lifecycle(dir: &Dir, moto: &MotoServer, url: &str) -> TestCommand {
-    tool(
-        dir,
-        moto,
-        BIN.as_ref(),
-        &["lifecycle", url, "--expire-days", "30"],
-    )
+    let args = [
+        "lifecycle",
+        url,
+        "--expire-days",
+        "30",
+        "--max-attempts",
+        "2",
+    ];
+    let mut c = tool(dir, moto, BIN.as_ref(), &args);
+    c.args(["--retry-base-ms", "10"]);
+    c
 }
 
 fn verify(dir: &Dir, moto: &MotoServer, url: &str) -> TestCommand {
