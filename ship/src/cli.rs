@@ -158,8 +158,13 @@ pub struct ShipArgs {
     pub sse_kms_key_id: Option<String>,
 
     /// Encrypt each file client-side to this age recipient (age1…) before
-    /// upload; repeatable. Keys get a ".age" suffix.
-    #[arg(long, value_name = "AGE_RECIPIENT", help_heading = "Encryption")]
+    /// upload; repeatable (commas work too). Keys get a ".age" suffix.
+    #[arg(
+        long,
+        value_name = "AGE_RECIPIENT",
+        help_heading = "Encryption",
+        value_delimiter = ','
+    )]
     pub encrypt_to: Vec<String>,
 
     /// Object Lock mode: GOVERNANCE or COMPLIANCE (the bucket must have
@@ -300,8 +305,8 @@ pub struct LifecycleArgs {
     #[arg(value_name = "S3_URL")]
     pub url: String,
 
-    /// DAYS:CLASS, e.g. 90:GLACIER_IR; repeatable.
-    #[arg(long, value_name = "DAYS:CLASS")]
+    /// DAYS:CLASS, e.g. 90:GLACIER_IR; repeatable (commas work too).
+    #[arg(long, value_name = "DAYS:CLASS", value_delimiter = ',')]
     pub transition: Vec<String>,
 
     /// Delete objects this many days after creation.
