@@ -121,7 +121,6 @@ print("\t".join(str(x) for x in (rnd, load_p, p_wall, f"{p_cpu:.2f}", int(p_kb) 
 PY
     tail -1 "$rounds" >&2
   done
-  rm -rf "$out" "$floor_out"
   echo
   echo "input: $IN ($mib MiB, $(wc -l <"$IN") records); partition seed layout vs the floor (2 threads, one syncfs)"
   python3 - "$rounds" <<'PY'
@@ -136,6 +135,7 @@ for name, col in (("partition wall s", 2), ("partition CPU s", 3), ("floor wall 
     med = statistics.median(v)
     print(f"{name:24s} median {med:7.3f}  min {min(v):7.3f}  max {max(v):7.3f}  spread {(max(v) - min(v)) / med * 100:5.1f} %")
 PY
+  rm -rf "$out" "$floor_out"
   exit 0
 fi
 
