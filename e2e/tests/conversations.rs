@@ -216,7 +216,7 @@ fn check_raw_events(mock: &Mock, dest: &Path) {
 /// Each upload beside its message's day with the truth's SHA-256, and in
 /// the manifest.
 fn check_uploads(conv_root: &Path, events: &[Value], truth: &[Value], gone: &BTreeSet<String>) {
-    let files = archived_files(&conv_root);
+    let files = archived_files(conv_root);
     let day_of_message: BTreeMap<String, String> = events
         .iter()
         .map(|e| {
@@ -252,7 +252,7 @@ fn check_uploads(conv_root: &Path, events: &[Value], truth: &[Value], gone: &BTr
     let manifest = std::fs::read_to_string(conv_root.join("manifest-sha256.txt")).unwrap();
     for (_, path) in files.values() {
         let rel = path
-            .strip_prefix(&conv_root)
+            .strip_prefix(conv_root)
             .unwrap()
             .to_string_lossy()
             .to_string();
