@@ -31,6 +31,20 @@ pub fn sanitize_segment(value: &str) -> String {
 /// [`sanitize_segment`], also marking a value equal to one of `reserved`
 /// (a tool's own directory names, such as `_quarantine`).
 pub fn sanitize_segment_avoiding(value: &str, reserved: &[&str]) -> String {
+    let (mut out, changed) = in_alphabet(value);
+    if changed || reserved.contains(&out.as_str()) || ends_with_mark(&out) {
+        let h = crate::hash::sha256_hex(value.as_bytes());
+        out.push_str("--");
+        out.push_str(&h[..MARK_HEX]);
+    }
+    out
+}
+
+/// `value` in the segment alphabet, before any mark: other characters as
+/// `_`, no leading dot, never empty, at most [`MAX_SEGMENT`] bytes; and
+/// whether any of that changed it. (partition also uses it to find the
+/// directories an earlier version's `~` mark named.)
+pub fn in_alphabet(value: &str) -> (String, bool) {
     let mut out: String = value
         .chars()
         .map(|c| {
@@ -54,12 +68,7 @@ pub fn sanitize_segment_avoiding(value: &str, reserved: &[&str]) -> String {
         out.truncate(MAX_SEGMENT);
         changed = true;
     }
-    if changed || reserved.contains(&out.as_str()) || ends_with_mark(&out) {
-        let h = crate::hash::sha256_hex(value.as_bytes());
-        out.push_str("--");
-        out.push_str(&h[..MARK_HEX]);
-    }
-    out
+    (out, changed)
 }
 
 fn ends_with_mark(seg: &str) -> bool {

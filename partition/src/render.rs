@@ -59,29 +59,7 @@ pub fn user_segment(user: &str) -> String {
 /// 120 bytes, and `~<10 hex of its SHA-256>` when any of that changed it
 /// or it was one of partition's own names.
 fn former_segment(user: &str) -> String {
-    let mut seg: String = user
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut changed = seg != user;
-    if seg.starts_with('.') {
-        seg.replace_range(0..1, "_");
-        changed = true;
-    }
-    if seg.is_empty() {
-        seg.push('_');
-        changed = true;
-    }
-    if seg.len() > archive_core::naming::MAX_SEGMENT {
-        seg.truncate(archive_core::naming::MAX_SEGMENT);
-        changed = true;
-    }
+    let (mut seg, changed) = archive_core::naming::in_alphabet(user);
     if changed || RESERVED.contains(&seg.as_str()) {
         let h = archive_core::hash::sha256_hex(user.as_bytes());
         seg.push('~');
