@@ -31,7 +31,7 @@ pub enum Source {
 }
 
 /// The input to convert, with the header checked against `columns`. CSV is
-/// always split into chunks (see [`crate::parallel`]), whatever the number
+/// always split into chunks (see the `parallel` module), whatever the number
 /// of threads that parse them, so the batches, and the file, are the same
 /// for any `--jobs`.
 pub fn open_source(
