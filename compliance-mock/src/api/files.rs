@@ -3,7 +3,7 @@
 //! file this user never uploaded or that was removed, 410 once it is older
 //! than the upload retention on the mock's clock.
 
-use super::logs::{s3_error, signature};
+use super::logs::{refuse_unsigned, s3_error, signature};
 use crate::app::{unix_now, App};
 use crate::http::{not_found, openai_error, Query};
 use crate::userfiles::FileState;
@@ -50,15 +50,8 @@ pub fn redirect(app: &App, user: &str, file_id: &str) -> Response {
 
 /// The signed URL: no bearer, 403 once expired or forged.
 pub fn download(app: &App, file_id: &str, q: &Query) -> Response {
-    let expires: u64 = q.get("expires").and_then(|e| e.parse().ok()).unwrap_or(0);
-    if q.get("sig") != Some(signature(app, file_id, expires).as_str()) {
-        return s3_error(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided.",
-        );
-    }
-    if (unix_now() as u64) > expires {
-        return s3_error("AccessDenied", "Request has expired");
+    if let Some(refused) = refuse_unsigned(app, file_id, q) {
+        return refused;
     }
     let store = app.store.read().unwrap();
     let Some(f) = store.files.get(file_id) else {

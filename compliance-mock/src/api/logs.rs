@@ -179,6 +179,23 @@ fn redirect(app: &App, file_id: &str, link: Link) -> Result<Response, Response> 
     Ok(r)
 }
 
+/// The S3-style refusal of a signed download URL that was forged or has
+/// expired (what a real presigned URL answers), or None when it is good.
+/// Log files and uploaded files are served through the same kind of URL.
+pub(super) fn refuse_unsigned(app: &App, file_id: &str, q: &Query) -> Option<Response> {
+    let expires: u64 = q.get("expires").and_then(|e| e.parse().ok()).unwrap_or(0);
+    if q.get("sig") != Some(signature(app, file_id, expires).as_str()) {
+        return Some(s3_error(
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        ));
+    }
+    if (unix_now() as u64) > expires {
+        return Some(s3_error("AccessDenied", "Request has expired"));
+    }
+    None
+}
+
 pub(super) fn s3_error(code: &str, message: &str) -> Response {
     let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>");
     let mut r = Response::new(Body::from(body));
@@ -192,15 +209,8 @@ pub(super) fn s3_error(code: &str, message: &str) -> Response {
 
 /// The signed download URL: no bearer needed, 403 once expired.
 pub fn download(app: &App, file_id: &str, q: &Query) -> Response {
-    let expires: u64 = q.get("expires").and_then(|e| e.parse().ok()).unwrap_or(0);
-    if q.get("sig") != Some(signature(app, file_id, expires).as_str()) {
-        return s3_error(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided.",
-        );
-    }
-    if (unix_now() as u64) > expires {
-        return s3_error("AccessDenied", "Request has expired");
+    if let Some(refused) = refuse_unsigned(app, file_id, q) {
+        return refused;
     }
     let store = app.store.read().unwrap();
     let found = store.logs.iter().find_map(|(ty, s)| {
