@@ -83,6 +83,21 @@ struct Wanted {
     date: String,
 }
 
+/// The Compliance API's download of one uploaded file (answered with a
+/// redirect to a signed URL).
+fn file_url(ctx: &Ctx, ws: &str, w: &Wanted) -> Result<url::Url> {
+    let segments = [
+        "compliance",
+        "workspaces",
+        ws,
+        "users",
+        &w.user,
+        "files",
+        &w.file_id,
+    ];
+    ctx.opts.url(&segments, &Query::new())
+}
+
 /// How one file was resolved.
 enum Resolved {
     /// Written (or already there): its line is printed.
@@ -219,18 +234,7 @@ async fn plan(
             continue;
         };
         for w in wanted.iter().filter(|w| seen.insert(w.file_id.clone())) {
-            let url = ctx.opts.url(
-                &[
-                    "compliance",
-                    "workspaces",
-                    ws,
-                    "users",
-                    &w.user,
-                    "files",
-                    &w.file_id,
-                ],
-                &Query::new(),
-            )?;
+            let url = file_url(ctx, ws, w)?;
             ctx.out.json(&json!({
                 "status": "planned", "stream": "files", "method": "GET",
                 "url": crate::http::redact_url(&url),
@@ -399,18 +403,7 @@ async fn one_file(
             dest.display()
         )));
     }
-    let url = ctx.opts.url(
-        &[
-            "compliance",
-            "workspaces",
-            ws,
-            "users",
-            &w.user,
-            "files",
-            &w.file_id,
-        ],
-        &Query::new(),
-    )?;
+    let url = file_url(ctx, ws, w)?;
     let mut sink = FileSink {
         file: AtomicFile::create(&dest)?,
         hasher: Sha256::new(),
