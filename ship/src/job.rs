@@ -19,6 +19,7 @@ use archive_s3::ErrorKind;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Everything the per-file tasks share.
 pub struct Shared {
@@ -35,14 +36,21 @@ pub struct Shared {
     pub budget: MemoryBudget,
 }
 
-/// Ship one file line.
-pub async fn ship_one(sh: Arc<Shared>, mut file: FileLine) -> Done {
+/// Ship one file line, read under `reading_slot` (one of `--jobs`).
+pub async fn ship_one(
+    sh: Arc<Shared>,
+    mut file: FileLine,
+    reading_slot: OwnedSemaphorePermit,
+) -> Done {
     let (mut line, class) = plan(&sh, &file);
     if sh.dry_run {
         return planned(line).await;
     }
     let payload = match prepare(&sh, &file).await {
-        Ok(p) => Arc::new(p),
+        Ok(mut p) => {
+            p.reading_slot = Some(reading_slot).into();
+            Arc::new(p)
+        }
         Err(done) => return done(line),
     };
     if file.sha256.is_empty() {

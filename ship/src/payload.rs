@@ -7,6 +7,7 @@
 //! root without following links (`fsafe`), and every later read goes
 //! through that handle.
 
+use crate::budget::PartBuffer;
 use crate::encrypt::Recipients;
 use crate::fsafe::{self, Signature};
 use anyhow::{Context, Result};
@@ -63,6 +64,11 @@ pub struct Payload {
     _temp: Option<tempfile::TempPath>,
     /// This payload's share of the memory budget (a small file held whole).
     pub held: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The `--jobs` slot the file is read under. A multipart payload gives
+    /// it back once its last part is read, so the next file is read while
+    /// this one's last parts and its completion (the server's copy of all
+    /// the parts into one object) wait on S3.
+    pub reading_slot: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 /// How a payload is built.
@@ -105,6 +111,7 @@ pub fn prepare(line: &FileLine, shape: &Shape) -> Result<Payload> {
             differed: AtomicBool::new(false),
             _temp: None,
             held: None,
+            reading_slot: Default::default(),
         },
     };
     let size = payload.bytes;
@@ -244,6 +251,7 @@ fn encrypted(
         differed: AtomicBool::new(false),
         _temp: Some(tmp_path),
         held: None,
+        reading_slot: Default::default(),
     })
 }
 
@@ -324,8 +332,13 @@ impl PartReader {
     /// Read one part (blocking): its bytes, with its SHA-256 filled in and
     /// the bytes fed to `whole` too. Parts must be read in order for
     /// `whole` to mean the file.
-    pub fn read(&self, part: &mut PartDigest, whole: &mut Sha256) -> Result<Bytes> {
-        let mut data = vec![0u8; part.len as usize];
+    pub fn read(
+        &self,
+        part: &mut PartDigest,
+        mut buffer: PartBuffer,
+        whole: &mut Sha256,
+    ) -> Result<Bytes> {
+        let data = buffer.as_mut_slice();
         let mut hasher = Sha256::new();
         let mut done = 0usize;
         // 1 MiB at a time: hashing follows reading while it is in cache.
@@ -344,7 +357,7 @@ impl PartReader {
         }
         part.sha256 = hex::encode(hasher.finalize());
         BYTES_READ.fetch_add(part.len, Ordering::Relaxed);
-        Ok(Bytes::from(data))
+        Ok(buffer.into_bytes())
     }
 }
 
@@ -377,6 +390,14 @@ impl Payload {
             self.shown.display(),
             self.sha256
         ))
+    }
+
+    /// Every byte is read: let the next file be read.
+    pub fn release_reading_slot(&self) {
+        self.reading_slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 
     /// True when the bytes read while uploading were not the ones the

@@ -13,7 +13,7 @@ use archive_core::io::LineOut;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// How the loop ended.
@@ -40,7 +40,13 @@ impl Output {
     }
 }
 
-/// Ship every item `rx` yields, `jobs` at a time.
+/// Files in flight per reading slot: besides the `jobs` being read, the
+/// others have every byte read and wait on S3 for their last parts and
+/// their completion (their memory is the budget's, so only handles and
+/// open uploads are bounded here).
+const COMPLETING_PER_JOB: usize = 4;
+
+/// Ship every item `rx` yields, `jobs` files read at a time.
 pub async fn drive(
     shared: Arc<Shared>,
     mut rx: mpsc::Receiver<Item>,
@@ -59,6 +65,9 @@ pub async fn drive(
     let mut output_error: Option<std::io::Error> = None;
     let s3 = shared.s3.as_ref();
     let mut redraw = tokio::time::interval(std::time::Duration::from_millis(250));
+    let reading = Arc::new(Semaphore::new(jobs));
+    let mut slot: Option<OwnedSemaphorePermit> = None;
+    let max_tasks = jobs.saturating_mul(COMPLETING_PER_JOB);
     while input_open || !tasks.is_empty() {
         tokio::select! {
             _ = redraw.tick() => {
@@ -66,7 +75,10 @@ pub async fn drive(
                     o.progress.sent(s3.bytes_sent.load(Ordering::Relaxed));
                 }
             },
-            item = rx.recv(), if input_open && tasks.len() < jobs => match item {
+            free = reading.clone().acquire_owned(), if input_open && slot.is_none() => {
+                slot = Some(free.expect("the reading semaphore is never closed"));
+            },
+            item = rx.recv(), if input_open && slot.is_some() && tasks.len() < max_tasks => match item {
                 None => input_open = false,
                 Some(Item::Bad(e)) => {
                     if archive_core::exit::exit_code(&e) == archive_core::exit::USAGE {
@@ -76,8 +88,8 @@ pub async fn drive(
                     o.tally.bad_lines += 1;
                 }
                 Some(Item::Line(line)) => {
-                    let sh = shared.clone();
-                    tasks.spawn(async move { job::ship_one(sh, *line).await });
+                    let (sh, slot) = (shared.clone(), slot.take().expect("the branch needs a slot"));
+                    tasks.spawn(async move { job::ship_one(sh, *line, slot).await });
                 }
                 Some(Item::Symlink(line)) => {
                     if let Err(e) = o.emit(&job::symlink(&shared, *line), s3) {

@@ -30,7 +30,6 @@ use futures::SinkExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
-use tokio::sync::OwnedSemaphorePermit;
 
 /// Apply storage class, SSE and Object Lock settings to a PutObject or
 /// CreateMultipartUpload request (the two builders share these setters but
@@ -472,9 +471,10 @@ impl S3Target {
         let reading = self.read_parts(payload, part_size, tx);
         let sending = rx
             .map(|read| async move {
-                let (part, body, permit) = read?;
+                let (part, body) = read?;
+                // The body's buffer and budget share go back once the
+                // request holding the bytes is gone.
                 let sent = self.upload_part(key, &part, body, upload_id).await;
-                drop(permit);
                 Ok::<_, PutFailure>((sent?, part.sha256))
             })
             .buffer_unordered(self.opts.part_concurrency.max(1))
@@ -537,24 +537,27 @@ impl S3Target {
             if tx.is_closed() {
                 return; // A part failed: the upload is being aborted.
             }
-            let permit = self.budget.take(part.len).await;
+            let buffer = self.budget.part_buffer(part.len as usize).await;
             let (r, mut hasher) = (reader.clone(), whole.take().expect("put back each time"));
             let read = tokio::task::spawn_blocking(move || {
-                let body = r.read(&mut part, &mut hasher);
+                let body = r.read(&mut part, buffer, &mut hasher);
                 (body.map(|b| (part, b)), hasher)
             })
             .await;
             let item = match read {
                 Ok((Ok((part, body)), hasher)) => {
                     whole = Some(hasher);
-                    Ok((part, body, permit))
+                    Ok((part, body))
                 }
                 Ok((Err(e), _)) => Err(local_failure(e)),
                 Err(e) => Err(local_failure(anyhow::anyhow!("reading a part: {e}"))),
             };
             let item = match (item, i + 1 == last) {
                 (Ok(read), true) => match payload.finish_reading(whole.take().expect("kept")) {
-                    Ok(()) => Ok(read),
+                    Ok(()) => {
+                        payload.release_reading_slot();
+                        Ok(read)
+                    }
                     Err(why) => Err(S3Failure::local(ErrorKind::Permanent, why).into()),
                 },
                 (item, _) => item,
@@ -782,7 +785,7 @@ fn verify(
 }
 
 /// A part read and hashed, waiting to be sent, with its share of memory.
-type ReadPart = (PartDigest, Bytes, OwnedSemaphorePermit);
+type ReadPart = (PartDigest, Bytes);
 
 /// A local failure (reading the source) during an upload.
 fn local_failure(e: anyhow::Error) -> PutFailure {

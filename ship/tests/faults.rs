@@ -133,6 +133,58 @@ fn interrupt_aborts_the_multipart_upload_in_flight() {
     assert!(keys(&moto, "stopped").is_empty());
 }
 
+#[test]
+fn the_next_file_is_read_while_the_last_one_completes() {
+    // `--jobs 1` bounds the files being read, not those waiting on S3 to
+    // join their parts: the second upload is opened and sent while the
+    // first one's completion is still held.
+    let moto = moto_with_bucket("overlap", false);
+    let proxy = Proxy::start(
+        moto.port,
+        Faults::SlowCompletes(Duration::from_millis(1500)),
+    );
+    let dir = Dir::new("ship-overlap");
+    let first = file_line(&dir, "d", "a.bin", &bytes(7 * 1024 * 1024, 1));
+    let second = file_line(&dir, "d", "b.bin", &bytes(7 * 1024 * 1024, 2));
+    dir.write("in.ndjson", format!("{first}\n{second}\n"));
+    let run = ship(&dir, &moto)
+        .args([
+            "s3://overlap/p",
+            "--endpoint-url",
+            &proxy.endpoint(),
+            "--jobs",
+            "1",
+        ])
+        .args(["--part-size", "5MiB", "--multipart-threshold", "5MiB"])
+        .args(["--input", "in.ndjson"])
+        .expect_success();
+    assert_eq!(
+        keys(&moto, "overlap"),
+        ["p/a.bin", "p/b.bin"],
+        "{}",
+        run.report()
+    );
+    let log = proxy.log.lock().unwrap().clone();
+    let at = |prefix: &str, key: &str| {
+        log.iter()
+            .position(|l| l.starts_with(prefix) && l.contains(key))
+            .unwrap_or_else(|| panic!("no {prefix} for {key} in {log:#?}"))
+    };
+    let a_completed = log
+        .iter()
+        .position(|l| l.starts_with("< POST") && l.contains("a.bin?uploadId="))
+        .unwrap_or_else(|| panic!("no completion of a.bin in {log:#?}"));
+    let b_opened = at("> POST", "b.bin?uploads");
+    let b_last_part = log
+        .iter()
+        .rposition(|l| l.starts_with("< PUT") && l.contains("b.bin?") && l.contains("partNumber="))
+        .unwrap_or_else(|| panic!("no part of b.bin in {log:#?}"));
+    assert!(
+        b_opened < a_completed && b_last_part < a_completed,
+        "b.bin must be sent while a.bin completes: {log:#?}"
+    );
+}
+
 /// When the test writes into the file being uploaded.
 #[derive(PartialEq)]
 enum ChangeAt {

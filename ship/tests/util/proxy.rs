@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Which requests the proxy spoils.
@@ -22,12 +22,17 @@ pub enum Faults {
     /// as S3 answers for a version under Object Lock (which moto does not
     /// apply to multipart uploads).
     SlowPartsDenyDeletes(Duration),
+    /// CompleteMultipartUpload requests are held for this long.
+    SlowCompletes(Duration),
 }
 
 pub struct Proxy {
     pub port: u16,
     pub requests: Arc<AtomicU64>,
     pub faults_injected: Arc<AtomicU64>,
+    /// `> METHOD target` when a request arrives, `< METHOD target` once
+    /// its answer is sent, in the order they happened.
+    pub log: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -45,16 +50,22 @@ impl Proxy {
         let requests = Arc::new(AtomicU64::new(0));
         let injected = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, i, s) = (requests.clone(), injected.clone(), stop.clone());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (r, i, s, l) = (
+            requests.clone(),
+            injected.clone(),
+            stop.clone(),
+            log.clone(),
+        );
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
-                let (r, i) = (r.clone(), i.clone());
+                let (r, i, l) = (r.clone(), i.clone(), l.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, upstream, faults, &r, &i);
+                    let _ = serve(conn, upstream, faults, &r, &i, &l);
                 });
             }
         });
@@ -62,6 +73,7 @@ impl Proxy {
             port,
             requests,
             faults_injected: injected,
+            log,
             stop,
         }
     }
@@ -78,6 +90,7 @@ fn serve(
     faults: Faults,
     requests: &AtomicU64,
     injected: &AtomicU64,
+    log: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     {
@@ -106,7 +119,13 @@ fn serve(
         let mut body = vec![0u8; len];
         reader.read_exact(&mut body)?;
         let n = requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let target = request_line
+            .rsplit_once(' ')
+            .map_or(&*request_line, |(t, _)| t)
+            .to_string();
+        log.lock().unwrap().push(format!("> {target}"));
         let is_part = request_line.contains("partNumber=");
+        let is_complete = request_line.starts_with("POST ") && request_line.contains("uploadId=");
         let fault = match faults {
             Faults::EveryNth(k) if n.is_multiple_of(k) => Some((n / k) % 3),
             Faults::Part2Always
@@ -116,6 +135,10 @@ fn serve(
                 Some(1)
             }
             Faults::SlowParts(d) | Faults::SlowPartsDenyDeletes(d) if is_part => {
+                std::thread::sleep(d);
+                None
+            }
+            Faults::SlowCompletes(d) if is_complete => {
                 std::thread::sleep(d);
                 None
             }
@@ -165,6 +188,7 @@ fn serve(
         let mut answer = Vec::new();
         up.read_to_end(&mut answer)?;
         out.write_all(&answer)?;
+        log.lock().unwrap().push(format!("< {target}"));
     }
     Ok(())
 }
