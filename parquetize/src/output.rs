@@ -18,7 +18,34 @@ pub struct Destination {
     pub rel: String,
     pub path: PathBuf,
     /// The digest of the file already there, if any (for `changed`).
-    pub previous_sha256: Option<String>,
+    pub previous: Previous,
+}
+
+/// The file already at the destination, hashed on its own thread while the
+/// new one is written: the digest is only wanted for `changed` at the end,
+/// and hashing a large file first held up the start of the conversion.
+/// The thread reads the file it opened, so the new file taking its name
+/// meanwhile does not change what it hashes.
+pub struct Previous(Option<std::thread::JoinHandle<Option<String>>>);
+
+impl Previous {
+    fn start(path: &Path) -> Previous {
+        if !path.is_file() {
+            return Previous(None);
+        }
+        let Ok(file) = std::fs::File::open(path) else {
+            return Previous(None);
+        };
+        let hashing = std::thread::Builder::new()
+            .name("hash-previous".into())
+            .spawn(move || archive_core::hash::sha256_reader(file).ok().map(|(_, h)| h));
+        Previous(hashing.ok())
+    }
+
+    /// The digest, once hashed (None: no file, or it could not be read).
+    pub fn sha256(self) -> Option<String> {
+        self.0.and_then(|h| h.join().ok().flatten())
+    }
 }
 
 /// `--schema-version`, or the digest of the column list.
@@ -35,18 +62,14 @@ pub fn destination(config: &Config, schema_version: &str) -> Result<Destination>
     let rel = expand_name(config, schema_version)?;
     let path = archive_core::naming::join_under(&config.out, &rel)
         .map_err(|e| Failure::usage(format!("{e:#}")))?;
-    let previous_sha256 = if path.is_file() {
-        archive_core::hash::sha256_file(&path).ok().map(|(_, h)| h)
-    } else {
-        None
-    };
+    let previous = Previous::start(&path);
     if !config.dry_run {
         sweep_stale_temps(&path);
     }
     Ok(Destination {
         rel,
         path,
-        previous_sha256,
+        previous,
     })
 }
 
@@ -137,7 +160,7 @@ pub fn sink(config: &Config, dest: &Destination) -> Result<Sink> {
     Ok(if config.dry_run {
         Sink::Discard
     } else {
-        Sink::File(AtomicFile::create(&dest.path)?)
+        Sink::file(AtomicFile::create(&dest.path)?)
     })
 }
 
@@ -171,7 +194,7 @@ pub fn print_file_line(
     extra.insert("row_groups".into(), json!(written.row_groups));
     extra.insert("columns".into(), json!(table.columns.len()));
     extra.insert("source".into(), json!(source));
-    let changed = dest.previous_sha256.as_deref() != Some(written.sha256.as_str());
+    let changed = dest.previous.sha256().as_deref() != Some(written.sha256.as_str());
     extra.insert("changed".into(), json!(changed));
     if config.dry_run {
         extra.insert("status".into(), json!("planned"));
