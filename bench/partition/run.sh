@@ -30,6 +30,18 @@
 # After deleting, a round waits SETTLE seconds (default 60): this ext4 (no
 # journal) skips recently freed inodes when it allocates new ones, which
 # made file creation right after a large delete several times slower.
+#
+# FRESH_FS=1 (needs root) gives each round two new, empty file systems
+# instead: partition writes into one and the floor into the other, each an
+# ext4 without a journal (as this machine's disk) made by mkfs.ext4 on a
+# sparse image under bench/data, attached with losetup --direct-io=on (so
+# the page cache holds each page once). No round then follows a delete.
+# Before each contender the page cache is dropped and the input read back
+# in (untimed), so both start with the same free memory: on this VM a
+# contender that ran when memory was full of the last one's pages paid up
+# to twice the system time for the same files.
+#
+#   FRESH_FS=1 PEERS=0 ROUNDS=5 bench/partition/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SIZE_MB=${SIZE_MB:-1024}
@@ -87,8 +99,31 @@ if [ "$PEERS" = 0 ]; then
   floor_out=$DATA/out_floor
   rounds=$DATA/floor_rounds.tsv
   : >"$rounds"
+  fresh_fs() { # image mountpoint: a new empty ext4 (no journal) mounted there
+    local img=$1 mnt=$2 dev
+    rm -f "$img"; truncate -s $((bytes * 4)) "$img"
+    mkfs.ext4 -q -F -O ^has_journal "$img"
+    dev=$(losetup -f --show --direct-io=on "$img")
+    mkdir -p "$mnt"; mount "$dev" "$mnt"
+  }
+  drop_fs() { # mountpoint image
+    if mountpoint -q "$1"; then
+      local dev; dev=$(findmnt -n -o SOURCE "$1")
+      umount "$1"; losetup -d "$dev" 2>/dev/null || true
+    fi
+    rm -f "$2"
+  }
+  if [ "${FRESH_FS:-0}" = 1 ]; then
+    FS_A=$DATA/fresh_a FS_B=$DATA/fresh_b
+    out=$FS_A/out_partition floor_out=$FS_B/out_floor
+    trap 'drop_fs "$FS_A" "$DATA/fresh_a.img"; drop_fs "$FS_B" "$DATA/fresh_b.img"; rm -rf "$TRASH"' EXIT
+  fi
   for round in $(seq 1 "$ROUNDS"); do
-    if [ -e "$out" ] || [ -e "$floor_out" ]; then
+    if [ "${FRESH_FS:-0}" = 1 ]; then
+      drop_fs "$FS_A" "$DATA/fresh_a.img"; drop_fs "$FS_B" "$DATA/fresh_b.img"
+      fresh_fs "$DATA/fresh_a.img" "$FS_A"; fresh_fs "$DATA/fresh_b.img" "$FS_B"
+      sync
+    elif [ -e "$out" ] || [ -e "$floor_out" ]; then
       rm -rf "$out" "$floor_out"
       sync
       sleep "${SETTLE:-60}"
@@ -100,11 +135,17 @@ if [ "$PEERS" = 0 ]; then
       echo "round $round: only $((free_kb / 1024)) MiB free under $DATA, need $((bytes / 1048576 * 4)); stopping" >&2
       break
     fi
+    if [ "${FRESH_FS:-0}" = 1 ]; then
+      sync; echo 3 > /proc/sys/vm/drop_caches; cat "$IN" > /dev/null
+    fi
     load_p=$(cut -d' ' -f1 /proc/loadavg)
     /usr/bin/time -f '%e %U %S %M' -o "$DATA/round.time" \
       "$BIN" --out "$out" "$IN" >/dev/null 2>"$DATA/partition-seed.stderr"
     read -r p_wall p_user p_sys p_kb <"$DATA/round.time"
     sync
+    if [ "${FRESH_FS:-0}" = 1 ]; then
+      echo 3 > /proc/sys/vm/drop_caches
+    fi
     load_f=$(cut -d' ' -f1 /proc/loadavg)
     floor_json=$("$FLOOR" "$out" "$floor_out" 2)
     files=$(find "$out" -type f | wc -l)
@@ -122,7 +163,8 @@ PY
     tail -1 "$rounds" >&2
   done
   echo
-  echo "input: $IN ($mib MiB, $(wc -l <"$IN") records); partition seed layout vs the floor (2 threads, one syncfs)"
+  where="the disk under $DATA"; [ "${FRESH_FS:-0}" = 1 ] && where="a fresh ext4 (no journal) per contender and round"
+  echo "input: $IN ($mib MiB, $(wc -l <"$IN") records); partition seed layout vs the floor (2 threads, one syncfs), on $where"
   python3 - "$rounds" <<'PY'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
