@@ -13,7 +13,15 @@ pub struct AtomicFile {
     file: Option<File>,
     tmp: PathBuf,
     dest: PathBuf,
+    /// Bytes written, and where the last [`start_writeback`](Self::start_writeback) reached.
+    written: u64,
+    written_back: u64,
 }
+
+/// Written bytes after which the kernel is asked to start writing them to
+/// disk, so that `commit`'s fsync of a large file waits for the last few
+/// MiB only, not for all of it after the work is done.
+const WRITE_BEHIND: u64 = 8 << 20;
 
 impl AtomicFile {
     /// Create the parent directories and a fresh temporary file beside `dest`.
@@ -35,6 +43,8 @@ impl AtomicFile {
             file: Some(file),
             tmp,
             dest,
+            written: 0,
+            written_back: 0,
         })
     }
 
@@ -51,17 +61,20 @@ impl AtomicFile {
     /// Ask the kernel to start writing what was written so far to disk,
     /// without waiting: a large file written in stages then waits at
     /// [`commit`](Self::commit) for its last stage only, not all of it.
+    /// Done by itself every few MiB written ([`WRITE_BEHIND`]).
     pub fn start_writeback(&mut self) {
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
+            let (from, len) = (self.written_back, self.written - self.written_back);
             let fd = self.file().as_raw_fd();
-            // SAFETY: a plain syscall on an open descriptor; 0, 0 is the
-            // whole file. Only a hint: a failure is found by commit's fsync.
+            // SAFETY: a plain syscall on an open descriptor. Only a hint:
+            // a failure is found by commit's fsync.
             unsafe {
-                libc::sync_file_range(fd, 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+                libc::sync_file_range(fd, from as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE);
             }
         }
+        self.written_back = self.written;
     }
 
     /// fsync, rename into place, fsync the directory.
@@ -80,7 +93,12 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file().write(buf)
+        let n = self.file().write(buf)?;
+        self.written += n as u64;
+        if self.written - self.written_back >= WRITE_BEHIND {
+            self.start_writeback();
+        }
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.file().flush()

@@ -41,34 +41,46 @@ pub fn hash_file(path: &Path) -> Result<Digested> {
         .metadata()
         .with_context(|| format!("reading metadata of {}", path.display()))?
         .len();
-    let (bytes, d) =
-        hash_open(&file, len, None).with_context(|| format!("reading {}", path.display()))?;
+    // To the end, however long: nothing checks the size afterwards here.
+    let read = match len >= PIPELINE_THRESHOLD {
+        true => hash_pipelined(&file, None),
+        false => BUF.with(|b| hash_sequential(&file, u64::MAX, &mut b.borrow_mut(), None)),
+    };
+    let (bytes, d) = read.with_context(|| format!("reading {}", path.display()))?;
     Ok(Digested {
         bytes,
         sha256: hex::encode(d),
     })
 }
 
-/// Hash a file already opened, whose size (from fstat) is `len`. Bytes
-/// hashed are added to `progress` as they go, so a bar moves during one
-/// large file too.
+/// Hash a file already opened, whose size (from fstat) is `len`: a small
+/// one only up to `len` bytes, so the caller must stat it afterwards to
+/// learn whether it grew. Bytes hashed are added to `progress` as they
+/// go, so a bar moves during one large file too.
 pub fn hash_open(file: &File, len: u64, progress: Option<&AtomicU64>) -> io::Result<RawDigest> {
     if len >= PIPELINE_THRESHOLD {
         hash_pipelined(file, progress)
     } else {
-        BUF.with(|b| hash_sequential(file, &mut b.borrow_mut(), progress))
+        BUF.with(|b| hash_sequential(file, len, &mut b.borrow_mut(), progress))
     }
 }
 
+/// Read and hash until end of file or `len` bytes, whichever comes first:
+/// stopping at `len` saves the read that would only find the end (one of
+/// two system calls per small file). A file that grew since its size was
+/// taken is found by the caller's stat after reading, as is one that
+/// shrank (fewer bytes than `len`).
 fn hash_sequential(
     mut r: impl Read,
+    len: u64,
     buf: &mut [u8],
     progress: Option<&AtomicU64>,
 ) -> io::Result<RawDigest> {
     let mut h = Sha256::new();
     let mut total = 0u64;
-    loop {
-        match r.read(buf) {
+    while total < len {
+        let want = buf.len().min(usize::try_from(len - total).unwrap_or(usize::MAX));
+        match r.read(&mut buf[..want]) {
             Ok(0) => break,
             Ok(n) => {
                 h.update(&buf[..n]);
@@ -139,6 +151,21 @@ fn fill(mut file: &File, buf: &mut [u8]) -> io::Result<usize> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn an_open_file_is_hashed_to_its_stat_size_a_path_to_its_end() {
+        // hash_open trusts the size it is given (its caller stats the file
+        // again afterwards); hash_file has no such check and reads it all.
+        let p = std::env::temp_dir().join(format!("manifest-len-{}", std::process::id()));
+        std::fs::write(&p, b"0123456789").unwrap();
+        let f = File::open(&p).unwrap();
+        let (n, d) = hash_open(&f, 4, None).unwrap();
+        assert_eq!((n, hex::encode(d)), (4, archive_core::hash::sha256_hex(b"0123")));
+        let whole = hash_file(&p).unwrap();
+        assert_eq!(whole.bytes, 10);
+        assert_eq!(whole.sha256, archive_core::hash::sha256_hex(b"0123456789"));
+        std::fs::remove_file(&p).unwrap();
+    }
 
     #[test]
     fn pipelined_equals_sequential() {

@@ -80,15 +80,6 @@ pub enum Sink {
 const SINK_BUFFER: usize = 1 << 20;
 
 impl Sink {
-    /// Start writing what is written so far to disk ([`AtomicFile::start_writeback`]).
-    pub fn start_writeback(&mut self) -> io::Result<()> {
-        if let Sink::File(f) = self {
-            f.flush()?;
-            f.get_mut().start_writeback();
-        }
-        Ok(())
-    }
-
     /// A sink writing (atomically) to `file`.
     pub fn file(file: AtomicFile) -> Sink {
         Sink::File(io::BufWriter::with_capacity(SINK_BUFFER, file))
@@ -348,9 +339,6 @@ impl ChunkWriter {
             group.append_column(&bytes, close)?;
         }
         group.close()?;
-        // Start writing the row group to disk now, so the fsync at the end
-        // waits for the last one only.
-        self.file.inner_mut().get_mut().start_writeback()?;
         Ok(())
     }
 }
