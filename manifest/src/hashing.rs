@@ -79,7 +79,9 @@ fn hash_sequential(
     let mut h = Sha256::new();
     let mut total = 0u64;
     while total < len {
-        let want = buf.len().min(usize::try_from(len - total).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(len - total).unwrap_or(usize::MAX));
         match r.read(&mut buf[..want]) {
             Ok(0) => break,
             Ok(n) => {
@@ -160,7 +162,10 @@ mod tests {
         std::fs::write(&p, b"0123456789").unwrap();
         let f = File::open(&p).unwrap();
         let (n, d) = hash_open(&f, 4, None).unwrap();
-        assert_eq!((n, hex::encode(d)), (4, archive_core::hash::sha256_hex(b"0123")));
+        assert_eq!(
+            (n, hex::encode(d)),
+            (4, archive_core::hash::sha256_hex(b"0123"))
+        );
         let whole = hash_file(&p).unwrap();
         assert_eq!(whole.bytes, 10);
         assert_eq!(whole.sha256, archive_core::hash::sha256_hex(b"0123456789"));

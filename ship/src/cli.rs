@@ -198,7 +198,9 @@ pub struct ShipArgs {
     #[arg(long, value_name = "FILE", help_heading = "Fallback")]
     pub fallback_zip: Option<PathBuf>,
 
-    /// Files uploaded in parallel.
+    /// Files read and uploaded in parallel. A multipart upload whose bytes
+    /// are all read gives its place to the next file while its last parts
+    /// and its completion wait on S3 (up to 4 × N uploads open at once).
     #[arg(
         long,
         value_name = "N",
