@@ -86,26 +86,42 @@ impl MotoServer {
         MotoServer::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", n.as_str())])
     }
 
+    /// A free port can be taken by another test's server between
+    /// `free_port` and moto's bind; moto then exits, and whatever took the
+    /// port would answer in its place. So the port only counts once moto
+    /// itself says it runs there, and a moto that exited is started again
+    /// on another port.
     fn start_with_env(env: &[(&str, &str)]) -> MotoServer {
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new("moto_server")
-            .envs(env.iter().copied())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("starting moto_server (pip install 'moto[server]')");
-        let child = Child(child);
-        assert!(
-            wait_for_port(port, Duration::from_secs(30)),
-            "moto_server did not start on {port}"
-        );
-        MotoServer {
-            _child: child,
-            port,
-            _log: log,
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let log = tempfile::NamedTempFile::new().unwrap();
+            let child = Command::new("moto_server")
+                .envs(env.iter().copied())
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(log.reopen().unwrap())
+                .spawn()
+                .expect("starting moto_server (pip install 'moto[server]')");
+            let mut child = Child(child);
+            let running_line = format!("Running on http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if matches!(child.0.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                last_log = std::fs::read_to_string(log.path()).unwrap_or_default();
+                if last_log.contains(&running_line) && wait_for_port(port, Duration::from_secs(5)) {
+                    return MotoServer {
+                        _child: child,
+                        port,
+                        _log: log,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
+        panic!("moto_server did not start (five ports tried); its last log:\n{last_log}");
     }
 
     pub fn endpoint(&self) -> String {
