@@ -8,6 +8,13 @@
 #   BENCH_DIR=/dev/shm/ship-bench bench/ship/run.sh # data and store elsewhere
 #   REPEAT=3 bench/ship/run.sh                      # three rounds, for the spread
 #   ONLY="ship aws" WORKLOADS=big bench/ship/run.sh # some tools, some workloads
+#   FRESH_FS=1 bench/ship/run.sh                    # the server's store on a new file system per run (root)
+#
+# FRESH_FS=1 mounts a new ext4 without a journal (mkfs on a sparse image
+# beside the data, losetup --direct-io=on) as the server's store before
+# every run: on the plain disk each run deletes what the server wrote, and
+# this ext4 skips recently freed inodes, so the server's CPU time for the
+# same 10,000 files grew from 6 to 12 s over back-to-back runs.
 #
 # ship runs twice per workload: `ship` reads file lines that carry each
 # file's sha256 (what `manifest | ship` gives it; the lines are made before
@@ -124,7 +131,7 @@ else
   moto_server -H 127.0.0.1 -p "$PORT" > "$DATA/server.log" 2>&1 &
 fi
 SERVER_PID=$!
-trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$STORE"' EXIT
+trap 'kill $SERVER_PID 2>/dev/null || true; [ "${FRESH_FS:-0}" = 1 ] && drop_store_fs; rm -rf "$STORE"' EXIT
 for _ in $(seq 100); do
   (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
   sleep 0.1
@@ -162,9 +169,27 @@ print(f"posix_fadvise DONTNEED on {n} files ({kind}{': no effect on tmpfs' if ki
 PY
 }
 
+# A new empty file system as the store (FRESH_FS=1).
+STORE_IMG=$DATA/store.img
+drop_store_fs() {
+  if mountpoint -q "$STORE"; then
+    local dev; dev=$(findmnt -n -o SOURCE "$STORE")
+    umount "$STORE"; losetup -d "$dev" 2>/dev/null || true
+  fi
+  rm -f "$STORE_IMG"
+}
+fresh_store() {
+  drop_store_fs
+  truncate -s $(( (BIG_N * BIG_MB * 5 / 2 + 2048) * 1024 * 1024 )) "$STORE_IMG"
+  mkfs.ext4 -q -F -O ^has_journal "$STORE_IMG"
+  local dev; dev=$(losetup -f --show --direct-io=on "$STORE_IMG")
+  mkdir -p "$STORE"; mount "$dev" "$STORE"
+}
+
 measure() { # tool workload round dir cmd...
   local tool=$1 wl=$2 round=$3 dir=$4; shift 4
   [[ " $ONLY " == *" $tool "* ]] || return 0
+  [ "${FRESH_FS:-0}" = 1 ] && fresh_store
   local bucket=$tool-$wl-$round
   aws --endpoint-url "$EP" s3api create-bucket --bucket "$bucket" >/dev/null
   local cache
@@ -187,7 +212,7 @@ measure() { # tool workload round dir cmd...
 }
 
 echo "server: $SERVER at $EP; machine: $(nproc) cores, $(uname -srm); ship $(git rev-parse --short HEAD)"
-echo "small: $(files_of "$SMALL") files x ${SMALL_KB} KB; big: $(files_of "$BIG") files x ${BIG_MB} MiB; data in $DATA ($(stat -f -c %T "$DATA"))"
+echo "small: $(files_of "$SMALL") files x ${SMALL_KB} KB; big: $(files_of "$BIG") files x ${BIG_MB} MiB; data in $DATA ($(stat -f -c %T "$DATA")); store: $([ "${FRESH_FS:-0}" = 1 ] && echo "a new ext4 per run" || echo "$STORE")"
 for round in $(seq 1 "$REPEAT"); do
   for wl in $WORKLOADS; do
     dir=$SMALL; lines=$SMALL_LINES; read -r -a ship_flags <<< "$SHIP_SMALL_FLAGS"
