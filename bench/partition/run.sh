@@ -99,20 +99,7 @@ if [ "$PEERS" = 0 ]; then
   floor_out=$DATA/out_floor
   rounds=$DATA/floor_rounds.tsv
   : >"$rounds"
-  fresh_fs() { # image mountpoint: a new empty ext4 (no journal) mounted there
-    local img=$1 mnt=$2 dev
-    rm -f "$img"; truncate -s $((bytes * 4)) "$img"
-    mkfs.ext4 -q -F -O ^has_journal "$img"
-    dev=$(losetup -f --show --direct-io=on "$img")
-    mkdir -p "$mnt"; mount "$dev" "$mnt"
-  }
-  drop_fs() { # mountpoint image
-    if mountpoint -q "$1"; then
-      local dev; dev=$(findmnt -n -o SOURCE "$1")
-      umount "$1"; losetup -d "$dev" 2>/dev/null || true
-    fi
-    rm -f "$2"
-  }
+  . bench/fresh_fs.sh
   if [ "${FRESH_FS:-0}" = 1 ]; then
     FS_A=$DATA/fresh_a FS_B=$DATA/fresh_b
     out=$FS_A/out_partition floor_out=$FS_B/out_floor
@@ -120,8 +107,8 @@ if [ "$PEERS" = 0 ]; then
   fi
   for round in $(seq 1 "$ROUNDS"); do
     if [ "${FRESH_FS:-0}" = 1 ]; then
-      drop_fs "$FS_A" "$DATA/fresh_a.img"; drop_fs "$FS_B" "$DATA/fresh_b.img"
-      fresh_fs "$DATA/fresh_a.img" "$FS_A"; fresh_fs "$DATA/fresh_b.img" "$FS_B"
+      fresh_fs "$DATA/fresh_a.img" "$FS_A" $((bytes * 4))
+      fresh_fs "$DATA/fresh_b.img" "$FS_B" $((bytes * 4))
       sync
     elif [ -e "$out" ] || [ -e "$floor_out" ]; then
       rm -rf "$out" "$floor_out"

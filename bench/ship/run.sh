@@ -171,20 +171,9 @@ PY
 
 # A new empty file system as the store (FRESH_FS=1).
 STORE_IMG=$DATA/store.img
-drop_store_fs() {
-  if mountpoint -q "$STORE"; then
-    local dev; dev=$(findmnt -n -o SOURCE "$STORE")
-    umount "$STORE"; losetup -d "$dev" 2>/dev/null || true
-  fi
-  rm -f "$STORE_IMG"
-}
-fresh_store() {
-  drop_store_fs
-  truncate -s $(( (BIG_N * BIG_MB * 5 / 2 + 2048) * 1024 * 1024 )) "$STORE_IMG"
-  mkfs.ext4 -q -F -O ^has_journal "$STORE_IMG"
-  local dev; dev=$(losetup -f --show --direct-io=on "$STORE_IMG")
-  mkdir -p "$STORE"; mount "$dev" "$STORE"
-}
+. bench/fresh_fs.sh
+drop_store_fs() { drop_fs "$STORE" "$STORE_IMG"; }
+fresh_store() { fresh_fs "$STORE_IMG" "$STORE" $(( (BIG_N * BIG_MB * 5 / 2 + 2048) * 1024 * 1024 )); }
 
 measure() { # tool workload round dir cmd...
   local tool=$1 wl=$2 round=$3 dir=$4; shift 4
