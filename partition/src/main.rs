@@ -26,12 +26,6 @@ mod run;
 mod spill;
 mod writers;
 
-// Routing threads, writer threads and the merge all allocate per record;
-// glibc's arenas made them wait on each other's locks (perf: futex waits
-// under _int_malloc), mimalloc's per-thread heaps do not.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let flags = config::read(archive_core::cli::parse::<cli::Args>());
     archive_core::exit::main_with("partition", || run::run(flags))
