@@ -42,11 +42,8 @@ pub fn hash_file(path: &Path) -> Result<Digested> {
         .with_context(|| format!("reading metadata of {}", path.display()))?
         .len();
     // To the end, however long: nothing checks the size afterwards here.
-    let read = match len >= PIPELINE_THRESHOLD {
-        true => hash_pipelined(&file, None),
-        false => BUF.with(|b| hash_sequential(&file, u64::MAX, &mut b.borrow_mut(), None)),
-    };
-    let (bytes, d) = read.with_context(|| format!("reading {}", path.display()))?;
+    let (bytes, d) = hash_sized(&file, len, u64::MAX, None)
+        .with_context(|| format!("reading {}", path.display()))?;
     Ok(Digested {
         bytes,
         sha256: hex::encode(d),
@@ -58,10 +55,21 @@ pub fn hash_file(path: &Path) -> Result<Digested> {
 /// learn whether it grew. Bytes hashed are added to `progress` as they
 /// go, so a bar moves during one large file too.
 pub fn hash_open(file: &File, len: u64, progress: Option<&AtomicU64>) -> io::Result<RawDigest> {
+    hash_sized(file, len, len, progress)
+}
+
+/// A file of size `len` through the read-ahead pipeline when it is large
+/// (always to its end), else with one buffer, reading at most `limit`.
+fn hash_sized(
+    file: &File,
+    len: u64,
+    limit: u64,
+    progress: Option<&AtomicU64>,
+) -> io::Result<RawDigest> {
     if len >= PIPELINE_THRESHOLD {
         hash_pipelined(file, progress)
     } else {
-        BUF.with(|b| hash_sequential(file, len, &mut b.borrow_mut(), progress))
+        BUF.with(|b| hash_sequential(file, limit, &mut b.borrow_mut(), progress))
     }
 }
 
