@@ -6,7 +6,7 @@
 //! first bad value in input order is the error reported.
 
 use crate::convert::{self, Job};
-use crate::read::{Chunk, Chunker, CsvSettings};
+use crate::read::{Chunk, Chunker, CsvSettings, Structure};
 use crate::write::Msg;
 use anyhow::Result;
 use archive_core::Failure;
@@ -94,9 +94,11 @@ fn parse_chunks(
     done: Sender<(u64, Parsed)>,
 ) {
     let mut converter = job.converter();
+    let mut structure = Structure::default();
     for (seq, chunk) in work {
-        let mut reader = settings.reader(chunk.bytes, chunk.lines_before);
+        let mut reader = settings.reader(chunk.bytes, chunk.lines_before, structure);
         let parsed = convert::convert_chunk(&mut reader, &mut converter);
+        structure = reader.into_structure();
         let failed = parsed.is_err();
         if done.send((seq, parsed)).is_err() || failed {
             return;

@@ -5,6 +5,7 @@
 //! PostgreSQL distinguishes them. A record's line ending may be LF or CRLF.
 
 use super::record::{read_error, Record, RecordSource};
+use super::structure::Structure;
 use archive_core::Failure;
 use std::io::BufRead;
 
@@ -92,7 +93,15 @@ pub struct CsvSettings {
 impl CsvSettings {
     /// A reader of `bytes`, whole records that start after `lines_before`
     /// lines of the input, so its errors name the input's line numbers.
-    pub fn reader(&self, bytes: Vec<u8>, lines_before: u64) -> ChunkReader<'_> {
+    /// `structure` is the position lists of an earlier chunk's reader
+    /// ([`ChunkReader::into_structure`]), reused rather than allocated
+    /// again for each chunk.
+    pub fn reader(
+        &self,
+        bytes: Vec<u8>,
+        lines_before: u64,
+        structure: Structure,
+    ) -> ChunkReader<'_> {
         ChunkReader {
             settings: self,
             chunk: Some(bytes),
@@ -101,14 +110,29 @@ impl CsvSettings {
             line: lines_before,
             utf8: false,
             scratch: Vec::new(),
+            structure,
+            scanning: false,
+            next_end: 0,
+            next_quoted_newline: 0,
+            next_non_ascii: 0,
         }
     }
 }
 
+/// Bytes scanned for field ends at a time: small enough that a window is
+/// still in the core's cache when its records are parsed (in tests, small
+/// enough that short texts cross windows).
+#[cfg(not(test))]
+const SCAN_WINDOW: usize = 32 << 10;
+#[cfg(test)]
+const SCAN_WINDOW: usize = 128;
+
 /// The records of one chunk, read in place: the chunk becomes the record's
 /// buffer and fields are ranges of it (a quoted field with doubled quotes
-/// is decoded after the chunk's end), UTF-8 checked once for the chunk.
-/// Records, NULLs and errors are exactly those of [`CsvReader`].
+/// is decoded after the chunk's end). Field ends come from a pass over
+/// the chunk a window at a time ([`Structure::scan_more`]); from a window
+/// that pass gives up on, the rest of the chunk is read record by record.
+/// Records, NULLs and errors are exactly those of [`CsvReader`] either way.
 pub struct ChunkReader<'a> {
     settings: &'a CsvSettings,
     chunk: Option<Vec<u8>>,
@@ -116,36 +140,168 @@ pub struct ChunkReader<'a> {
     len: usize,
     pos: usize,
     line: u64,
+    /// Reading record by record: the rest of the chunk is UTF-8.
     utf8: bool,
     scratch: Vec<Option<(usize, usize)>>,
+    structure: Structure,
+    /// Field ends come from `structure` (else: record by record).
+    scanning: bool,
+    next_end: usize,
+    next_quoted_newline: usize,
+    next_non_ascii: usize,
+}
+
+impl ChunkReader<'_> {
+    /// The position lists, for the next chunk's reader.
+    pub fn into_structure(self) -> Structure {
+        self.structure
+    }
+
+    /// The record at `self.pos` from the scanned field ends: (start of the
+    /// next record, physical lines the record takes); None when the scan
+    /// gave up before the record's end.
+    fn split_scanned(&mut self, rec: &mut Record) -> Option<(usize, u64)> {
+        let s = self.settings;
+        let mut field = self.pos;
+        let next = loop {
+            let Some(&end) = self.structure.ends.get(self.next_end) else {
+                if self.structure.scanned < self.len {
+                    let chunk = &rec.buf[..self.len];
+                    if !self
+                        .structure
+                        .scan_more(chunk, s.delimiter, s.quote, SCAN_WINDOW)
+                    {
+                        return None;
+                    }
+                    continue;
+                }
+                push_scanned(rec, field, self.len, s.quote, &s.null);
+                break self.len;
+            };
+            self.next_end += 1;
+            let end = end as usize;
+            if rec.buf[end] == b'\n' {
+                let content = if end > self.pos && rec.buf[end - 1] == b'\r' {
+                    end - 1
+                } else {
+                    end
+                };
+                push_scanned(rec, field, content, s.quote, &s.null);
+                break end + 1;
+            }
+            push_scanned(rec, field, end, s.quote, &s.null);
+            field = end + 1;
+        };
+        let quoted = &self.structure.quoted_newlines;
+        let mut lines = 1;
+        while quoted
+            .get(self.next_quoted_newline)
+            .is_some_and(|&p| (p as usize) < next)
+        {
+            self.next_quoted_newline += 1;
+            lines += 1;
+        }
+        rec.utf8_checked =
+            !self.non_ascii_before(next) || std::str::from_utf8(&rec.buf[self.pos..next]).is_ok();
+        Some((next, lines))
+    }
+
+    /// Does a block with a byte ≥ 0x80 overlap `self.pos..next`?
+    fn non_ascii_before(&mut self, next: usize) -> bool {
+        let blocks = &self.structure.non_ascii_blocks;
+        while blocks
+            .get(self.next_non_ascii)
+            .is_some_and(|&b| b as usize + 64 <= self.pos)
+        {
+            self.next_non_ascii += 1;
+        }
+        blocks
+            .get(self.next_non_ascii)
+            .is_some_and(|&b| (b as usize) < next)
+    }
+}
+
+/// Append the field `rec.buf[start..end]`, which [`Structure::scan_more`] found
+/// well-formed: quoted (its quotes removed, doubled ones decoded after the
+/// chunk's end), NULL, or plain.
+fn push_scanned(rec: &mut Record, start: usize, end: usize, quote: u8, null: &[u8]) {
+    if start < end && rec.buf[start] == quote {
+        let (a, b) = (start + 1, end - 1);
+        let Some(first) = memchr::memchr(quote, &rec.buf[a..b]) else {
+            rec.fields.push(Some((a, b)));
+            return;
+        };
+        let at = rec.buf.len();
+        let mut piece = a;
+        let mut q = a + first;
+        loop {
+            // `q` is the first of a doubled quote: keep one.
+            rec.buf.extend_from_within(piece..q + 1);
+            piece = q + 2;
+            match memchr::memchr(quote, &rec.buf[piece..b]) {
+                Some(off) => q = piece + off,
+                None => break,
+            }
+        }
+        rec.buf.extend_from_within(piece..b);
+        rec.fields.push(Some((at, rec.buf.len())));
+    } else if (null.is_empty() && start == end)
+        || (!null.is_empty() && &rec.buf[start..end] == null)
+    {
+        rec.push_null();
+    } else {
+        rec.fields.push(Some((start, end)));
+    }
 }
 
 impl RecordSource for ChunkReader<'_> {
     fn next_record(&mut self, rec: &mut Record) -> anyhow::Result<bool> {
+        let s = self.settings;
         if let Some(chunk) = self.chunk.take() {
             rec.buf = chunk;
             self.len = rec.buf.len();
-            self.utf8 = std::str::from_utf8(&rec.buf).is_ok();
+            self.scanning = self.structure.start(self.len, s.delimiter, s.quote);
+            if !self.scanning {
+                self.utf8 = std::str::from_utf8(&rec.buf).is_ok();
+            }
         }
         rec.buf.truncate(self.len);
         rec.fields.clear();
         if self.pos >= self.len {
             return Ok(false);
         }
-        let s = self.settings;
         let start_line = self.line + 1;
-        let (end, next, lines) =
-            record_end(&rec.buf[..self.len], self.pos, s.quote).ok_or_else(|| {
-                Failure::data(format!(
-                    "{}:{start_line}: quoted field not closed before the end of the input",
-                    s.name
-                ))
-            })?;
         rec.line = start_line;
+        let scanned = if self.scanning {
+            self.split_scanned(rec)
+        } else {
+            None
+        };
+        let (next, lines) = match scanned {
+            Some(found) => found,
+            None => {
+                if self.scanning {
+                    // The scan gave up inside this record: read it, and the
+                    // rest of the chunk, record by record.
+                    self.scanning = false;
+                    rec.buf.truncate(self.len);
+                    rec.fields.clear();
+                    self.utf8 = std::str::from_utf8(&rec.buf[self.pos..]).is_ok();
+                }
+                rec.utf8_checked = self.utf8;
+                let (end, next, lines) = record_end(&rec.buf[..self.len], self.pos, s.quote)
+                    .ok_or_else(|| {
+                        Failure::data(format!(
+                            "{}:{start_line}: quoted field not closed before the end of the input",
+                            s.name
+                        ))
+                    })?;
+                split_in_place(rec, self.pos, end, s.delimiter, s.quote, &s.null)
+                    .map_err(|msg| Failure::data(format!("{}:{start_line}: {msg}", s.name)))?;
+                (next, lines)
+            }
+        };
         rec.raw_len = next - self.pos;
-        rec.utf8_checked = self.utf8;
-        split_in_place(rec, self.pos, end, s.delimiter, s.quote, &s.null)
-            .map_err(|msg| Failure::data(format!("{}:{start_line}: {msg}", s.name)))?;
         self.pos = next;
         self.line += lines;
         if let Some(order) = &s.order {
@@ -412,6 +568,44 @@ mod tests {
         );
     }
 
+    /// Read `text` with the streaming reader and as one chunk, asserting
+    /// the same records, lines and errors; returns whether the chunk's
+    /// field ends came from the scan to the end.
+    fn same_as_stream_reader(text: &[u8]) -> bool {
+        let shown = String::from_utf8_lossy(text);
+        let mut stream = CsvReader::new(
+            Box::new(std::io::Cursor::new(text.to_vec())),
+            "t.csv",
+            b',',
+            "",
+        );
+        let (_, settings) =
+            CsvReader::new(Box::new(std::io::empty()), "t.csv", b',', "").into_parts();
+        let mut chunk = settings.reader(text.to_vec(), 0, Structure::default());
+        let (mut a, mut b) = (Record::default(), Record::default());
+        loop {
+            let (ra, rb) = (stream.next_record(&mut a), chunk.next_record(&mut b));
+            match (ra, rb) {
+                (Ok(x), Ok(y)) => {
+                    assert_eq!(x, y, "{shown:?}");
+                    if !x {
+                        return chunk.scanning;
+                    }
+                    assert_eq!(a.line, b.line, "{shown:?}");
+                    assert_eq!(a.raw_len, b.raw_len, "{shown:?}");
+                    let fa: Vec<_> = (0..a.len()).map(|i| a.field(i)).collect();
+                    let fb: Vec<_> = (0..b.len()).map(|i| b.field(i)).collect();
+                    assert_eq!(fa, fb, "{shown:?}");
+                }
+                (Err(x), Err(y)) => {
+                    assert_eq!(format!("{x:#}"), format!("{y:#}"), "{shown:?}");
+                    return chunk.scanning;
+                }
+                (x, y) => panic!("{shown:?}: {:?} vs {:?}", x.is_ok(), y.is_ok()),
+            }
+        }
+    }
+
     /// The in-place chunk reader gives exactly the records, lines and
     /// errors of the streaming one.
     #[test]
@@ -424,37 +618,87 @@ mod tests {
             "\"a\"b,1\n",
         ];
         for text in texts {
-            let mut stream = CsvReader::new(
-                Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
-                "t.csv",
-                b',',
-                "",
-            );
-            let (_, settings) =
-                CsvReader::new(Box::new(std::io::empty()), "t.csv", b',', "").into_parts();
-            let mut chunk = settings.reader(text.as_bytes().to_vec(), 0);
-            let (mut a, mut b) = (Record::default(), Record::default());
-            loop {
-                let (ra, rb) = (stream.next_record(&mut a), chunk.next_record(&mut b));
-                match (ra, rb) {
-                    (Ok(x), Ok(y)) => {
-                        assert_eq!(x, y, "{text:?}");
-                        if !x {
-                            break;
+            same_as_stream_reader(text.as_bytes());
+        }
+    }
+
+    /// Random texts over the bytes that matter (delimiter, quote, line
+    /// ends, non-ASCII and invalid UTF-8), across 64-byte blocks and scan
+    /// windows: well-formed ones are read from the scan to the end, and
+    /// every one exactly as the streaming reader reads it.
+    #[test]
+    fn chunk_reader_matches_the_stream_reader_on_random_text() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let (mut scanned, mut fell_back) = (0, 0);
+        for case in 0..4000 {
+            let mut text = Vec::new();
+            if case % 2 == 0 {
+                // Well-formed: fields plain, empty or quoted as PostgreSQL quotes them.
+                for _ in 0..next(40) {
+                    for f in 0..=next(6) {
+                        if f > 0 {
+                            text.push(b',');
                         }
-                        assert_eq!(a.line, b.line, "{text:?}");
-                        let fa: Vec<_> = (0..a.len()).map(|i| a.field(i).unwrap()).collect();
-                        let fb: Vec<_> = (0..b.len()).map(|i| b.field(i).unwrap()).collect();
-                        assert_eq!(fa, fb, "{text:?}");
+                        match next(4) {
+                            0 => {}
+                            1 => text
+                                .extend((0..next(30)).map(|_| b"ab9 \xc3\xa9"[next(6) as usize])),
+                            _ => {
+                                text.push(b'"');
+                                for _ in 0..next(40) {
+                                    match next(8) {
+                                        0 => text.extend_from_slice(b"\"\""),
+                                        1 => text.push(b'\n'),
+                                        2 => text.extend_from_slice(b"\r\n"),
+                                        3 => text.push(b','),
+                                        _ => text.push(b'x'),
+                                    }
+                                }
+                                text.push(b'"');
+                            }
+                        }
                     }
-                    (Err(x), Err(y)) => {
-                        assert_eq!(format!("{x:#}"), format!("{y:#}"), "{text:?}");
-                        break;
+                    text.extend_from_slice(if next(3) == 0 { b"\r\n" } else { b"\n" });
+                }
+                if next(4) == 0 {
+                    // The last record without its line end.
+                    let cut = if text.ends_with(b"\r\n") { 2 } else { 1 };
+                    text.truncate(text.len().saturating_sub(cut));
+                }
+                if case % 4 == 0 || text.is_empty() {
+                    let shown = String::from_utf8_lossy(&text).into_owned();
+                    assert!(same_as_stream_reader(&text), "{shown:?}");
+                    scanned += 1;
+                } else {
+                    // One byte changed: mostly a stray quote or line end.
+                    let at = next(text.len() as u64) as usize;
+                    text[at] = b"\",\r\nx"[next(5) as usize];
+                    if !same_as_stream_reader(&text) {
+                        fell_back += 1;
                     }
-                    (x, y) => panic!("{text:?}: {:?} vs {:?}", x.is_ok(), y.is_ok()),
+                }
+            } else {
+                let alphabet = b",\"\n\rab\xc3\xa9\xff";
+                text.extend((0..next(400)).map(|_| alphabet[next(alphabet.len() as u64) as usize]));
+                if !same_as_stream_reader(&text) {
+                    fell_back += 1;
                 }
             }
         }
+        assert!(
+            scanned >= 1000,
+            "only {scanned} texts were read from the scan"
+        );
+        assert!(
+            fell_back > 1000,
+            "only {fell_back} texts were read record by record"
+        );
     }
 
     #[test]

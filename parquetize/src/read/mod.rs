@@ -7,12 +7,14 @@ mod csv;
 mod ndjson;
 mod pg_text;
 mod record;
+mod structure;
 
 pub use chunks::{Chunk, Chunker};
 pub use csv::{CsvReader, CsvSettings};
 pub use ndjson::{object_members, NdjsonColumn, NdjsonReader};
 pub use pg_text::PgTextReader;
 pub use record::{read_error, Record, RecordSource};
+pub use structure::Structure;
 
 use crate::config::Config;
 use crate::model::{Column, Format, PgType};

@@ -14,8 +14,9 @@ pub struct Record {
     pub raw_len: usize,
     pub buf: Vec<u8>,
     pub fields: Vec<Option<(usize, usize)>>,
-    /// The reader checked that all of `buf` is UTF-8 and cut fields only at
-    /// ASCII bytes, so each field is UTF-8 without checking it again.
+    /// The reader checked that the bytes its fields were cut from are UTF-8
+    /// and cut them only at ASCII bytes, so each field is UTF-8 without
+    /// checking it again.
     pub utf8_checked: bool,
 }
 
@@ -45,8 +46,8 @@ impl Record {
     pub fn field(&self, i: usize) -> Result<Option<&str>, String> {
         match self.fields[i] {
             None => Ok(None),
-            // SAFETY: `utf8_checked` says `buf` was valid UTF-8 as a whole
-            // and fields begin and end at ASCII bytes (delimiters, quotes,
+            // SAFETY: `utf8_checked` says the range of `buf` the fields were
+            // cut from was valid UTF-8 and fields begin and end at ASCII bytes (delimiters, quotes,
             // line ends) or are copies of such ranges, so each is UTF-8.
             Some((a, b)) if self.utf8_checked => Ok(Some(unsafe {
                 std::str::from_utf8_unchecked(&self.buf[a..b])
