@@ -239,19 +239,18 @@ mod tests {
             assert!(scanned(bad).is_none(), "{:?}", String::from_utf8_lossy(bad));
         }
         // The same on every side of a block boundary.
+        let tails: [(&[u8], bool, &str); 4] = [
+            (b",\"x\"\rb\n", false, "CR then b"),
+            (b",\"x\"\r\nb\n", true, "CR LF"),
+            (b",x\"y\n", false, "stray quote"),
+            (b",\"x\"y\n", false, "y after a closing quote"),
+        ];
         for k in 0..140 {
-            let mut text = vec![b'a'; k];
-            text.extend_from_slice(b",\"x\"\rb\n");
-            assert!(scanned(&text).is_none(), "CR then b at {k}");
-            let mut text = vec![b'a'; k];
-            text.extend_from_slice(b",\"x\"\r\nb\n");
-            assert!(scanned(&text).is_some(), "CR LF at {k}");
-            let mut text = vec![b'a'; k];
-            text.extend_from_slice(b",x\"y\n");
-            assert!(scanned(&text).is_none(), "stray quote at {k}");
-            let mut text = vec![b'a'; k];
-            text.extend_from_slice(b",\"x\"y\n");
-            assert!(scanned(&text).is_none(), "y after a closing quote at {k}");
+            for (tail, well_formed, what) in tails {
+                let mut text = vec![b'a'; k];
+                text.extend_from_slice(tail);
+                assert_eq!(scanned(&text).is_some(), well_formed, "{what} at {k}");
+            }
         }
         for good in [&b"\"a\"\r\n"[..], b"\"\"\"\"", b"\"a\"", b"x,\"\"\n", b""] {
             assert!(
