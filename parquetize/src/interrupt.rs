@@ -22,7 +22,7 @@ pub type Flag = Arc<AtomicBool>;
 const POLL: Duration = Duration::from_millis(50);
 
 /// Bytes per chunk handed from the reading thread.
-const CHUNK: usize = 1 << 20;
+pub const CHUNK: usize = 1 << 20;
 
 /// Install the handlers; the returned flag is set by the first signal.
 pub fn install() -> Result<Flag> {

@@ -60,7 +60,8 @@ impl Chunker {
         }
         // Sized for the next chunk and the read that crosses its target,
         // so it is not regrown (and copied) on the way there.
-        let mut rest = Vec::with_capacity(target + (1 << 20) + self.buf.len() - cut);
+        let read = crate::interrupt::CHUNK;
+        let mut rest = Vec::with_capacity(target + read + self.buf.len() - cut);
         rest.extend_from_slice(&self.buf[cut..]);
         let mut bytes = std::mem::replace(&mut self.buf, rest);
         bytes.truncate(cut);

@@ -245,9 +245,21 @@ fn push_scanned(rec: &mut Record, start: usize, end: usize, quote: u8, null: &[u
         }
         rec.buf.extend_from_within(piece..b);
         rec.fields.push(Some((at, rec.buf.len())));
-    } else if (null.is_empty() && start == end)
-        || (!null.is_empty() && &rec.buf[start..end] == null)
-    {
+    } else {
+        push_unquoted(rec, start, end, null);
+    }
+}
+
+/// Append the unquoted field `rec.buf[start..end]`: NULL when it is the
+/// NULL string, else the bytes as they are.
+fn push_unquoted(rec: &mut Record, start: usize, end: usize, null: &[u8]) {
+    // The empty NULL (CSV's default) without a call to bcmp.
+    let is_null = if null.is_empty() {
+        start == end
+    } else {
+        &rec.buf[start..end] == null
+    };
+    if is_null {
         rec.push_null();
     } else {
         rec.fields.push(Some((start, end)));
@@ -391,17 +403,7 @@ fn split_in_place(
             i += 1;
         } else {
             let stop = memchr::memchr(delim, &rec.buf[i..end]).map_or(end, |off| i + off);
-            // The empty NULL (CSV's default) without a call to bcmp.
-            let is_null = if null.is_empty() {
-                stop == i
-            } else {
-                &rec.buf[i..stop] == null
-            };
-            if is_null {
-                rec.push_null();
-            } else {
-                rec.fields.push(Some((i, stop)));
-            }
+            push_unquoted(rec, i, stop, null);
             if stop == end {
                 return Ok(());
             }
