@@ -249,12 +249,19 @@ fn a_file_that_changes_once_while_it_is_hashed_is_hashed_again() {
 fn a_file_renamed_over_while_it_is_hashed_fails_too() {
     let dir = Dir::new("safety-renamed");
     dir.write("tree/small.txt", "small\n");
-    dir.write("tree/log.bin", vec![1u8; 4 * 1024 * 1024]);
-    dir.write("next.bin", vec![2u8; 4 * 1024 * 1024]);
-    // Another file is renamed over log.bin again and again (same size).
+    // Sparse files: made in no time, yet 64 MiB to hash (about 40 ms).
+    let sparse = std::fs::File::create(dir.join("tree/log.bin")).unwrap();
+    sparse.set_len(64 << 20).unwrap();
+    drop(sparse);
+    // A new file of the same size is renamed over log.bin again and again,
+    // every few milliseconds, so both attempts at hashing it see a
+    // replacement. (Copies of a 4 MiB file took about as long as hashing
+    // it on a fast machine: the hash often fell between two replacements.
+    // Hard links were no better: the file being hashed came back under
+    // its name with a new ctime.)
     let mut writer = Command::new("sh")
         .arg("-c")
-        .arg("while :; do cp next.bin tmp.bin && mv -f tmp.bin tree/log.bin; done")
+        .arg("while :; do truncate -s 64M tmp.bin && mv -f tmp.bin tree/log.bin; done")
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
