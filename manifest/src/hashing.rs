@@ -46,7 +46,7 @@ pub fn hash_file(path: &Path) -> Result<Digested> {
         .with_context(|| format!("reading {}", path.display()))?;
     Ok(Digested {
         bytes,
-        sha256: hex::encode(d),
+        sha256: crate::model::hex(&d),
     })
 }
 

@@ -100,7 +100,7 @@ pub type Digest = [u8; 32];
 
 /// Lowercase hex of a digest.
 pub fn hex(d: &Digest) -> String {
-    hex::encode(d)
+    archive_core::hash::digest_hex(d)
 }
 
 /// 64 hex digits (either case) as a digest.
