@@ -19,6 +19,8 @@ mod report;
 mod resolve;
 mod run;
 mod schema;
+#[cfg(test)]
+mod test_rng;
 mod value;
 mod write;
 

@@ -630,13 +630,7 @@ mod tests {
     /// every one exactly as the streaming reader reads it.
     #[test]
     fn chunk_reader_matches_the_stream_reader_on_random_text() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::test_rng::below(0x9e37_79b9_7f4a_7c15);
         let (mut scanned, mut fell_back) = (0, 0);
         for case in 0..4000 {
             let mut text = Vec::new();

@@ -315,13 +315,7 @@ mod tests {
 
     #[test]
     fn random_literals_match_string_arithmetic() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::test_rng::below(0x2545_f491_4f6c_dd1d);
         let (mut accepted, mut refused) = (0, 0);
         for _ in 0..200_000 {
             let digit = |r: u64| (b'0' + r as u8) as char;

@@ -337,13 +337,7 @@ mod tests {
 
     #[test]
     fn plain_runs_stop_where_a_byte_loop_stops() {
-        let mut seed = 0x1234_5678_9abc_def1u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::test_rng::below(0x1234_5678_9abc_def1);
         let bytes = [
             b'a', b' ', 0x1f, 0x20, 0x21, b'"', b'\\', 0x00, 0x7f, 0x80, 0x9f, 0xa0, 0xc3, 0xff,
             0x5b, 0x5d,
@@ -362,13 +356,7 @@ mod tests {
 
     #[test]
     fn random_texts_agree_with_serde() {
-        let mut seed = 0x853c_49e6_748f_ea9bu64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::test_rng::below(0x853c_49e6_748f_ea9b);
         let pieces: [&str; 24] = [
             "{", "}", "[", "]", ",", ":", "\"k\"", "\"", "\\", "\\u00e9", "\\n", "1", "-", "0",
             ".", "e", "+", "true", "null", " ", "\n", "x", "é", "\u{1}",
