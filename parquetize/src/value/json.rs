@@ -88,7 +88,7 @@ impl Parser<'_> {
                             break;
                         }
                         // The member's key and value (which may open a container).
-                        self.key()?;
+                        self.member()?;
                     }
                     Some(b'}') if in_object => self.close(),
                     Some(b']') if !in_object => self.close(),
@@ -98,7 +98,7 @@ impl Parser<'_> {
         }
     }
 
-    /// One value; a container is only opened (its first member's key read),
+    /// One value; a container is only opened (with its first member),
     /// its members come back through `document`'s loop. An empty container
     /// is a whole value.
     fn value(&mut self) -> Step {
@@ -125,8 +125,7 @@ impl Parser<'_> {
                 self.depth += 1;
                 self.objects = self.objects << 1 | (c == b'{') as u128;
                 if c == b'{' {
-                    self.key()?;
-                    return Ok(());
+                    return self.member();
                 }
                 // An array's first element.
                 self.value()
@@ -146,7 +145,7 @@ impl Parser<'_> {
     }
 
     /// `"key"` and `:`, then the member's value.
-    fn key(&mut self) -> Step {
+    fn member(&mut self) -> Step {
         self.skip_ws();
         if self.peek() != Some(b'"') {
             return Err(Refused::Invalid);
